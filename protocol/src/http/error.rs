@@ -1,0 +1,86 @@
+//! The one error shape of the HTTP API.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Error codes of the HTTP API, each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApiErrorCode {
+    /// 400: the body or query is malformed or a field is missing or invalid.
+    BadRequest,
+    /// 401: no token, or a forged or malformed one.
+    Unauthorized,
+    /// 401: the token has expired.
+    TokenExpired,
+    /// 403: the caller may not do this.
+    Forbidden,
+    /// 404: no such resource.
+    NotFound,
+    /// 409: the request conflicts with the current state (a duplicate, a reused key).
+    Conflict,
+    /// 410: the resource existed but is gone (an expired invite or challenge).
+    Gone,
+    /// 413: the body exceeds the size limit.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: the `Idempotency-Key` was used before with a different body.
+    IdempotencyMismatch,
+    /// 429: too many requests.
+    RateLimited,
+    /// 500: the server failed; the request may be retried.
+    Internal,
+    /// 503: the server is not ready (draining, or the database is unreachable), or a feature is
+    /// switched off by the operator.
+    Unavailable,
+}
+
+impl ApiErrorCode {
+    /// The HTTP status this code is sent with.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized | Self::TokenExpired => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::Gone => 410,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::IdempotencyMismatch => 422,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+}
+
+/// The body of every HTTP API error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: ApiErrorDetail,
+}
+
+/// The inside of [`ApiError`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+pub struct ApiErrorDetail {
+    /// What went wrong, for programs.
+    pub code: ApiErrorCode,
+    /// What went wrong, for people (names the field or limit at fault; never a secret).
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ApiErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
