@@ -5,12 +5,14 @@
 //! - `schemas/<Type>.schema.json` for every top-level type of the catalog, `schemas/index.json`
 //!   and `schemas/constants.json`;
 //! - `bindings/typescript/src/`: the ts-rs output, `index.ts` and `constants.ts`;
+//! - `docs/protocol.md`, the wire reference;
 //! - `bindings/typescript/test/examples.generated.ts`: every golden example of
 //!   `schemas/examples/` (read from the repository, never from DIR) as a `satisfies` check.
 //!
 //! It never edits the golden examples, and it owns the folders it writes: stale files there are
 //! removed, so a type removed from the crate disappears from the bindings too.
 
+mod docs;
 mod schemas;
 mod typescript;
 
@@ -41,6 +43,7 @@ fn run() -> Result<(), String> {
 
     schemas::write_all(&out.join("schemas"))?;
     typescript::write_all(&out.join("bindings/typescript"), &examples_dir)?;
+    docs::write_all(&out.join("docs"))?;
     Ok(())
 }
 
