@@ -81,7 +81,10 @@ fn rpc_forwarding_carries_the_request_id() {
 fn non_forwarded_envelopes_are_returned_unchanged() {
     let join = parse(json!({"type": "join_server", "serverId": "s1"})).unwrap();
     assert_eq!(join.forward_target(), None);
-    assert_eq!(join.clone().into_forwarded(UserId::from("u1")), Err(Box::new(join)));
+    assert_eq!(
+        join.clone().into_forwarded(UserId::from("u1")),
+        Err(Box::new(join))
+    );
 }
 
 #[test]

@@ -1,0 +1,148 @@
+//! Parsing a client's frame into a [`ClientEnvelope`], with the error the protocol prescribes.
+//!
+//! websocket.md fixes the classification: a frame that is not JSON, not an object or has no
+//! string `type` is `INVALID_MESSAGE`; an unknown `type` is `UNKNOWN_TYPE`; a known type with a
+//! missing or wrongly typed field is `INVALID_MESSAGE` naming the field. The connection stays
+//! open in every case. This module is the one place that decides which; transports only call
+//! [`parse_client_frame`].
+
+use serde_json::Value;
+
+use super::ClientEnvelope;
+use crate::codes::ErrorCode;
+use crate::ws::ErrorEvent;
+
+/// Why a client frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// `INVALID_MESSAGE` or `UNKNOWN_TYPE`.
+    pub code: ErrorCode,
+    /// What is wrong, naming the field when one is at fault.
+    pub message: String,
+    /// The frame's `type`, when it had a string one.
+    pub request_type: Option<String>,
+}
+
+impl FrameError {
+    fn invalid(message: impl Into<String>, request_type: Option<String>) -> Self {
+        Self {
+            code: ErrorCode::InvalidMessage,
+            message: message.into(),
+            request_type,
+        }
+    }
+
+    /// The `error` envelope that reports this to the client.
+    pub fn to_event(&self) -> ErrorEvent {
+        ErrorEvent {
+            code: self.code,
+            message: self.message.clone(),
+            request_type: self.request_type.clone(),
+            request_id: None,
+        }
+    }
+}
+
+/// Longest `type` echoed back in an error, so a hostile frame cannot make the reply large.
+const MAX_ECHOED_TYPE_BYTES: usize = 64;
+
+/// Parses one text frame from a client.
+pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| FrameError::invalid(format!("frame is not valid JSON: {e}"), None))?;
+    let Value::Object(object) = &value else {
+        return Err(FrameError::invalid("frame is not a JSON object", None));
+    };
+    let request_type = match object.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => return Err(FrameError::invalid("field `type` must be a string", None)),
+        None => return Err(FrameError::invalid("frame has no `type` field", None)),
+    };
+    if !ClientEnvelope::WIRE_TYPES.contains(&request_type.as_str()) {
+        let shown = truncate(&request_type, MAX_ECHOED_TYPE_BYTES);
+        return Err(FrameError {
+            code: ErrorCode::UnknownType,
+            message: format!("unknown envelope type `{shown}`"),
+            request_type: Some(shown.to_owned()),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| {
+        FrameError::invalid(format!("invalid `{request_type}`: {e}"), Some(request_type))
+    })
+}
+
+fn truncate(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code_of(text: &str) -> ErrorCode {
+        parse_client_frame(text)
+            .map(|_| ())
+            .map_err(|e| e.code)
+            .expect_err("refused")
+    }
+
+    #[test]
+    fn classification_follows_the_spec() {
+        assert_eq!(code_of("not json"), ErrorCode::InvalidMessage);
+        assert_eq!(code_of("[1,2]"), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"serverId":"s"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"type":7}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code_of(r#"{"type":"teleport"}"#), ErrorCode::UnknownType);
+        assert_eq!(
+            code_of(r#"{"type":"join_server"}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert!(parse_client_frame(r#"{"type":"keepalive"}"#).is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_type_and_field() {
+        let err = parse_client_frame(r#"{"type":"join_server"}"#).expect_err("missing field");
+        assert_eq!(err.request_type.as_deref(), Some("join_server"));
+        assert!(err.message.contains("serverId"), "{}", err.message);
+        let err = parse_client_frame(r#"{"type":"teleport"}"#).expect_err("unknown");
+        assert_eq!(err.request_type.as_deref(), Some("teleport"));
+    }
+
+    #[test]
+    fn echoed_types_are_bounded() {
+        let long = format!(r#"{{"type":"{}"}}"#, "é".repeat(500));
+        let err = parse_client_frame(&long).expect_err("unknown");
+        assert!(err.request_type.map(|t| t.len()).unwrap_or(0) <= MAX_ECHOED_TYPE_BYTES);
+        assert!(err.message.len() < 200);
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_classified(text in ".{0,200}") {
+            if let Err(err) = parse_client_frame(&text) {
+                prop_assert!(matches!(err.code, ErrorCode::InvalidMessage | ErrorCode::UnknownType));
+            }
+        }
+
+        #[test]
+        fn any_type_name_is_classified(t in "[a-z_-]{0,30}") {
+            let frame = format!(r#"{{"type":"{t}"}}"#);
+            match parse_client_frame(&frame) {
+                Ok(envelope) => prop_assert_eq!(envelope.wire_type(), t.as_str()),
+                Err(err) if ClientEnvelope::WIRE_TYPES.contains(&t.as_str()) => {
+                    prop_assert_eq!(err.code, ErrorCode::InvalidMessage)
+                }
+                Err(err) => prop_assert_eq!(err.code, ErrorCode::UnknownType),
+            }
+        }
+    }
+}
