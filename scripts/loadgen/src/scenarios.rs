@@ -1,0 +1,347 @@
+//! The scenarios: `connections`, `forward`, `fanout`. Each prints its figures on stdout.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::json;
+use signalbox_protocol::json::JsonObject;
+use signalbox_protocol::ws::{ChatMessage, SdpSignal, SdpType, SessionDescription};
+use signalbox_protocol::{ClientEnvelope, ServerEnvelope, ServerId, UserId};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::client::{self, Client};
+use crate::stats::{Latencies, rss_kib};
+use crate::{Cli, Scenario};
+
+/// Microseconds since this process started: one clock for senders and receivers.
+fn now_us() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs the chosen scenario.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    now_us();
+    match &cli.scenario {
+        Scenario::Connections {
+            count,
+            hold_secs,
+            server_pid,
+        } => connections(&cli, *count, *hold_secs, *server_pid).await,
+        Scenario::Forward {
+            pairs,
+            rate,
+            duration_secs,
+            server_id,
+        } => forward(&cli, *pairs, *rate, *duration_secs, server_id).await,
+        Scenario::Fanout {
+            members,
+            messages,
+            interval_ms,
+            server_id,
+        } => fanout(&cli, *members, *messages, *interval_ms, server_id).await,
+    }
+}
+
+/// Opens `names.len()` identified connections, `cli.connect_concurrency` at a time, joining
+/// `server_id` when given; `after_connect` runs on each as soon as it is ready (in connection
+/// order is not guaranteed) and returns what the caller keeps.
+async fn open_many<T, F, Fut>(
+    cli: &Cli,
+    names: Vec<String>,
+    server_id: Option<&str>,
+    after_connect: F,
+) -> Result<Vec<(usize, T)>, String>
+where
+    T: Send + 'static,
+    F: Fn(usize, Client) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+{
+    let permits = Arc::new(Semaphore::new(cli.connect_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, name) in names.into_iter().enumerate() {
+        let permits = permits.clone();
+        let url = cli.url.clone();
+        let source = (index % usize::from(cli.source_ips.max(1))) as u8 + 1;
+        let server_id = server_id.map(str::to_owned);
+        let after_connect = after_connect.clone();
+        tasks.spawn(async move {
+            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            let mut client = client::connect(&url, source, &name).await?;
+            if let Some(server_id) = &server_id {
+                client.join(server_id).await?;
+            }
+            drop(permit);
+            Ok::<_, String>((index, after_connect(index, client).await))
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        out.push(result.map_err(|e| e.to_string())??);
+    }
+    out.sort_by_key(|(index, _)| *index);
+    Ok(out)
+}
+
+async fn connections(
+    cli: &Cli,
+    count: usize,
+    hold_secs: u64,
+    pid: Option<u32>,
+) -> Result<(), String> {
+    let before = pid.and_then(rss_kib);
+    let started = Instant::now();
+    let names = (0..count).map(|i| format!("conn-{i}")).collect();
+    let clients = open_many(cli, names, None, |_, client| async move { client }).await?;
+    let setup = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = pid.and_then(rss_kib);
+    println!(
+        "connections: {} identified connections open in {:.2}s",
+        clients.len(),
+        setup.as_secs_f64()
+    );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let per = (after.saturating_sub(before)) as f64 / clients.len().max(1) as f64;
+            println!(
+                "connections: server RSS {before} KiB before, {after} KiB with them open: {per:.2} KiB per connection"
+            );
+        }
+        _ => println!("connections: server memory not measured (pass --server-pid)"),
+    }
+    tokio::time::sleep(Duration::from_secs(hold_secs)).await;
+    drop(clients);
+    Ok(())
+}
+
+fn offer_to(target: &str, seq: u64) -> ClientEnvelope {
+    let mut extra = JsonObject::new();
+    extra.insert("sentAtUs".into(), json!(now_us()));
+    extra.insert("seq".into(), json!(seq));
+    ClientEnvelope::Offer(SdpSignal {
+        target_user_id: UserId::from(target),
+        sdp: SessionDescription {
+            sdp_type: SdpType::Offer,
+            sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".into(),
+            extra: JsonObject::new(),
+        },
+        extra,
+    })
+}
+
+/// Reads `stream` until `deadline`, returning the one-way latency of every `offer` received.
+async fn receive_offers(mut stream: client::Stream, deadline: Instant) -> Vec<u64> {
+    let mut samples = Vec::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, client::next_envelope(&mut stream)).await {
+            Ok(Ok(ServerEnvelope::Offer(offer))) => {
+                if let Some(sent) = offer.extra.get("sentAtUs").and_then(|v| v.as_u64()) {
+                    samples.push(now_us().saturating_sub(sent));
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return samples,
+        }
+    }
+}
+
+/// Reads and discards everything until the stream ends (keeps the server's queue drained).
+async fn drain(mut stream: client::Stream) {
+    while let Some(Ok(_)) = stream.next().await {}
+}
+
+async fn forward(
+    cli: &Cli,
+    pairs: usize,
+    rate: u64,
+    duration_secs: u64,
+    server_id: &str,
+) -> Result<(), String> {
+    let names = (0..pairs * 2).map(|i| format!("fwd-{i}")).collect();
+    let clients = open_many(
+        cli,
+        names,
+        Some(server_id),
+        |_, client| async move { client },
+    )
+    .await?;
+    let duration = Duration::from_secs(duration_secs);
+    let start = Instant::now();
+    let deadline = start + duration + Duration::from_secs(2);
+    let period = Duration::from_secs_f64(pairs as f64 / rate.max(1) as f64);
+    let mut receivers = JoinSet::new();
+    let mut senders = JoinSet::new();
+    let mut clients = clients.into_iter();
+    while let (Some((_, sender)), Some((b, receiver))) = (clients.next(), clients.next()) {
+        receivers.spawn(receive_offers(receiver.stream, deadline));
+        tokio::spawn(drain(sender.stream));
+        let target = format!("fwd-{b}");
+        let mut sink = sender.sink;
+        senders.spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut sent = 0u64;
+            while start.elapsed() < duration {
+                ticker.tick().await;
+                if client::send_on(&mut sink, &offer_to(&target, sent))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+    }
+    let mut sent = 0;
+    while let Some(result) = senders.join_next().await {
+        sent += result.unwrap_or(0);
+    }
+    let mut samples = Vec::new();
+    while let Some(result) = receivers.join_next().await {
+        samples.extend(result.unwrap_or_default());
+    }
+    let latencies = Latencies::new(samples);
+    println!(
+        "forward: {pairs} pairs, target {rate}/s for {duration_secs}s: sent {sent}, delivered {} ({:.0}/s)",
+        latencies.len(),
+        latencies.len() as f64 / duration.as_secs_f64()
+    );
+    println!("forward: one-way latency {}", latencies.summary_ms());
+    Ok(())
+}
+
+/// Arrival times (µs) of each message `seq`, as seen by one member.
+async fn receive_chat(
+    mut stream: client::Stream,
+    messages: usize,
+    deadline: Instant,
+) -> Vec<(u64, u64)> {
+    let mut arrivals = Vec::with_capacity(messages);
+    while arrivals.len() < messages {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, client::next_envelope(&mut stream)).await {
+            Ok(Ok(ServerEnvelope::ChatMessage(chat))) => {
+                if let Some(seq) = chat.message.get("seq").and_then(|v| v.as_u64()) {
+                    arrivals.push((seq, now_us()));
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    tokio::spawn(drain(stream));
+    arrivals
+}
+
+async fn fanout(
+    cli: &Cli,
+    members: usize,
+    messages: usize,
+    interval_ms: u64,
+    server_id: &str,
+) -> Result<(), String> {
+    let members = members.max(2);
+    let names = (0..members).map(|i| format!("fan-{i}")).collect();
+    let setup_started = Instant::now();
+    // Every member starts reading as soon as it has joined, so the joins of later members
+    // (user_joined to all) never back up its queue.
+    let opened = open_many(
+        cli,
+        names,
+        Some(server_id),
+        move |index, client| async move {
+            if index == 0 {
+                tokio::spawn(drain(client.stream));
+                (Some(client.sink), None)
+            } else {
+                let deadline = Instant::now() + Duration::from_secs(600);
+                (
+                    None,
+                    Some(tokio::spawn(receive_chat(
+                        client.stream,
+                        messages,
+                        deadline,
+                    ))),
+                )
+            }
+        },
+    )
+    .await?;
+    println!(
+        "fanout: {members} members joined `{server_id}` in {:.2}s",
+        setup_started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut sender = None;
+    let mut receivers = Vec::new();
+    for (_, (sink, receiver)) in opened {
+        if let Some(sink) = sink {
+            sender = Some(sink);
+        }
+        if let Some(receiver) = receiver {
+            receivers.push(receiver);
+        }
+    }
+    let mut sink = sender.ok_or("no sender")?;
+    let mut sent_at = Vec::with_capacity(messages);
+    for seq in 0..messages {
+        let mut message = JsonObject::new();
+        message.insert("seq".into(), json!(seq));
+        message.insert("content".into(), json!("fan-out probe"));
+        sent_at.push(now_us());
+        client::send_on(
+            &mut sink,
+            &ClientEnvelope::ChatMessage(ChatMessage {
+                server_id: ServerId::from(server_id),
+                message,
+            }),
+        )
+        .await?;
+        if interval_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+        }
+    }
+    let mut last_arrival = vec![0u64; messages];
+    let mut deliveries = 0usize;
+    for receiver in receivers {
+        for (seq, at) in receiver.await.unwrap_or_default() {
+            if let Some(slot) = last_arrival.get_mut(seq as usize) {
+                *slot = (*slot).max(at);
+                deliveries += 1;
+            }
+        }
+    }
+    let expected = messages * (members - 1);
+    let to_all: Vec<u64> = last_arrival
+        .iter()
+        .zip(&sent_at)
+        .map(|(last, sent)| last.saturating_sub(*sent))
+        .collect();
+    let window_us = last_arrival
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(sent_at.first().copied().unwrap_or(0));
+    println!("fanout: delivered {deliveries} of {expected} chat_message copies");
+    println!(
+        "fanout: time for one message to reach all {} members: {}",
+        members - 1,
+        Latencies::new(to_all).summary_ms()
+    );
+    println!(
+        "fanout: {:.0} deliveries/s over {:.1} ms ({} messages, {} ms apart)",
+        deliveries as f64 / (window_us.max(1) as f64 / 1e6),
+        window_us as f64 / 1000.0,
+        messages,
+        interval_ms
+    );
+    Ok(())
+}
