@@ -2,16 +2,44 @@
 // Every golden example of schemas/examples/, checked against its type by tsc.
 
 import type { ApiError } from "../src/ApiError";
+import type { Ban } from "../src/Ban";
+import type { BanList } from "../src/BanList";
+import type { BanRequest } from "../src/BanRequest";
+import type { ChallengeRequest } from "../src/ChallengeRequest";
+import type { ChallengeResponse } from "../src/ChallengeResponse";
 import type { ClientEnvelope } from "../src/ClientEnvelope";
+import type { CreateInviteRequest } from "../src/CreateInviteRequest";
+import type { CreateJoinRequest } from "../src/CreateJoinRequest";
+import type { CreateServerRequest } from "../src/CreateServerRequest";
+import type { Game } from "../src/Game";
+import type { GameList } from "../src/GameList";
+import type { GuestRequest } from "../src/GuestRequest";
 import type { HealthResponse } from "../src/HealthResponse";
+import type { Invite } from "../src/Invite";
+import type { InviteResolution } from "../src/InviteResolution";
+import type { JoinRequest } from "../src/JoinRequest";
+import type { JoinRequestList } from "../src/JoinRequestList";
 import type { LeaveRequest } from "../src/LeaveRequest";
+import type { MeResponse } from "../src/MeResponse";
+import type { MemberList } from "../src/MemberList";
+import type { Membership } from "../src/Membership";
+import type { OkResponse } from "../src/OkResponse";
 import type { ServerEnvelope } from "../src/ServerEnvelope";
+import type { ServerList } from "../src/ServerList";
+import type { ServerSummary } from "../src/ServerSummary";
+import type { SetPasswordRequest } from "../src/SetPasswordRequest";
+import type { SetRoleRequest } from "../src/SetRoleRequest";
 import type { SignalRequest } from "../src/SignalRequest";
 import type { SseErrorBody } from "../src/SseErrorBody";
 import type { SseJoined } from "../src/SseJoined";
 import type { SseRoster } from "../src/SseRoster";
 import type { SseSignal } from "../src/SseSignal";
 import type { SseSuccess } from "../src/SseSuccess";
+import type { TokenResponse } from "../src/TokenResponse";
+import type { UpdateServerRequest } from "../src/UpdateServerRequest";
+import type { UpsertGameRequest } from "../src/UpsertGameRequest";
+import type { UserProfile } from "../src/UserProfile";
+import type { VerifyRequest } from "../src/VerifyRequest";
 
 export const ApiError__example = {
   "error": {
@@ -19,6 +47,39 @@ export const ApiError__example = {
     "message": "no server with id srv-unknown"
   }
 } satisfies ApiError;
+
+export const Ban__example = {
+  "bannedBy": "user-ada",
+  "createdAt": 1790000000000,
+  "reason": "spam",
+  "userId": "user-mallory"
+} satisfies Ban;
+
+export const BanList__example = {
+  "items": [
+    {
+      "bannedBy": "user-ada",
+      "createdAt": 1790000000000,
+      "reason": "spam",
+      "userId": "user-mallory"
+    }
+  ]
+} satisfies BanList;
+
+export const BanRequest__example = {
+  "reason": "spam",
+  "userId": "user-mallory"
+} satisfies BanRequest;
+
+export const ChallengeRequest__example = {
+  "publicKey": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+} satisfies ChallengeRequest;
+
+export const ChallengeResponse__example = {
+  "challenge": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA",
+  "challengeId": "0b7f3c1e-2a4d-4e5f-9a6b-7c8d9e0f1a2b",
+  "expiresAt": 1790000060000
+} satisfies ChallengeResponse;
 
 export const ClientEnvelope__answer = {
   "sdp": {
@@ -226,6 +287,53 @@ export const ClientEnvelope__voice_state = {
   }
 } satisfies ClientEnvelope;
 
+export const CreateInviteRequest__example = {
+  "expiresInSeconds": 86400,
+  "maxUses": 10
+} satisfies CreateInviteRequest;
+
+export const CreateJoinRequest__example = {
+  "message": "Hi, Bob here from the meetup."
+} satisfies CreateJoinRequest;
+
+export const CreateServerRequest__example = {
+  "description": "Talk about Rust.",
+  "name": "Rustaceans",
+  "tags": [
+    "rust",
+    "programming"
+  ],
+  "visibility": "public"
+} satisfies CreateServerRequest;
+
+export const Game__example = {
+  "executables": [
+    "factorio.exe",
+    "factorio"
+  ],
+  "id": "factorio",
+  "name": "Factorio",
+  "updatedAt": 1790000000000
+} satisfies Game;
+
+export const GameList__example = {
+  "items": [
+    {
+      "executables": [
+        "factorio.exe",
+        "factorio"
+      ],
+      "id": "factorio",
+      "name": "Factorio",
+      "updatedAt": 1790000000000
+    }
+  ]
+} satisfies GameList;
+
+export const GuestRequest__example = {
+  "displayName": "Ada"
+} satisfies GuestRequest;
+
 export const HealthResponse__example = {
   "connections": 42,
   "protocolVersion": "0.1.0",
@@ -234,10 +342,95 @@ export const HealthResponse__example = {
   "version": "0.1.0"
 } satisfies HealthResponse;
 
+export const Invite__example = {
+  "code": "Xk3f9QmZ2vLr8TpA",
+  "createdAt": 1790000000000,
+  "createdBy": "user-ada",
+  "expiresAt": 1790086400000,
+  "maxUses": 10,
+  "serverId": "srv-rust",
+  "uses": 0
+} satisfies Invite;
+
+export const InviteResolution__example = {
+  "code": "Xk3f9QmZ2vLr8TpA",
+  "expiresAt": 1790086400000,
+  "server": {
+    "createdAt": 1790000000000,
+    "description": "Talk about Rust.",
+    "hasPassword": false,
+    "id": "srv-rust",
+    "memberCount": 3,
+    "name": "Rustaceans",
+    "onlineCount": 1,
+    "ownerId": "user-ada",
+    "tags": [
+      "rust",
+      "programming"
+    ],
+    "visibility": "public"
+  }
+} satisfies InviteResolution;
+
+export const JoinRequest__example = {
+  "createdAt": 1790000000000,
+  "id": "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+  "message": "Hi, Bob here from the meetup.",
+  "serverId": "srv-rust",
+  "status": "pending",
+  "userId": "user-bob"
+} satisfies JoinRequest;
+
+export const JoinRequestList__example = {
+  "items": [
+    {
+      "createdAt": 1790000000000,
+      "id": "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+      "message": "Hi, Bob here from the meetup.",
+      "serverId": "srv-rust",
+      "status": "pending",
+      "userId": "user-bob"
+    }
+  ]
+} satisfies JoinRequestList;
+
 export const LeaveRequest__example = {
   "sender": "c1f7ab2d-056e-44d5-8df6-9de1c9693cfc",
   "token": "fa72b530-9b48-4cb2-8356-11f8e1215b22"
 } satisfies LeaveRequest;
+
+export const MeResponse__example = {
+  "expiresAt": 1790086400000,
+  "guest": false,
+  "publicKey": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+  "userId": "key-11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+} satisfies MeResponse;
+
+export const MemberList__example = {
+  "items": [
+    {
+      "role": "owner",
+      "serverId": "srv-rust",
+      "userId": "user-ada"
+    },
+    {
+      "role": "member",
+      "serverId": "srv-rust",
+      "userId": "user-bob"
+    }
+  ],
+  "nextCursor": "user-bob"
+} satisfies MemberList;
+
+export const Membership__example = {
+  "role": "member",
+  "serverId": "srv-rust",
+  "userId": "user-bob"
+} satisfies Membership;
+
+export const OkResponse__example = {
+  "ok": true
+} satisfies OkResponse;
 
 export const ServerEnvelope__access_denied = {
   "reason": "wrong_password",
@@ -526,6 +719,51 @@ export const ServerEnvelope__voice_state = {
   }
 } satisfies ServerEnvelope;
 
+export const ServerList__example = {
+  "items": [
+    {
+      "createdAt": 1790000000000,
+      "description": "Talk about Rust.",
+      "hasPassword": false,
+      "id": "srv-rust",
+      "memberCount": 3,
+      "name": "Rustaceans",
+      "onlineCount": 1,
+      "ownerId": "user-ada",
+      "tags": [
+        "rust",
+        "programming"
+      ],
+      "visibility": "public"
+    }
+  ],
+  "nextCursor": "srv-rust"
+} satisfies ServerList;
+
+export const ServerSummary__example = {
+  "createdAt": 1790000000000,
+  "description": "Talk about Rust.",
+  "hasPassword": false,
+  "id": "srv-rust",
+  "memberCount": 3,
+  "name": "Rustaceans",
+  "onlineCount": 1,
+  "ownerId": "user-ada",
+  "tags": [
+    "rust",
+    "programming"
+  ],
+  "visibility": "public"
+} satisfies ServerSummary;
+
+export const SetPasswordRequest__example = {
+  "password": "correct horse battery staple"
+} satisfies SetPasswordRequest;
+
+export const SetRoleRequest__example = {
+  "role": "moderator"
+} satisfies SetRoleRequest;
+
 export const SignalRequest__example = {
   "sender": "c1f7ab2d-056e-44d5-8df6-9de1c9693cfc",
   "signal": {
@@ -582,4 +820,41 @@ export const SseSignal__example = {
 export const SseSuccess__example = {
   "success": true
 } satisfies SseSuccess;
+
+export const TokenResponse__example = {
+  "expiresAt": 1790086400000,
+  "guest": false,
+  "token": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl",
+  "userId": "key-11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+} satisfies TokenResponse;
+
+export const UpdateServerRequest__example = {
+  "description": "Talk about Rust and WebRTC.",
+  "tags": [
+    "rust",
+    "webrtc"
+  ]
+} satisfies UpdateServerRequest;
+
+export const UpsertGameRequest__example = {
+  "executables": [
+    "factorio.exe",
+    "factorio"
+  ],
+  "name": "Factorio"
+} satisfies UpsertGameRequest;
+
+export const UserProfile__example = {
+  "description": "Writes engines.",
+  "displayName": "Ada",
+  "oderId": "user-ada",
+  "profileUpdatedAt": 1790000000000,
+  "status": "online"
+} satisfies UserProfile;
+
+export const VerifyRequest__example = {
+  "challengeId": "0b7f3c1e-2a4d-4e5f-9a6b-7c8d9e0f1a2b",
+  "publicKey": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+  "signature": "5VZDAMNgrHKQhuLMgG6CioSHfx645dl02HPgZSJJAVVfuIIVkKM7rMYeOXAc-bRr0lv18FlbviRlUUFDjnoQCw"
+} satisfies VerifyRequest;
 
