@@ -1,0 +1,163 @@
+//! The variables file's schema, with its defaults and validation.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+use crate::cli::LogFormat;
+
+/// Whether identification needs a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Toju-compatible: identify without a token is allowed (a key-bound `oderId` still needs its
+    /// token), REST reads are open, REST writes need a token.
+    #[default]
+    Open,
+    /// Every connection and every REST request (other than health and obtaining a token) needs
+    /// a token.
+    Required,
+}
+
+/// A secret string: serialized as itself (it lives in the variables file), but never shown by
+/// `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `data/variables.json`: the operator's runtime configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Variables {
+    /// Address to listen on.
+    pub bind: String,
+    /// Port to listen on.
+    pub port: u16,
+    /// Log format (`human` or `json`).
+    #[serde(with = "log_format")]
+    pub log_format: LogFormat,
+    /// `open` or `required`.
+    pub auth: AuthMode,
+    /// Host name clients reach the server at (for links it generates).
+    pub public_host: Option<String>,
+    /// `http` or `https`.
+    pub public_protocol: Option<String>,
+    /// URL of the client release manifest.
+    pub release_manifest_url: Option<String>,
+    /// Whether link previews are fetched.
+    pub link_previews: bool,
+    /// Klipy GIF API key; GIF search is off without one.
+    pub klipy_api_key: Option<Secret>,
+    /// STUN server URLs handed to clients.
+    pub stun_urls: Vec<String>,
+    /// TURN server URLs handed to clients.
+    pub turn_urls: Vec<String>,
+    /// TURN user name.
+    pub turn_username: Option<String>,
+    /// TURN credential.
+    pub turn_credential: Option<Secret>,
+    /// Users (`oderId`) allowed to edit the games catalogue.
+    pub operator_user_ids: Vec<String>,
+    /// Lifetime of key-bound tokens, in seconds.
+    pub token_ttl_seconds: u32,
+    /// Lifetime of guest tokens, in seconds.
+    pub guest_token_ttl_seconds: u32,
+    /// Lifetime of an auth challenge, in seconds.
+    pub challenge_ttl_seconds: u32,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: u32,
+}
+
+impl Default for Variables {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 8080,
+            log_format: LogFormat::Human,
+            auth: AuthMode::Open,
+            public_host: None,
+            public_protocol: None,
+            release_manifest_url: None,
+            link_previews: true,
+            klipy_api_key: None,
+            stun_urls: vec!["stun:stun.l.google.com:19302".into()],
+            turn_urls: Vec::new(),
+            turn_username: None,
+            turn_credential: None,
+            operator_user_ids: Vec::new(),
+            token_ttl_seconds: 7 * 24 * 3600,
+            guest_token_ttl_seconds: 24 * 3600,
+            challenge_ttl_seconds: 120,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Variables {
+    /// Checks what parsing cannot: ranges and enumerated strings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if let Some(protocol) = &self.public_protocol
+            && protocol != "http"
+            && protocol != "https"
+        {
+            return invalid("publicProtocol", "must be `http` or `https`");
+        }
+        for (key, value) in [
+            ("tokenTtlSeconds", self.token_ttl_seconds),
+            ("guestTokenTtlSeconds", self.guest_token_ttl_seconds),
+            ("challengeTtlSeconds", self.challenge_ttl_seconds),
+            ("maxBodyBytes", self.max_body_bytes),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be greater than 0");
+            }
+        }
+        Ok(())
+    }
+}
+
+mod log_format {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::cli::LogFormat;
+
+    pub fn serialize<S: Serializer>(value: &LogFormat, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match value {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(D::Error::custom(format!(
+                "unknown log format `{other}`, expected `human` or `json`"
+            ))),
+        }
+    }
+}

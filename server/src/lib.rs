@@ -1,0 +1,89 @@
+//! # signalbox (server)
+//!
+//! The warp server behind the `signalbox` binary. Every byte it reads or writes is a type of
+//! `signalbox-protocol`.
+//!
+//! Architecture, outside in:
+//! - [`cli`] parses the command line; [`config`] merges the variables file, environment and
+//!   flags into one [`config::Config`]; [`telemetry`] installs logging.
+//! - [`app`] builds the shared state and the warp filter tree; [`shutdown`] turns SIGINT/SIGTERM
+//!   into a graceful stop.
+//! - [`routes`] holds the REST routes, one file per family, all listed in one route table that
+//!   both the router and the OpenAPI document are built from; [`http`] holds what every route
+//!   shares (the error type, body parsing, size cap, `Idempotency-Key`).
+//! - [`auth`] issues and checks tokens (Ed25519 challenge-response, guests, JWTs).
+//! - [`directory`] is the persistent directory (SQLite): migrations, typed commands and queries,
+//!   and the access rules ([`directory::access`]) shared by REST and the realtime handlers.
+//! - [`hub`] routes realtime envelopes between connections (no I/O, no database).
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod export;
+pub mod http;
+pub mod hub;
+pub mod routes;
+pub mod shutdown;
+pub mod telemetry;
+pub mod transport;
+
+use thiserror::Error;
+
+/// Why the binary stopped with a failure.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The configuration is malformed (the message names the key).
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Db(#[from] directory::db::DbError),
+    /// The async runtime or a socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server could not start.
+    #[error("start-up: {0}")]
+    Start(String),
+}
+
+/// Runs the command the command line asks for.
+pub fn run(cli: cli::Cli) -> Result<(), RunError> {
+    let command = cli.command.clone().unwrap_or_default();
+    if let cli::Command::Export { out } = &command {
+        let written = export::export(out)?;
+        println!("{}: {written} file(s) written", out.display());
+        return Ok(());
+    }
+    let config = config::Config::load(&cli.overrides)?;
+    telemetry::init(config.log_format);
+    match command {
+        cli::Command::Serve => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let server = app::start(config).await?;
+                tracing::info!(addr = %server.addr, "signalbox listening");
+                server.wait(shutdown::signal()).await;
+                Ok(())
+            })
+        }
+        cli::Command::Migrate => {
+            let applied = directory::db::migrate_file(&config.db_path)?;
+            println!(
+                "{}: {} migration(s) applied",
+                config.db_path.display(),
+                applied
+            );
+            Ok(())
+        }
+        cli::Command::Export { .. } => Ok(()),
+        cli::Command::CheckConfig => {
+            println!("{config:#?}");
+            println!("configuration is valid");
+            Ok(())
+        }
+    }
+}

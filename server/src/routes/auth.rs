@@ -1,0 +1,164 @@
+//! `/api/auth/*`: challenge, verify, guest, me.
+//!
+//! Never logs a token, key or signature; the crypto is [`crate::auth`]'s, the storage
+//! [`crate::directory::credentials`]'.
+
+use std::sync::Arc;
+
+use signalbox_protocol::http::{
+    ApiErrorCode, ChallengeRequest, ChallengeResponse, GuestRequest, MeResponse, TokenResponse,
+    VerifyRequest,
+};
+use signalbox_protocol::limits::MAX_DISPLAY_NAME_CHARS;
+use signalbox_protocol::{TimestampMs, UserId};
+use warp::http::Method;
+
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::auth::{self as authn, AuthError};
+use crate::directory::{DirectoryError, commands, credentials, queries};
+use crate::http::ApiFailure;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::POST,
+            "/api/auth/challenge",
+            AuthRule::Public,
+            "Issues a single-use, expiring challenge for an Ed25519 public key.",
+            handler!(challenge),
+        )
+        .takes(body!(ChallengeRequest))
+        .answers(body!(ChallengeResponse)),
+        Route::new(
+            Method::POST,
+            "/api/auth/verify",
+            AuthRule::Public,
+            "Exchanges a signed challenge for a token bound to the key.",
+            handler!(verify),
+        )
+        .takes(body!(VerifyRequest))
+        .answers(body!(TokenResponse)),
+        Route::new(
+            Method::POST,
+            "/api/auth/guest",
+            AuthRule::Public,
+            "Issues a token for a new ephemeral (guest) identity.",
+            handler!(guest),
+        )
+        .takes(body!(GuestRequest))
+        .answers(body!(TokenResponse)),
+        Route::new(
+            Method::GET,
+            "/api/auth/me",
+            AuthRule::Token,
+            "Reads the presented token back.",
+            handler!(me),
+        )
+        .answers(body!(MeResponse)),
+    ]
+}
+
+/// `POST /api/auth/challenge`.
+pub async fn challenge(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let request: ChallengeRequest = req.json()?;
+    authn::parse_public_key(&request.public_key)
+        .map_err(|e| ApiFailure::bad_request(format!("field `publicKey`: {e}")))?;
+    let id = authn::random_code();
+    let challenge = authn::encode_b64(&rand::random::<[u8; 32]>());
+    let ttl = i64::from(state.config.variables.challenge_ttl_seconds) * 1000;
+    let expires_at = TimestampMs(TimestampMs::now().0 + ttl);
+    let response = ChallengeResponse {
+        challenge_id: id.clone(),
+        challenge: challenge.clone(),
+        expires_at,
+    };
+    state
+        .db
+        .call(move |c| {
+            credentials::insert_challenge(c, &id, &request.public_key, &challenge, expires_at)
+        })
+        .await?;
+    Reply::ok(&response)
+}
+
+/// `POST /api/auth/verify`.
+pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let request: VerifyRequest = req.json()?;
+    let key = authn::parse_public_key(&request.public_key)
+        .map_err(|e| ApiFailure::bad_request(format!("field `publicKey`: {e}")))?;
+    let now = TimestampMs::now();
+    let id = request.challenge_id.clone();
+    let (stored_key, challenge) = state
+        .db
+        .call(move |c| credentials::consume_challenge(c, &id, now))
+        .await?;
+    if stored_key != request.public_key {
+        return Err(AuthError::Invalid("the challenge was issued for another key").into());
+    }
+    let message = authn::decode_b64(&challenge)
+        .ok_or_else(|| ApiFailure::internal(&"stored challenge is not base64url"))?;
+    authn::verify_signature(&key, &message, &request.signature)?;
+    let public_key = request.public_key.clone();
+    let user = state
+        .db
+        .call(move |c| -> Result<UserId, DirectoryError> {
+            let user = queries::user_by_public_key(c, &public_key)?
+                .unwrap_or_else(|| authn::user_id_for_key(&key));
+            commands::upsert_user(c, &user, None, Some(&public_key), false, now)?;
+            Ok(user)
+        })
+        .await?;
+    let ttl = state.config.variables.token_ttl_seconds;
+    let (token, expires_at) =
+        state
+            .auth
+            .issue(&user, false, Some(&request.public_key), now, ttl)?;
+    Reply::ok(&TokenResponse {
+        token,
+        user_id: user,
+        expires_at,
+        guest: false,
+    })
+}
+
+/// `POST /api/auth/guest`.
+pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let request: GuestRequest = req.json()?;
+    let name = request.display_name.map(|n| n.trim().to_owned());
+    if let Some(name) = &name
+        && (name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS)
+    {
+        return Err(ApiFailure::new(
+            ApiErrorCode::BadRequest,
+            format!("field `displayName`: must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
+        ));
+    }
+    let user = UserId(format!("guest-{}", uuid::Uuid::new_v4()));
+    let now = TimestampMs::now();
+    let stored = user.clone();
+    state
+        .db
+        .call(move |c| commands::upsert_user(c, &stored, name.as_deref(), None, true, now))
+        .await?;
+    let ttl = state.config.variables.guest_token_ttl_seconds;
+    let (token, expires_at) = state.auth.issue(&user, true, None, now, ttl)?;
+    Reply::ok(&TokenResponse {
+        token,
+        user_id: user,
+        expires_at,
+        guest: true,
+    })
+}
+
+/// `GET /api/auth/me`.
+pub async fn me(_state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let caller = req.caller()?;
+    Reply::ok(&MeResponse {
+        user_id: caller.user_id.clone(),
+        guest: caller.guest,
+        public_key: caller.public_key.clone(),
+        expires_at: caller.expires_at,
+    })
+}

@@ -1,0 +1,99 @@
+//! `/api/games`: the catalogue of games, persisted and edited by operators (`operatorUserIds`).
+
+use std::sync::Arc;
+
+use signalbox_protocol::TimestampMs;
+use signalbox_protocol::http::{GameList, OkResponse, UpsertGameRequest};
+use warp::http::Method;
+
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::directory::{DirectoryError, commands, queries};
+use crate::http::ApiFailure;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/games",
+            AuthRule::Read,
+            "Lists the games catalogue.",
+            handler!(list),
+        )
+        .paginated()
+        .answers(body!(GameList)),
+        Route::new(
+            Method::PUT,
+            "/api/games/{gameId}",
+            AuthRule::Operator,
+            "Creates or replaces a game (operators).",
+            handler!(upsert),
+        )
+        .takes(body!(UpsertGameRequest))
+        .answers(body!(Game)),
+        Route::new(
+            Method::DELETE,
+            "/api/games/{gameId}",
+            AuthRule::Operator,
+            "Removes a game (operators).",
+            handler!(remove),
+        )
+        .answers(body!(OkResponse)),
+    ]
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `GET /api/games`.
+pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let page = req.page()?;
+    let result = state
+        .db
+        .call(move |c| {
+            queries::list_games(c, page.limit, page.cursor.as_deref()).map_err(DirectoryError::from)
+        })
+        .await?;
+    Reply::ok(&GameList {
+        items: result.items,
+        next_cursor: result.next_cursor,
+    })
+}
+
+/// `PUT /api/games/{gameId}`.
+pub async fn upsert(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let id = req.param(0).to_owned();
+    if !valid_id(&id) {
+        return Err(ApiFailure::bad_request(
+            "gameId must be 1 to 64 lowercase letters, digits or `-`",
+        ));
+    }
+    let request: UpsertGameRequest = req.json()?;
+    if request.name.trim().is_empty() || request.name.chars().count() > 100 {
+        return Err(ApiFailure::bad_request(
+            "field `name`: must be 1 to 100 characters",
+        ));
+    }
+    let now = TimestampMs::now();
+    let game = state
+        .db
+        .call(move |c| commands::upsert_game(c, &id, &request, now))
+        .await?;
+    Reply::ok(&game)
+}
+
+/// `DELETE /api/games/{gameId}`.
+pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let id = req.param(0).to_owned();
+    state
+        .db
+        .call(move |c| commands::delete_game(c, &id))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}

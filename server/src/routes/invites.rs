@@ -1,0 +1,145 @@
+//! Invites: create (owner/moderator), resolve by code, accept, revoke.
+//!
+//! Codes are 16 random bytes (base64url): unguessable. Never lists a private server to someone
+//! without a valid code.
+
+use std::sync::Arc;
+
+use signalbox_protocol::http::{CreateInviteRequest, Invite, InviteResolution, OkResponse};
+use signalbox_protocol::{ServerId, TimestampMs};
+use warp::http::{Method, StatusCode};
+
+use super::servers::require_staff;
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::auth::random_code;
+use crate::directory::{DirectoryError, commands, queries};
+use crate::http::ApiFailure;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::POST,
+            "/api/servers/{serverId}/invites",
+            AuthRule::Token,
+            "Creates an invite with optional expiry and use limit (owner and moderators, 201).",
+            handler!(create),
+        )
+        .takes(body!(CreateInviteRequest))
+        .answers(body!(Invite)),
+        Route::new(
+            Method::GET,
+            "/api/invites/{code}",
+            AuthRule::Read,
+            "Resolves a code to its server's public summary (410 when expired, revoked, used up).",
+            handler!(resolve),
+        )
+        .answers(body!(InviteResolution)),
+        Route::new(
+            Method::POST,
+            "/api/invites/{code}/accept",
+            AuthRule::Token,
+            "Uses an invite: the caller becomes a member.",
+            handler!(accept),
+        )
+        .answers(body!(Membership)),
+        Route::new(
+            Method::DELETE,
+            "/api/invites/{code}",
+            AuthRule::Token,
+            "Revokes an invite (owner and moderators of its server).",
+            handler!(revoke),
+        )
+        .answers(body!(OkResponse)),
+    ]
+}
+
+/// `POST /api/servers/{serverId}/invites`.
+pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let request: CreateInviteRequest = req.json()?;
+    if request.expires_in_seconds == Some(0) || request.max_uses == Some(0) {
+        return Err(ApiFailure::bad_request(
+            "fields `expiresInSeconds` and `maxUses` must be at least 1",
+        ));
+    }
+    let by = req.caller()?.user_id.clone();
+    require_staff(&state, &server, &by, false).await?;
+    let now = TimestampMs::now();
+    let invite = Invite {
+        code: random_code(),
+        server_id: server,
+        created_by: by,
+        created_at: now,
+        expires_at: request
+            .expires_in_seconds
+            .map(|s| TimestampMs(now.0 + i64::from(s) * 1000)),
+        max_uses: request.max_uses,
+        uses: 0,
+    };
+    let stored = invite.clone();
+    state
+        .db
+        .call(move |c| commands::create_invite(c, &stored))
+        .await?;
+    Reply::with_status(StatusCode::CREATED, &invite)
+}
+
+/// `GET /api/invites/{code}`.
+pub async fn resolve(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let code = req.param(0).to_owned();
+    let now = TimestampMs::now();
+    let resolution = state
+        .db
+        .call(move |c| -> Result<InviteResolution, DirectoryError> {
+            let record = queries::invite(c, &code)?.ok_or(DirectoryError::NotFound("invite"))?;
+            if let Some(reason) = record.unusable_reason(now) {
+                return Err(DirectoryError::Gone(reason.into()));
+            }
+            let server = queries::server(c, &record.invite.server_id)?
+                .ok_or(DirectoryError::NotFound("server"))?;
+            Ok(InviteResolution {
+                code,
+                server: server.summary,
+                expires_at: record.invite.expires_at,
+            })
+        })
+        .await?;
+    Reply::ok(&resolution)
+}
+
+/// `POST /api/invites/{code}/accept`.
+pub async fn accept(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let code = req.param(0).to_owned();
+    let user = req.caller()?.user_id.clone();
+    let now = TimestampMs::now();
+    let membership = state
+        .db
+        .call(move |c| commands::accept_invite(c, &code, &user, now))
+        .await?;
+    Reply::ok(&membership)
+}
+
+/// `DELETE /api/invites/{code}`.
+pub async fn revoke(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let code = req.param(0).to_owned();
+    let lookup = code.clone();
+    let record = state
+        .db
+        .call(move |c| queries::invite(c, &lookup).map_err(DirectoryError::from))
+        .await?
+        .ok_or_else(|| ApiFailure::not_found("invite"))?;
+    require_staff(
+        &state,
+        &record.invite.server_id,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
+    state
+        .db
+        .call(move |c| commands::revoke_invite(c, &code))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}

@@ -1,0 +1,114 @@
+//! `/api/servers/{serverId}/members`: the roster of the directory, roles, leaving.
+//!
+//! Owners appoint moderators; staff remove members; a member may leave. Permission questions
+//! go to [`crate::directory::access`].
+
+use std::sync::Arc;
+
+use signalbox_protocol::http::{MemberList, MemberRole, OkResponse, SetRoleRequest};
+use signalbox_protocol::{ServerId, UserId};
+use warp::http::Method;
+
+use super::servers::{denied, require_staff};
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::directory::access::{self, Staff};
+use crate::directory::{DirectoryError, commands, queries};
+use crate::http::ApiFailure;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    let one = "/api/servers/{serverId}/members/{userId}";
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/servers/{serverId}/members",
+            AuthRule::Read,
+            "Lists members and their roles (private servers: members only).",
+            handler!(list),
+        )
+        .paginated()
+        .answers(body!(MemberList)),
+        Route::new(
+            Method::PUT,
+            one,
+            AuthRule::Token,
+            "Makes a member a moderator or a plain member (owner only).",
+            handler!(set_role),
+        )
+        .takes(body!(SetRoleRequest))
+        .answers(body!(Membership)),
+        Route::new(
+            Method::DELETE,
+            one,
+            AuthRule::Token,
+            "Removes a member (owner and moderators; a member may remove themself).",
+            handler!(remove),
+        )
+        .answers(body!(OkResponse)),
+    ]
+}
+
+/// `GET /api/servers/{serverId}/members`.
+pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let page = req.page()?;
+    let user = req.caller.as_ref().map(|c| c.user_id.clone());
+    let result = state
+        .db
+        .call(move |c| -> Result<_, DirectoryError> {
+            match access::view(c, &server, user.as_ref())? {
+                Ok(_) => Ok(Ok(queries::list_members(
+                    c,
+                    &server,
+                    page.limit,
+                    page.cursor.as_deref(),
+                )?)),
+                Err(reason) => Ok(Err(reason)),
+            }
+        })
+        .await?
+        .map_err(denied)?;
+    Reply::ok(&MemberList {
+        items: result.items,
+        next_cursor: result.next_cursor,
+    })
+}
+
+/// `PUT /api/servers/{serverId}/members/{userId}`.
+pub async fn set_role(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let user = UserId::from(req.param(1));
+    let request: SetRoleRequest = req.json()?;
+    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    let membership = state
+        .db
+        .call(move |c| commands::set_role(c, &server, &user, request.role))
+        .await?;
+    Reply::ok(&membership)
+}
+
+/// `DELETE /api/servers/{serverId}/members/{userId}`.
+pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let user = UserId::from(req.param(1));
+    let caller = req.caller()?.user_id.clone();
+    if caller != user {
+        let staff = require_staff(&state, &server, &caller, false).await?;
+        let (s, u) = (server.clone(), user.clone());
+        let target = state
+            .db
+            .call(move |c| queries::role(c, &s, &u).map_err(DirectoryError::from))
+            .await?;
+        if staff == Staff::Moderator && target == Some(MemberRole::Moderator) {
+            return Err(ApiFailure::forbidden(
+                "a moderator cannot remove another moderator",
+            ));
+        }
+    }
+    state
+        .db
+        .call(move |c| commands::remove_member(c, &server, &user))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}

@@ -1,0 +1,501 @@
+//! The REST routes, one file per family, and THE route table.
+//!
+//! [`all`] lists every route once (method, path template, auth rule, body types, handler); the
+//! router ([`dispatch`]) and the OpenAPI document ([`openapi`]) are both built from it, so a
+//! route cannot be served without being documented or documented without being served.
+//!
+//! Owns routing, the auth rule of each route, and the `Idempotency-Key` replay around writes.
+//! Never holds SQL (see [`crate::directory`]) or token crypto (see [`crate::auth`]).
+
+pub mod auth;
+pub mod games;
+pub mod health;
+pub mod invites;
+pub mod join_requests;
+pub mod members;
+pub mod openapi;
+pub mod servers;
+pub mod users;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use signalbox_protocol::TimestampMs;
+use signalbox_protocol::http::{ApiErrorCode, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Reply as _;
+
+use crate::app::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::config::AuthMode;
+use crate::directory::credentials::{self, IdempotencyRecord};
+use crate::http::{ApiFailure, idempotency, parse_json, percent_decode};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRule {
+    /// Anyone, always (health, docs, obtaining a token).
+    Public,
+    /// Anyone in `auth: open`; a token in `auth: required`.
+    Read,
+    /// A valid token, in every mode.
+    Token,
+    /// A valid token of a user listed in `operatorUserIds`.
+    Operator,
+}
+
+impl AuthRule {
+    /// A short label for docs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Read => "token when auth=required",
+            Self::Token => "token",
+            Self::Operator => "operator token",
+        }
+    }
+}
+
+/// A JSON body type of the protocol crate, by name and schema.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyType {
+    /// The type's name (the name of its file in `schemas/`).
+    pub name: &'static str,
+    /// Its JSON Schema.
+    pub schema: fn() -> serde_json::Value,
+}
+
+/// A [`BodyType`] for a protocol type.
+macro_rules! body {
+    ($t:ident) => {
+        $crate::routes::BodyType {
+            name: stringify!($t),
+            schema: signalbox_protocol::catalog::schema_for::<signalbox_protocol::http::$t>,
+        }
+    };
+}
+pub(crate) use body;
+
+/// A handler: an async function of the shared state and the request.
+pub type Handler = fn(Arc<AppState>, Req) -> BoxFuture<'static, Result<Reply, ApiFailure>>;
+
+/// Wraps `async fn(Arc<AppState>, Req) -> Result<Reply, ApiFailure>` as a [`Handler`].
+macro_rules! handler {
+    ($f:path) => {
+        |state, req| -> futures_util::future::BoxFuture<'static, _> { Box::pin($f(state, req)) }
+    };
+}
+pub(crate) use handler;
+
+/// One route of the table.
+#[derive(Clone)]
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path template, `{name}` for a parameter.
+    pub path: &'static str,
+    /// Who may call it.
+    pub auth: AuthRule,
+    /// One line for the docs.
+    pub summary: &'static str,
+    /// The JSON request body, if it takes one.
+    pub request: Option<BodyType>,
+    /// The JSON success body (`None` for a non-JSON answer, such as the docs page).
+    pub response: Option<BodyType>,
+    /// Whether it takes `limit`/`cursor` (and `q`) query parameters.
+    pub paginated: bool,
+    /// The code.
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl Route {
+    /// A route; set bodies with [`Route::takes`], [`Route::answers`], [`Route::paginated`].
+    pub fn new(
+        method: Method,
+        path: &'static str,
+        auth: AuthRule,
+        summary: &'static str,
+        handler: Handler,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            auth,
+            summary,
+            request: None,
+            response: None,
+            paginated: false,
+            handler,
+        }
+    }
+
+    /// Declares the request body.
+    pub fn takes(mut self, body: BodyType) -> Self {
+        self.request = Some(body);
+        self
+    }
+
+    /// Declares the success body.
+    pub fn answers(mut self, body: BodyType) -> Self {
+        self.response = Some(body);
+        self
+    }
+
+    /// Declares the pagination query.
+    pub fn paginated(mut self) -> Self {
+        self.paginated = true;
+        self
+    }
+
+    /// The path parameters of `path` if it matches this route's template.
+    fn match_path(&self, path: &str) -> Option<Result<Vec<String>, ApiFailure>> {
+        let template = self.path.trim_start_matches('/').split('/');
+        let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let template: Vec<&str> = template.collect();
+        if template.len() != given.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (t, g) in template.iter().zip(&given) {
+            if t.starts_with('{') {
+                if g.is_empty() {
+                    return None;
+                }
+                match percent_decode(g) {
+                    Some(v) => params.push(v),
+                    None => {
+                        return Some(Err(ApiFailure::bad_request(format!(
+                            "path parameter {t} is not valid percent-encoded UTF-8"
+                        ))));
+                    }
+                }
+            } else if t != g {
+                return None;
+            }
+        }
+        Some(Ok(params))
+    }
+}
+
+/// Every route the server serves, in documentation order.
+pub fn all() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(health::routes());
+    routes.extend(auth::routes());
+    routes.extend(users::routes());
+    routes.extend(servers::routes());
+    routes.extend(members::routes());
+    routes.extend(invites::routes());
+    routes.extend(join_requests::routes());
+    routes.extend(games::routes());
+    routes.extend(openapi::routes());
+    routes
+}
+
+/// A request as a handler sees it.
+#[derive(Debug)]
+pub struct Req {
+    /// Path parameters, in template order (percent-decoded).
+    pub params: Vec<String>,
+    /// Query parameters (decoded).
+    pub query: Vec<(String, String)>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body (at most `maxBodyBytes`).
+    pub body: Bytes,
+    /// The caller, if a valid token was presented.
+    pub caller: Option<Caller>,
+}
+
+/// A validated page request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageParams {
+    /// Items per page.
+    pub limit: u32,
+    /// The cursor.
+    pub cursor: Option<String>,
+    /// The search text.
+    pub q: Option<String>,
+}
+
+impl Req {
+    /// The `i`-th path parameter.
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map_or("", String::as_str)
+    }
+
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiFailure> {
+        parse_json(&self.headers, &self.body)
+    }
+
+    /// The caller, or 401 when there is none.
+    pub fn caller(&self) -> Result<&Caller, ApiFailure> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiFailure::from(AuthError::Missing))
+    }
+
+    /// `limit`, `cursor` and `q`, validated.
+    pub fn page(&self) -> Result<PageParams, ApiFailure> {
+        let mut page = PageParams {
+            limit: DEFAULT_PAGE_LIMIT,
+            cursor: None,
+            q: None,
+        };
+        for (k, v) in &self.query {
+            match k.as_str() {
+                "limit" => {
+                    let limit: u32 = v.parse().map_err(|_| {
+                        ApiFailure::bad_request("query `limit` must be a positive integer")
+                    })?;
+                    if limit == 0 {
+                        return Err(ApiFailure::bad_request("query `limit` must be at least 1"));
+                    }
+                    page.limit = limit.min(MAX_PAGE_LIMIT);
+                }
+                "cursor" => page.cursor = Some(v.clone()),
+                "q" => page.q = Some(v.clone()).filter(|q| !q.trim().is_empty()),
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A handler's success.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// JSON with a status.
+    Json(StatusCode, serde_json::Value),
+    /// An HTML page.
+    Html(&'static str),
+}
+
+impl Reply {
+    /// 200 with `body` as JSON.
+    pub fn ok<T: Serialize>(body: &T) -> Result<Self, ApiFailure> {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    /// `status` with `body` as JSON.
+    pub fn with_status<T: Serialize>(status: StatusCode, body: &T) -> Result<Self, ApiFailure> {
+        serde_json::to_value(body)
+            .map(|v| Self::Json(status, v))
+            .map_err(|e| ApiFailure::internal(&e))
+    }
+
+    fn into_response(self) -> warp::reply::Response {
+        match self {
+            Self::Json(status, value) => {
+                warp::reply::with_status(warp::reply::json(&value), status).into_response()
+            }
+            Self::Html(page) => warp::reply::html(page).into_response(),
+        }
+    }
+}
+
+fn json_response(status: u16, text: String) -> warp::reply::Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = warp::reply::with_status(text, status).into_response();
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// An incoming request, before routing.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The method.
+    pub method: Method,
+    /// The path (percent-encoded).
+    pub path: String,
+    /// The query parameters.
+    pub query: Vec<(String, String)>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, already capped.
+    pub body: Result<Bytes, ApiFailure>,
+}
+
+/// Routes `incoming` through the table and answers; never fails (errors become `ApiError`s).
+///
+/// Logs method, status and latency at debug level; never the path (it may hold an invite code),
+/// the query or any header.
+pub async fn dispatch(state: Arc<AppState>, incoming: Incoming) -> warp::reply::Response {
+    let started = std::time::Instant::now();
+    let method = incoming.method.clone();
+    let response = match dispatch_inner(state, incoming).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    };
+    tracing::debug!(
+        %method,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "api request"
+    );
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiFailure> {
+    let Some(value) = headers.get(warp::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiFailure::from(AuthError::Invalid("malformed Authorization header")))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+        _ => Err(AuthError::Invalid("Authorization must be `Bearer <token>`").into()),
+    }
+}
+
+async fn dispatch_inner(
+    state: Arc<AppState>,
+    incoming: Incoming,
+) -> Result<warp::reply::Response, ApiFailure> {
+    let mut path_matched = false;
+    let mut found = None;
+    for route in state.routes.iter() {
+        if let Some(params) = route.match_path(&incoming.path) {
+            path_matched = true;
+            if route.method == incoming.method {
+                found = Some((route.clone(), params?));
+                break;
+            }
+        }
+    }
+    let Some((route, params)) = found else {
+        let what = if path_matched { "method" } else { "route" };
+        return Err(ApiFailure::new(
+            ApiErrorCode::NotFound,
+            format!("no such {what}: {} {}", incoming.method, incoming.path),
+        ));
+    };
+    let body = incoming.body?;
+    let caller = match route.auth {
+        AuthRule::Public => None,
+        AuthRule::Read | AuthRule::Token | AuthRule::Operator => match bearer(&incoming.headers)? {
+            Some(token) => Some(state.auth.check(token)?),
+            None => None,
+        },
+    };
+    let needs_token = match route.auth {
+        AuthRule::Public => false,
+        AuthRule::Read => state.auth.mode == AuthMode::Required,
+        AuthRule::Token | AuthRule::Operator => true,
+    };
+    if needs_token && caller.is_none() {
+        return Err(AuthError::Missing.into());
+    }
+    if route.auth == AuthRule::Operator {
+        let operator = caller.as_ref().is_some_and(|c| {
+            state
+                .config
+                .variables
+                .operator_user_ids
+                .contains(&c.user_id.0)
+        });
+        if !operator {
+            return Err(ApiFailure::forbidden("only an operator may do this"));
+        }
+    }
+    let idempotency = match (&caller, incoming.headers.get("idempotency-key")) {
+        (Some(caller), Some(key)) if route.method != Method::GET => {
+            let key = key
+                .to_str()
+                .map_err(|_| ApiFailure::bad_request("Idempotency-Key must be visible ASCII"))?
+                .to_owned();
+            idempotency::validate_key(&key)?;
+            Some((caller.user_id.0.clone(), key))
+        }
+        _ => None,
+    };
+    let method = incoming.method.to_string();
+    if let Some((user, key)) = idempotency.clone() {
+        let now = TimestampMs::now();
+        let previous = state
+            .db
+            .call(move |c| credentials::idempotency_record(c, &user, &key, idempotency::since(now)))
+            .await?;
+        if let Some(previous) = previous {
+            let (status, text) = idempotency::replay(&previous, &method, &incoming.path, &body)?;
+            return Ok(json_response(status, text));
+        }
+    }
+    let req = Req {
+        params,
+        query: incoming.query,
+        headers: incoming.headers,
+        body: body.clone(),
+        caller,
+    };
+    let reply = (route.handler)(Arc::clone(&state), req).await?;
+    if let (Some((user, key)), Reply::Json(status, value)) = (idempotency, &reply)
+        && status.is_success()
+    {
+        let record = IdempotencyRecord {
+            method,
+            path: incoming.path,
+            body: body.to_vec(),
+            status: status.as_u16(),
+            response: value.to_string(),
+        };
+        let now = TimestampMs::now();
+        state
+            .db
+            .call(move |c| credentials::store_idempotency_record(c, &user, &key, &record, now))
+            .await?;
+    }
+    Ok(reply.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table_has_no_duplicates_and_documents_bodies() {
+        let routes = all();
+        let mut seen = std::collections::HashSet::new();
+        for route in &routes {
+            assert!(
+                seen.insert((route.method.clone(), route.path)),
+                "duplicate {route:?}"
+            );
+            assert!(route.path.starts_with("/api/"), "{route:?}");
+            if route.method == Method::GET {
+                assert!(route.request.is_none(), "GET with a body: {route:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn templates_match_and_decode() {
+        let route = Route::new(
+            Method::GET,
+            "/api/servers/{serverId}/bans",
+            AuthRule::Read,
+            "",
+            handler!(health::health),
+        );
+        assert_eq!(
+            route.match_path("/api/servers/a%20b/bans").map(|r| r.ok()),
+            Some(Some(vec!["a b".to_owned()]))
+        );
+        assert!(route.match_path("/api/servers//bans").is_none());
+        assert!(route.match_path("/api/servers/x").is_none());
+    }
+}

@@ -1,0 +1,357 @@
+//! `/api/servers/*`: the directory (list/search, create, read, update, delete), bans and
+//! passwords.
+//!
+//! Every permission question goes to [`crate::directory::access`]. Passwords are hashed here
+//! (off the executor) and never returned or logged.
+
+use std::sync::Arc;
+
+use signalbox_protocol::http::{
+    BanList, BanRequest, CreateServerRequest, OkResponse, ServerList, SetPasswordRequest,
+    UpdateServerRequest,
+};
+use signalbox_protocol::limits::MAX_ID_BYTES;
+use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
+use warp::http::{Method, StatusCode};
+
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::auth::password;
+use crate::directory::access::{self, Staff};
+use crate::directory::{DirectoryError, commands, queries};
+use crate::http::ApiFailure;
+
+/// Longest server name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// Most tags per server.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 32;
+/// Longest password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    let server = "/api/servers/{serverId}";
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/servers",
+            AuthRule::Read,
+            "Lists public servers; `q` searches name, description and tags.",
+            handler!(list),
+        )
+        .paginated()
+        .answers(body!(ServerList)),
+        Route::new(
+            Method::POST,
+            "/api/servers",
+            AuthRule::Token,
+            "Creates a server owned by the caller (201).",
+            handler!(create),
+        )
+        .takes(body!(CreateServerRequest))
+        .answers(body!(ServerSummary)),
+        Route::new(
+            Method::GET,
+            server,
+            AuthRule::Read,
+            "Reads a server (private ones: members only).",
+            handler!(read),
+        )
+        .answers(body!(ServerSummary)),
+        Route::new(
+            Method::PATCH,
+            server,
+            AuthRule::Token,
+            "Updates a server (owner only).",
+            handler!(update),
+        )
+        .takes(body!(UpdateServerRequest))
+        .answers(body!(ServerSummary)),
+        Route::new(
+            Method::DELETE,
+            server,
+            AuthRule::Token,
+            "Deletes a server (owner only).",
+            handler!(delete),
+        )
+        .answers(body!(OkResponse)),
+        Route::new(
+            Method::GET,
+            "/api/servers/{serverId}/bans",
+            AuthRule::Token,
+            "Lists bans (owner and moderators).",
+            handler!(list_bans),
+        )
+        .paginated()
+        .answers(body!(BanList)),
+        Route::new(
+            Method::POST,
+            "/api/servers/{serverId}/bans",
+            AuthRule::Token,
+            "Bans a user and removes their membership (owner and moderators).",
+            handler!(ban),
+        )
+        .takes(body!(BanRequest))
+        .answers(body!(Ban)),
+        Route::new(
+            Method::DELETE,
+            "/api/servers/{serverId}/bans/{userId}",
+            AuthRule::Token,
+            "Lifts a ban (owner and moderators).",
+            handler!(unban),
+        )
+        .answers(body!(OkResponse)),
+        Route::new(
+            Method::PUT,
+            "/api/servers/{serverId}/password",
+            AuthRule::Token,
+            "Sets the join password, stored as an Argon2 hash (owner only).",
+            handler!(set_password),
+        )
+        .takes(body!(SetPasswordRequest))
+        .answers(body!(OkResponse)),
+        Route::new(
+            Method::DELETE,
+            "/api/servers/{serverId}/password",
+            AuthRule::Token,
+            "Clears the join password (owner only).",
+            handler!(clear_password),
+        )
+        .answers(body!(OkResponse)),
+    ]
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiFailure> {
+    let chars = value.chars().count();
+    if value.trim().is_empty() || chars > max {
+        return Err(ApiFailure::bad_request(format!(
+            "field `{field}`: must be 1 to {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: Option<&Vec<String>>) -> Result<(), ApiFailure> {
+    let Some(tags) = tags else { return Ok(()) };
+    if tags.len() > MAX_TAGS {
+        return Err(ApiFailure::bad_request(format!(
+            "field `tags`: at most {MAX_TAGS} tags"
+        )));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        check_text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS)?;
+    }
+    Ok(())
+}
+
+/// Fails unless `user` is staff of `server` (`owner_only`: the owner).
+pub(crate) async fn require_staff(
+    state: &AppState,
+    server: &ServerId,
+    user: &UserId,
+    owner_only: bool,
+) -> Result<Staff, ApiFailure> {
+    let (s, u) = (server.clone(), user.clone());
+    let staff = state.db.call(move |c| access::staff(c, &s, &u)).await?;
+    match staff {
+        Some(Staff::Owner) => Ok(Staff::Owner),
+        Some(Staff::Moderator) if !owner_only => Ok(Staff::Moderator),
+        _ if owner_only => Err(ApiFailure::forbidden("only the owner may do this")),
+        _ => Err(ApiFailure::forbidden(
+            "only the owner or a moderator may do this",
+        )),
+    }
+}
+
+/// Maps an access refusal of a read to its HTTP failure.
+pub(crate) fn denied(reason: AccessDeniedReason) -> ApiFailure {
+    match reason {
+        AccessDeniedReason::NotFound => ApiFailure::not_found("server"),
+        AccessDeniedReason::Banned => ApiFailure::forbidden("banned from this server"),
+        _ => ApiFailure::forbidden("this server is private"),
+    }
+}
+
+/// `GET /api/servers`.
+pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let page = req.page()?;
+    let result = state
+        .db
+        .call(move |c| {
+            queries::list_public_servers(c, page.q.as_deref(), page.limit, page.cursor.as_deref())
+                .map_err(DirectoryError::from)
+        })
+        .await?;
+    Reply::ok(&ServerList {
+        items: result.items,
+        next_cursor: result.next_cursor,
+    })
+}
+
+/// `POST /api/servers`.
+pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let owner = req.caller()?.user_id.clone();
+    let request: CreateServerRequest = req.json()?;
+    check_text("name", &request.name, MAX_NAME_CHARS)?;
+    if let Some(d) = &request.description {
+        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+    }
+    check_tags(request.tags.as_ref())?;
+    let id = match &request.id {
+        Some(id) if id.0.is_empty() || id.0.len() > MAX_ID_BYTES => {
+            return Err(ApiFailure::bad_request(format!(
+                "field `id`: must be 1 to {MAX_ID_BYTES} bytes"
+            )));
+        }
+        Some(id) => id.clone(),
+        None => ServerId(uuid::Uuid::new_v4().to_string()),
+    };
+    let now = TimestampMs::now();
+    let summary = state
+        .db
+        .call(move |c| commands::create_server(c, id, &request, &owner, now))
+        .await?;
+    Reply::with_status(StatusCode::CREATED, &summary)
+}
+
+/// `GET /api/servers/{serverId}`.
+pub async fn read(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let user = req.caller.as_ref().map(|c| c.user_id.clone());
+    let summary = state
+        .db
+        .call(move |c| -> Result<_, DirectoryError> {
+            match access::view(c, &server, user.as_ref())? {
+                Ok(_) => Ok(Ok(queries::server(c, &server)?.map(|r| r.summary))),
+                Err(reason) => Ok(Err(reason)),
+            }
+        })
+        .await?
+        .map_err(denied)?
+        .ok_or_else(|| ApiFailure::not_found("server"))?;
+    Reply::ok(&summary)
+}
+
+/// `PATCH /api/servers/{serverId}`.
+pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let request: UpdateServerRequest = req.json()?;
+    if let Some(name) = &request.name {
+        check_text("name", name, MAX_NAME_CHARS)?;
+    }
+    if let Some(d) = &request.description {
+        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+    }
+    check_tags(request.tags.as_ref())?;
+    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    let summary = state
+        .db
+        .call(move |c| commands::update_server(c, &server, &request))
+        .await?;
+    Reply::ok(&summary)
+}
+
+/// `DELETE /api/servers/{serverId}`.
+pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    state
+        .db
+        .call(move |c| commands::delete_server(c, &server))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}
+
+/// `GET /api/servers/{serverId}/bans`.
+pub async fn list_bans(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let page = req.page()?;
+    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
+    let result = state
+        .db
+        .call(move |c| {
+            queries::list_bans(c, &server, page.limit, page.cursor.as_deref())
+                .map_err(DirectoryError::from)
+        })
+        .await?;
+    Reply::ok(&BanList {
+        items: result.items,
+        next_cursor: result.next_cursor,
+    })
+}
+
+/// `POST /api/servers/{serverId}/bans`.
+pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let request: BanRequest = req.json()?;
+    if request.user_id.0.is_empty() || request.user_id.0.len() > MAX_ID_BYTES {
+        return Err(ApiFailure::bad_request(format!(
+            "field `userId`: must be 1 to {MAX_ID_BYTES} bytes"
+        )));
+    }
+    let by = req.caller()?.user_id.clone();
+    require_staff(&state, &server, &by, false).await?;
+    let now = TimestampMs::now();
+    let ban = state
+        .db
+        .call(move |c| {
+            commands::ban(
+                c,
+                &server,
+                &request.user_id,
+                request.reason.as_deref(),
+                &by,
+                now,
+            )
+        })
+        .await?;
+    Reply::ok(&ban)
+}
+
+/// `DELETE /api/servers/{serverId}/bans/{userId}`.
+pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let user = UserId::from(req.param(1));
+    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
+    state
+        .db
+        .call(move |c| commands::unban(c, &server, &user))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}
+
+/// `PUT /api/servers/{serverId}/password`.
+pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    let request: SetPasswordRequest = req.json()?;
+    if request.password.is_empty() || request.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiFailure::bad_request(format!(
+            "field `password`: must be 1 to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&request.password))
+        .await
+        .map_err(|e| ApiFailure::internal(&e))?
+        .map_err(|e| ApiFailure::internal(&e))?;
+    state
+        .db
+        .call(move |c| commands::set_password_hash(c, &server, Some(&hash)))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}
+
+/// `DELETE /api/servers/{serverId}/password`.
+pub async fn clear_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let server = ServerId::from(req.param(0));
+    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    state
+        .db
+        .call(move |c| commands::set_password_hash(c, &server, None))
+        .await?;
+    Reply::ok(&OkResponse { ok: true })
+}

@@ -1,0 +1,39 @@
+//! `/api/users/{oderId}`: last known public profiles.
+//!
+//! Never returns anything but the public profile (no key, no guest flag).
+
+use std::sync::Arc;
+
+use signalbox_protocol::UserId;
+use signalbox_protocol::http::UserProfile;
+use warp::http::Method;
+
+use super::{AuthRule, Reply, Req, Route, body, handler};
+use crate::app::AppState;
+use crate::directory::{DirectoryError, queries};
+use crate::http::ApiFailure;
+
+/// This family's routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/users/{oderId}",
+            AuthRule::Read,
+            "The last known public profile of a user.",
+            handler!(profile),
+        )
+        .answers(body!(UserProfile)),
+    ]
+}
+
+/// `GET /api/users/{oderId}`.
+pub async fn profile(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+    let user = UserId::from(req.param(0));
+    let profile = state
+        .db
+        .call(move |c| queries::user_profile(c, &user).map_err(DirectoryError::from))
+        .await?
+        .ok_or_else(|| ApiFailure::not_found("user"))?;
+    Reply::ok::<UserProfile>(&profile)
+}

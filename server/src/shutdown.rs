@@ -1,0 +1,32 @@
+//! Graceful shutdown: a future that resolves on SIGINT or SIGTERM.
+//!
+//! Owns signal handling only; the server stops accepting when it resolves and lets in-flight
+//! requests finish (see [`crate::app::RunningServer::wait`]). Never exits the process itself.
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

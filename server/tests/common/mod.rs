@@ -1,0 +1,201 @@
+//! Test helpers: a server started in-process on 127.0.0.1:0 with a temporary data directory,
+//! and a tiny HTTP/1.1 client over a raw `TcpStream` (one request per connection).
+
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::Value;
+use signalbox::app::{self, RunningServer};
+use signalbox::cli::Overrides;
+use signalbox::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server whose variables file is `variables` (JSON text).
+    pub async fn start_with(variables: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("variables.json"), variables).expect("write variables");
+        let server = start_in(dir.path()).await;
+        Self {
+            addr: server.addr,
+            server: Some(server),
+            dir,
+        }
+    }
+
+    pub async fn start() -> Self {
+        Self::start_with("{}").await
+    }
+
+    pub fn client(&self) -> Client {
+        Client { addr: self.addr }
+    }
+}
+
+pub async fn start_in(data_dir: &Path) -> RunningServer {
+    let overrides = Overrides {
+        data_dir: data_dir.to_owned(),
+        port: Some(0),
+        ..Overrides::default()
+    };
+    let config = Config::load(&overrides).expect("config");
+    app::start(config).await.expect("start")
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The `error.code` of an `ApiError` body.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an ApiError: {}", self.text))
+            .to_owned()
+    }
+
+    /// Asserts status and error code.
+    pub fn expect_error(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        assert_eq!(self.code(), code, "code of {}", self.text);
+        self
+    }
+
+    pub fn expect_ok(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        self.json()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub addr: SocketAddr,
+}
+
+impl Client {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        // A server may answer (413) before reading the whole body; ignore write errors then.
+        let _ = stream.write_all(body).await;
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+        parse_response(&buf)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.raw(method, path, &headers, text.as_bytes()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call("GET", path, token, None).await
+    }
+
+    /// A guest token and its user id.
+    pub async fn guest(&self, name: &str) -> (String, String) {
+        let body = serde_json::json!({ "displayName": name });
+        let v = self
+            .call("POST", "/api/auth/guest", None, Some(&body))
+            .await
+            .expect_ok(200);
+        (
+            v["token"].as_str().expect("token").to_owned(),
+            v["userId"].as_str().expect("userId").to_owned(),
+        )
+    }
+}
+
+fn parse_response(buf: &[u8]) -> Response {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut body = buf[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&body).to_string(),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&data[..end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
+        data = &data[(start + size + 2).min(data.len())..];
+    }
+}
