@@ -1,0 +1,567 @@
+//! The hub: an in-process, transport-agnostic router of signaling envelopes.
+//!
+//! Owns: the connection registry (who is connected, with which outbound queue), identities
+//! (`oderId` to its connections: one user, several devices), server scopes (joined and
+//! viewing), presence (profile and status), icon-version bookkeeping, and routing: broadcast
+//! within a server, status fan-out, forwarding to every connection of one user.
+//!
+//! Never: does I/O on sockets (it only queues pre-serialized [`Frame`]s; the transport's writer
+//! task drains an [`OutboundReceiver`]), touches the database (access rules are checked by the
+//! caller before [`Hub::join_server`]), parses client JSON (callers hand it protocol types), or
+//! blocks (no `.await`, no unbounded wait: every queue is bounded and written with `try_send`).
+//!
+//! # How a transport uses it
+//! [`Hub::connect`] registers a connection and returns its [`ConnectionHandle`] (which
+//! disconnects on drop) and the [`OutboundReceiver`] its writer task drains. The reader task
+//! calls [`Hub::identify`], [`Hub::join_server`], [`Hub::view_server`], [`Hub::leave_server`],
+//! [`Hub::set_status`], [`Hub::broadcast`], [`Hub::forward`], [`Hub::icon_available`] and
+//! [`Hub::icon_peers`] with the connection's [`ConnKey`]; a [`HubError`] maps to the `error`
+//! code to answer with ([`HubError::error_code`]). Direct replies go through
+//! [`ConnectionHandle::send`], into the same queue, so they stay ordered with fan-out traffic.
+//! The SSE transport plugs in the same way, one `connect` per session.
+//!
+//! # Concurrency: one `RwLock`, short critical sections, shared frames
+//! All indexes live in one `State` (see `registry.rs`) behind a `std::sync::RwLock`.
+//! - Hot paths take the read lock: a broadcast checks membership, serializes its envelope
+//!   once, and `try_send`s the same `Arc<str>` to every member's queue (one uncontended
+//!   per-connection mutex, a refcount increment and, on an empty queue, one task wake-up). At a
+//!   few tens of nanoseconds per recipient, a 5,000-member fan-out holds the read lock for well
+//!   under a millisecond, and concurrent broadcasts and forwards proceed in parallel.
+//! - Joins, leaves, identifies, disconnects and status changes take the write lock; they are
+//!   rare next to deliveries and do O(members of the server) work at most (the roster).
+//! - Nothing awaits while a lock is held; the only locks taken inside are the per-connection
+//!   queue mutexes (always after the state lock, never the other way round), so there is no
+//!   lock-order cycle.
+//!
+//! Sharding the state per server was considered and rejected for now: forwarding's
+//! `shares_server`, status fan-out and disconnect all span servers, so shards would have to be
+//! locked together on exactly the paths that change state, and on 2 cores one reader-heavy lock
+//! does not bottleneck (the per-recipient socket write in the transport costs far more than
+//! the hub's enqueue). Queuing to the recipient inside the critical section is what keeps
+//! `server_users` ordered before every later `user_joined`/`user_left` of the same server.
+//!
+//! # Multi-node boundary
+//! [`Hub`] is the whole public surface: methods take ids and protocol types and return
+//! outcomes; no map escapes. A Redis-backed version keeps this local hub for the sockets it
+//! owns and adds a backplane: local fan-outs also publish the frame (from a background task fed
+//! by a bounded channel, so the API stays synchronous and non-blocking), remote frames are
+//! injected into the same local fan-out, and presence/scopes are mirrored from the other nodes.
+//! That seam is deliberately not a trait yet: with one implementation a trait would only guess
+//! at the second one's needs.
+//!
+//! # Decisions
+//! - Broadcast exclusion is the caller's choice per envelope ([`Exclude`]): either only the
+//!   sending connection (its other devices receive a copy: device sync) or every connection of
+//!   the sending user (Toju's behaviour). Either way each recipient connection gets one copy.
+//! - Forwarding reaches every connection of the target user except the sending connection; a
+//!   user may always reach its own other devices. Target offline: `TARGET_NOT_FOUND`; no shared
+//!   joined or viewed server: `FORBIDDEN` unless [`ForwardingPolicy::Open`].
+//! - A slow consumer is closed with 4008 by its own queue ([`outbound`]); the hub keeps routing
+//!   to everyone else and forgets the connection when the transport calls
+//!   [`Hub::disconnect`] (or drops the handle).
+
+pub mod metrics;
+pub mod outbound;
+
+mod icons;
+mod presence;
+mod registry;
+mod scopes;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use signalbox_protocol::ws::ServerIconSyncPeers;
+use signalbox_protocol::{
+    ClientEnvelope, CloseCode, ConnectionId, ErrorCode, RequestId, ServerEnvelope, ServerId,
+    TimestampMs, UserId, UserStatus,
+};
+
+pub use metrics::{HubMetrics, MetricsSnapshot};
+pub use outbound::{Frame, Outbound, OutboundConfig, OutboundReceiver, Outbox, SendOutcome};
+pub use presence::Profile;
+pub use registry::{ConnKey, Disconnected, Exclude, Fanout, Identified};
+pub use scopes::{Joined, Left};
+
+use registry::{Ctx, State};
+
+/// Whether forwarded envelopes require a shared server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardingPolicy {
+    /// Sender and target must share a joined or viewed server (own devices always allowed).
+    #[default]
+    SharedServer,
+    /// Forward to any online user (Toju's behaviour; operator setting `forwarding: open`).
+    Open,
+}
+
+/// Settings of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Bounds of every connection's outbound queue.
+    pub outbound: OutboundConfig,
+    /// The forwarding rule.
+    pub forwarding: ForwardingPolicy,
+    /// Icon records one user may hold (default 1,024).
+    pub max_icon_records_per_user: usize,
+    /// Peers listed in one `server_icon_sync_peers` (default 32, newest first).
+    pub max_icon_peers: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            outbound: OutboundConfig::default(),
+            forwarding: ForwardingPolicy::default(),
+            max_icon_records_per_user: 1024,
+            max_icon_peers: 32,
+        }
+    }
+}
+
+/// Why a hub operation was refused. A refusal changes nothing (except `Serialize`, which
+/// cannot happen with the protocol types and is reported after the state change it followed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// The connection is not registered (already disconnected).
+    #[error("connection is not registered")]
+    UnknownConnection,
+    /// The connection has not sent `identify` yet.
+    #[error("send identify first")]
+    NotIdentified,
+    /// The connection has not joined the server it addresses.
+    #[error("not joined to server `{0}`")]
+    NotJoined(ServerId),
+    /// The target of a forwarded envelope has no other open connection.
+    #[error("user `{target}` is not connected")]
+    TargetNotFound {
+        /// The target user.
+        target: UserId,
+        /// The RPC request that failed, if it was one.
+        request_id: Option<RequestId>,
+    },
+    /// The sender shares no joined or viewed server with the target.
+    #[error("user `{target}` shares no server with you")]
+    Forbidden {
+        /// The target user.
+        target: UserId,
+        /// The RPC request that failed, if it was one.
+        request_id: Option<RequestId>,
+    },
+    /// [`Hub::forward`] was given an envelope that is not forwarded (a caller bug).
+    #[error("`{0}` is not a forwarded envelope")]
+    NotForwardable(&'static str),
+    /// The user announced icons for too many servers.
+    #[error("too many server icons announced")]
+    IconLimit,
+    /// An envelope failed to serialize (a bug).
+    #[error("could not serialize envelope: {0}")]
+    Serialize(String),
+}
+
+impl HubError {
+    /// The `error` code a transport answers with.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::NotIdentified => ErrorCode::NotIdentified,
+            Self::NotJoined(_) | Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::TargetNotFound { .. } => ErrorCode::TargetNotFound,
+            Self::IconLimit => ErrorCode::InvalidMessage,
+            Self::UnknownConnection | Self::NotForwardable(_) | Self::Serialize(_) => {
+                ErrorCode::InternalError
+            }
+        }
+    }
+
+    /// The `requestId` to echo in the `error`, for a failed `rpc_request`/`rpc_response`.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            Self::TargetNotFound { request_id, .. } | Self::Forbidden { request_id, .. } => {
+                request_id.as_ref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The sender of a broadcast, as the hub knows it (for the envelope's server-set fields).
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    /// The sending connection.
+    pub connection: ConnKey,
+    /// The sender's `oderId`.
+    pub user_id: &'a UserId,
+    /// The sender's current display name.
+    pub display_name: &'a str,
+}
+
+/// Sizes of the hub's indexes; all zero once every connection closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Registered connections.
+    pub connections: usize,
+    /// Users with at least one identified connection.
+    pub users: usize,
+    /// Servers with at least one joined or viewing connection.
+    pub servers: usize,
+    /// Joined connections, summed over servers.
+    pub memberships: usize,
+    /// Viewing connections, summed over servers.
+    pub viewers: usize,
+    /// `(user, server)` scope counters, summed over users.
+    pub user_scopes: usize,
+    /// Icon version records.
+    pub icon_records: usize,
+}
+
+struct Inner {
+    state: RwLock<State>,
+    config: HubConfig,
+    metrics: Arc<HubMetrics>,
+    next_key: AtomicU64,
+}
+
+/// The hub handle: cheap to clone, shared by every transport task.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(HubConfig::default())
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                config,
+                metrics: Arc::new(HubMetrics::default()),
+                next_key: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// The hub's counters, for `/metrics`.
+    pub fn metrics(&self) -> &HubMetrics {
+        &self.inner.metrics
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            metrics: &self.inner.metrics,
+            config: &self.inner.config,
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // State changes are applied so that a panic midway (there is no panicking path) would
+        // leave indexes at worst with an entry too many, never a dangling one; keep serving.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new connection with a fresh `connectionId`. The transport sends `connected`
+    /// through the handle, drains the receiver in its writer task, and drops the handle (or
+    /// calls [`Hub::disconnect`]) when the socket is gone.
+    pub fn connect(&self) -> (ConnectionHandle, OutboundReceiver) {
+        let key = ConnKey(self.inner.next_key.fetch_add(1, Ordering::Relaxed));
+        let id = ConnectionId(uuid::Uuid::new_v4().to_string());
+        let (outbox, receiver) =
+            outbound::channel(self.inner.config.outbound, Arc::clone(&self.inner.metrics));
+        self.write()
+            .insert_conn(self.ctx(), key, id.clone(), outbox.clone());
+        let handle = ConnectionHandle {
+            key,
+            id,
+            outbox,
+            hub: self.clone(),
+        };
+        (handle, receiver)
+    }
+
+    /// Binds the connection to `user_id` with `profile`. Again with the same id: updates the
+    /// profile. With another id: the connection first leaves everything as the old user.
+    pub fn identify(
+        &self,
+        conn: ConnKey,
+        user_id: UserId,
+        profile: Profile,
+    ) -> Result<Identified, HubError> {
+        self.write().identify(self.ctx(), conn, user_id, profile)
+    }
+
+    /// The identity of a connection, once identified.
+    pub fn user_of(&self, conn: ConnKey) -> Option<UserId> {
+        self.read().user_of(conn).ok().cloned()
+    }
+
+    /// The wire `connectionId` of a connection.
+    pub fn connection_id(&self, conn: ConnKey) -> Option<ConnectionId> {
+        self.read().conns.get(&conn).map(|c| c.id.clone())
+    }
+
+    /// Joins a server (after the caller checked the access rules): queues `server_users` for
+    /// the connection, and `user_joined` for the server when this is the user's first
+    /// connection there. Joining again only re-sends the roster.
+    pub fn join_server(&self, conn: ConnKey, server: &ServerId) -> Result<Joined, HubError> {
+        self.write().join(self.ctx(), conn, server)
+    }
+
+    /// Views a server without joining: queues `server_users` for the connection; no
+    /// `user_joined`.
+    pub fn view_server(&self, conn: ConnKey, server: &ServerId) -> Result<(), HubError> {
+        self.write().view(self.ctx(), conn, server)
+    }
+
+    /// Leaves a joined or viewed server; `user_left` goes out when it was the user's last
+    /// joined connection there. Leaving a server never joined is not an error.
+    pub fn leave_server(&self, conn: ConnKey, server: &ServerId) -> Result<Left, HubError> {
+        self.write().leave(self.ctx(), conn, server)
+    }
+
+    /// Sets the user's status and queues `status_update` once per connection sharing a joined
+    /// server with it.
+    pub fn set_status(
+        &self,
+        conn: ConnKey,
+        status: UserStatus,
+        exclude: Exclude,
+    ) -> Result<Fanout, HubError> {
+        self.write().set_status(self.ctx(), conn, status, exclude)
+    }
+
+    /// Broadcasts to every joined connection of `server` but the excluded ones. `build` makes
+    /// the envelope from the sender's identity (for `senderId`, `senderName`, ...); it runs once,
+    /// under the hub's read lock, and must not call the hub. The envelope is serialized once.
+    /// Refused with [`HubError::NotJoined`] unless the sender joined `server`.
+    pub fn broadcast<F>(
+        &self,
+        conn: ConnKey,
+        server: &ServerId,
+        exclude: Exclude,
+        build: F,
+    ) -> Result<Fanout, HubError>
+    where
+        F: FnOnce(&Sender<'_>) -> ServerEnvelope,
+    {
+        let ctx = self.ctx();
+        let state = self.read();
+        let record = state.conns.get(&conn).ok_or(HubError::UnknownConnection)?;
+        let user_id = record.user.as_ref().ok_or(HubError::NotIdentified)?;
+        if !record.joined.contains(server) {
+            return Err(HubError::NotJoined(server.clone()));
+        }
+        let user = state.users.get(user_id).ok_or(HubError::NotIdentified)?;
+        let envelope = build(&Sender {
+            connection: conn,
+            user_id,
+            display_name: &user.profile.display_name,
+        });
+        let frame = ctx.frame(&envelope)?;
+        let origin = registry::Origin {
+            key: conn,
+            user_tag: user.tag,
+        };
+        Ok(state.server_fanout(ctx, origin, server, exclude, envelope.wire_type(), &frame))
+    }
+
+    /// Forwards an `offer`, `answer`, `ice_candidate`, `direct-*`, `server_icon_peer_*` or
+    /// `rpc_*` envelope to every connection of its target but the sender's, with `fromUserId`
+    /// stamped from the sender's identity. Refused with `TARGET_NOT_FOUND` when the target has no
+    /// other connection, `FORBIDDEN` when the two share no server (unless forwarding is open or
+    /// the target is the sender's own user).
+    pub fn forward(&self, conn: ConnKey, envelope: ClientEnvelope) -> Result<Fanout, HubError> {
+        let ctx = self.ctx();
+        let state = self.read();
+        let from = state.user_of(conn)?.clone();
+        let forwarded = envelope
+            .into_forwarded(from.clone())
+            .map_err(|e| HubError::NotForwardable(e.wire_type()))?;
+        let target = &forwarded.target_user_id;
+        let refused = |found: bool| {
+            let target = target.clone();
+            let request_id = forwarded.request_id.clone();
+            if found {
+                ctx.metrics
+                    .forwards_forbidden
+                    .fetch_add(1, Ordering::Relaxed);
+                HubError::Forbidden { target, request_id }
+            } else {
+                ctx.metrics
+                    .forwards_target_not_found
+                    .fetch_add(1, Ordering::Relaxed);
+                HubError::TargetNotFound { target, request_id }
+            }
+        };
+        let Some(target_user) = state.users.get(target) else {
+            return Err(refused(false));
+        };
+        if !target_user.conns.iter().any(|(k, _)| *k != conn) {
+            return Err(refused(false));
+        }
+        if ctx.config.forwarding == ForwardingPolicy::SharedServer
+            && *target != from
+            && !state.shares_server(&from, target)
+        {
+            return Err(refused(true));
+        }
+        let frame = ctx.frame(&forwarded.delivery)?;
+        let recipients = target_user
+            .conns
+            .iter()
+            .filter(|(k, _)| *k != conn)
+            .map(|(_, outbox)| outbox);
+        let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, recipients);
+        ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
+        Ok(fanout)
+    }
+
+    /// Whether two users share a joined or viewed server (the forwarding rule).
+    pub fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
+        self.read().shares_server(a, b)
+    }
+
+    /// Records that the connection's user holds `server`'s icon at `version`
+    /// (`server_icon_available`).
+    pub fn icon_available(
+        &self,
+        conn: ConnKey,
+        server: &ServerId,
+        version: TimestampMs,
+    ) -> Result<(), HubError> {
+        self.write()
+            .icon_available(self.ctx(), conn, server, version)
+    }
+
+    /// The answer to `server_icon_sync_request`: peers holding a newer icon, newest first.
+    pub fn icon_peers(
+        &self,
+        conn: ConnKey,
+        server: &ServerId,
+        version: TimestampMs,
+    ) -> Result<ServerIconSyncPeers, HubError> {
+        self.read().icon_peers(self.ctx(), conn, server, version)
+    }
+
+    /// Serializes `envelope` and queues it for one connection.
+    pub fn send(&self, conn: ConnKey, envelope: &ServerEnvelope) -> Result<SendOutcome, HubError> {
+        let outbox = self
+            .read()
+            .conns
+            .get(&conn)
+            .map(|c| c.outbox.clone())
+            .ok_or(HubError::UnknownConnection)?;
+        self.ctx().send_one(&outbox, envelope)
+    }
+
+    /// Forgets a connection: leaves every server (`user_left` where it was the user's last
+    /// connection), drops the user when it was its last connection. `None` when already gone.
+    pub fn disconnect(&self, conn: ConnKey) -> Option<Disconnected> {
+        self.write().disconnect(self.ctx(), conn)
+    }
+
+    /// Asks every connection's transport to close with `code` after its queued frames (1001 on
+    /// graceful shutdown). Connections leave the hub when their transports disconnect them.
+    pub fn close_all(&self, code: CloseCode) {
+        for conn in self.read().conns.values() {
+            conn.outbox.close(code);
+        }
+    }
+
+    /// Sizes of every index (for tests and gauges).
+    pub fn stats(&self) -> HubStats {
+        let state = self.read();
+        HubStats {
+            connections: state.conns.len(),
+            users: state.users.len(),
+            servers: state.servers.len(),
+            memberships: state.servers.values().map(|s| s.members.len()).sum(),
+            viewers: state.servers.values().map(|s| s.viewers.len()).sum(),
+            user_scopes: state.users.values().map(|u| u.scopes.len()).sum(),
+            icon_records: state.icons.len(),
+        }
+    }
+}
+
+/// One registered connection, as its transport holds it. Dropping it disconnects the
+/// connection from the hub.
+#[derive(Debug)]
+pub struct ConnectionHandle {
+    key: ConnKey,
+    id: ConnectionId,
+    outbox: Outbox,
+    hub: Hub,
+}
+
+impl ConnectionHandle {
+    /// The key to pass to every [`Hub`] call about this connection.
+    pub fn key(&self) -> ConnKey {
+        self.key
+    }
+
+    /// The wire `connectionId` (for `connected`).
+    pub fn connection_id(&self) -> &ConnectionId {
+        &self.id
+    }
+
+    /// The hub this connection is registered with.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Serializes `envelope` and queues it for this connection (replies, errors, `connected`).
+    pub fn send(&self, envelope: &ServerEnvelope) -> Result<SendOutcome, HubError> {
+        self.hub.ctx().send_one(&self.outbox, envelope)
+    }
+
+    /// Asks this connection's writer to close with `code` after the queued frames.
+    pub fn close(&self, code: CloseCode) {
+        self.outbox.close(code);
+    }
+
+    /// The close code requested so far (4008 once it was found to be a slow consumer).
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.outbox.close_code()
+    }
+
+    /// Disconnects now and reports what that did (dropping the handle does the same silently).
+    pub fn disconnect(self) -> Option<Disconnected> {
+        self.hub.disconnect(self.key)
+    }
+}
+
+impl Drop for ConnectionHandle {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.key);
+    }
+}
