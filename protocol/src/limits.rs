@@ -46,6 +46,12 @@ limits! {
     OUTBOUND_QUEUE_ENVELOPES: usize = 1024;
     /// Largest `plugin_event` payload when a plugin manifest does not set `maxPayloadBytes`.
     PLUGIN_MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+    /// Events one plugin manifest may declare.
+    PLUGIN_MAX_EVENTS: usize = 64;
+    /// Longest plugin id, event name or plugin version, in bytes.
+    PLUGIN_MAX_NAME_BYTES: usize = 64;
+    /// Plugins one server may register.
+    PLUGIN_MAX_PER_SERVER: usize = 32;
     /// Interval between `: keepalive` comments on an SSE stream, in milliseconds.
     SSE_KEEPALIVE_INTERVAL_MS: u64 = 10_000;
     /// An SSE session with no open stream and no request for this long is pruned, in
@@ -57,4 +63,6 @@ limits! {
     MAX_DISPLAY_NAME_CHARS: usize = 64;
     /// Longest identifier (`oderId`, `serverId`, ...) accepted from a client, in bytes.
     MAX_ID_BYTES: usize = 128;
+    /// Longest `description` or `connectionScope` in a profile, in characters.
+    MAX_PROFILE_TEXT_CHARS: usize = 512;
 }

@@ -5,8 +5,8 @@
 //!
 //! Filter tree, in order:
 //! 1. `/api/...`: every REST route, through the one route table ([`routes::dispatch`]);
-//! 2. (next) the realtime transports (WebSocket upgrade, SSE) with the [`crate::hub`], mounted
-//!    in [`filters`] before the fallback;
+//! 2. `GET /metrics` (Prometheus text) and the WebSocket upgrade at `/` and `/ws`
+//!    ([`crate::transport::websocket`]);
 //! 3. anything else: `404 NOT_FOUND` as an `ApiError`.
 
 use std::net::SocketAddr;
@@ -24,7 +24,15 @@ use crate::auth::Authority;
 use crate::config::Config;
 use crate::directory::{Db, credentials};
 use crate::http::{ApiFailure, read_capped};
+use crate::hub::Hub;
+use crate::plugins::PluginRegistry;
 use crate::routes::{self, Incoming, Route};
+use crate::transport::connection_gate::ConnectionGate;
+use crate::transport::metrics::TransportMetrics;
+use crate::transport::websocket;
+
+/// Longest a graceful shutdown waits for realtime connections to close.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Connections in the database pool.
 pub const DB_POOL_SIZE: usize = 4;
@@ -44,6 +52,14 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// When the server started.
     pub started: Instant,
+    /// The realtime router every transport registers its connections with.
+    pub hub: Hub,
+    /// Plugin manifests, compiled.
+    pub plugins: PluginRegistry,
+    /// Caps on open realtime connections.
+    pub connection_gate: Arc<ConnectionGate>,
+    /// The transports' counters.
+    pub transport_metrics: TransportMetrics,
     draining: AtomicBool,
 }
 
@@ -62,6 +78,12 @@ impl AppState {
         let auth = Authority::new(&secret, config.variables.auth);
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
+        let realtime = &config.variables.realtime;
+        let hub = Hub::new(realtime.hub_config());
+        let connection_gate = Arc::new(ConnectionGate::new(
+            realtime.max_connections,
+            realtime.max_connections_per_ip,
+        ));
         Ok(Arc::new(Self {
             config,
             db,
@@ -69,6 +91,10 @@ impl AppState {
             routes,
             openapi,
             started: Instant::now(),
+            hub,
+            plugins: PluginRegistry::new(),
+            connection_gate,
+            transport_metrics: TransportMetrics::default(),
             draining: AtomicBool::new(false),
         }))
     }
@@ -83,10 +109,9 @@ impl AppState {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Open realtime connections. No realtime transport is mounted yet, so there are none; the
-    /// hub's count replaces this when the WebSocket route plugs in.
+    /// Open realtime connections (every transport's).
     pub fn connections(&self) -> u32 {
-        0
+        u32::try_from(self.hub.stats().connections).unwrap_or(u32::MAX)
     }
 }
 
@@ -95,6 +120,7 @@ pub fn filters(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
+    let api_state = Arc::clone(&state);
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();
@@ -106,7 +132,7 @@ pub fn filters(
         .and(warp::body::stream())
         .then(
             move |method, path: warp::path::FullPath, query, headers, body| {
-                let state = Arc::clone(&state);
+                let state = Arc::clone(&api_state);
                 async move {
                     let body = read_capped(body, cap).await;
                     let incoming = Incoming {
@@ -120,9 +146,21 @@ pub fn filters(
                 }
             },
         );
-    // The realtime transports mount here: `api.or(websocket).unify().or(fallback)`.
+    let metrics = {
+        let state = Arc::clone(&state);
+        warp::get()
+            .and(warp::path("metrics"))
+            .and(warp::path::end())
+            .map(move || routes::metrics::render(&state))
+    };
+    let realtime = websocket::routes(Arc::clone(&state));
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
-    api.or(fallback).unify()
+    api.or(metrics)
+        .unify()
+        .or(realtime)
+        .unify()
+        .or(fallback)
+        .unify()
 }
 
 /// A server that is accepting connections.
@@ -143,9 +181,18 @@ impl RunningServer {
         self.shutdown().await;
     }
 
-    /// Stops now, gracefully.
+    /// Stops now, gracefully: refuses new work, closes every realtime connection with 1001
+    /// (after what is queued for it), waits for them to go (at most [`SHUTDOWN_GRACE`]), then
+    /// lets in-flight HTTP requests finish.
     pub async fn shutdown(self) {
         self.state.start_draining();
+        self.state
+            .hub
+            .close_all(signalbox_protocol::CloseCode::GoingAway);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.state.connection_gate.open() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");

@@ -15,6 +15,10 @@
 //! - [`directory`] is the persistent directory (SQLite): migrations, typed commands and queries,
 //!   and the access rules ([`directory::access`]) shared by REST and the realtime handlers.
 //! - [`hub`] routes realtime envelopes between connections (no I/O, no database).
+//! - [`transport`] holds the realtime transports (the WebSocket upgrade and per-socket tasks)
+//!   and what they share (rate limits, connection caps, counters); [`handlers`] holds one
+//!   handler per client envelope type, dispatched by one exhaustive `match`.
+//! - [`plugins`] checks plugin manifests and events; [`ice`] builds the ICE server list.
 
 pub mod app;
 pub mod auth;
@@ -22,8 +26,11 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod export;
+pub mod handlers;
 pub mod http;
 pub mod hub;
+pub mod ice;
+pub mod plugins;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;

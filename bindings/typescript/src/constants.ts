@@ -65,6 +65,15 @@ export const OUTBOUND_QUEUE_ENVELOPES = 1024 as const;
 /** Largest `plugin_event` payload when a plugin manifest does not set `maxPayloadBytes`. */
 export const PLUGIN_MAX_PAYLOAD_BYTES = 65536 as const;
 
+/** Events one plugin manifest may declare. */
+export const PLUGIN_MAX_EVENTS = 64 as const;
+
+/** Longest plugin id, event name or plugin version, in bytes. */
+export const PLUGIN_MAX_NAME_BYTES = 64 as const;
+
+/** Plugins one server may register. */
+export const PLUGIN_MAX_PER_SERVER = 32 as const;
+
 /** Interval between `: keepalive` comments on an SSE stream, in milliseconds. */
 export const SSE_KEEPALIVE_INTERVAL_MS = 10000 as const;
 
@@ -79,3 +88,6 @@ export const MAX_DISPLAY_NAME_CHARS = 64 as const;
 
 /** Longest identifier (`oderId`, `serverId`, ...) accepted from a client, in bytes. */
 export const MAX_ID_BYTES = 128 as const;
+
+/** Longest `description` or `connectionScope` in a profile, in characters. */
+export const MAX_PROFILE_TEXT_CHARS = 512 as const;

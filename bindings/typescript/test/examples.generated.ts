@@ -24,6 +24,9 @@ import type { MeResponse } from "../src/MeResponse";
 import type { MemberList } from "../src/MemberList";
 import type { Membership } from "../src/Membership";
 import type { OkResponse } from "../src/OkResponse";
+import type { PluginManifest } from "../src/PluginManifest";
+import type { PluginManifestList } from "../src/PluginManifestList";
+import type { PluginManifestRequest } from "../src/PluginManifestRequest";
 import type { ServerEnvelope } from "../src/ServerEnvelope";
 import type { ServerList } from "../src/ServerList";
 import type { ServerSummary } from "../src/ServerSummary";
@@ -431,6 +434,83 @@ export const Membership__example = {
 export const OkResponse__example = {
   "ok": true
 } satisfies OkResponse;
+
+export const PluginManifest__example = {
+  "events": {
+    "dice-roll": {
+      "additionalProperties": false,
+      "properties": {
+        "result": {
+          "minimum": 1,
+          "type": "integer"
+        },
+        "sides": {
+          "maximum": 100,
+          "minimum": 2,
+          "type": "integer"
+        }
+      },
+      "required": [
+        "sides",
+        "result"
+      ],
+      "type": "object"
+    }
+  },
+  "maxPayloadBytes": 4096,
+  "pluginId": "dice",
+  "required": false,
+  "updatedAt": 1764000000000,
+  "version": "1.2.0"
+} satisfies PluginManifest;
+
+export const PluginManifestList__example = {
+  "items": [
+    {
+      "events": {
+        "dice-roll": {
+          "required": [
+            "sides",
+            "result"
+          ],
+          "type": "object"
+        }
+      },
+      "maxPayloadBytes": 4096,
+      "pluginId": "dice",
+      "required": false,
+      "updatedAt": 1764000000000,
+      "version": "1.2.0"
+    }
+  ]
+} satisfies PluginManifestList;
+
+export const PluginManifestRequest__example = {
+  "events": {
+    "dice-roll": {
+      "additionalProperties": false,
+      "properties": {
+        "result": {
+          "minimum": 1,
+          "type": "integer"
+        },
+        "sides": {
+          "maximum": 100,
+          "minimum": 2,
+          "type": "integer"
+        }
+      },
+      "required": [
+        "sides",
+        "result"
+      ],
+      "type": "object"
+    }
+  },
+  "maxPayloadBytes": 4096,
+  "required": false,
+  "version": "1.2.0"
+} satisfies PluginManifestRequest;
 
 export const ServerEnvelope__access_denied = {
   "reason": "wrong_password",

@@ -10,6 +10,7 @@ pub mod health;
 pub mod invites;
 pub mod join_requests;
 pub mod pagination;
+pub mod plugins;
 pub mod servers;
 pub mod users;
 
@@ -20,6 +21,7 @@ pub use health::*;
 pub use invites::*;
 pub use join_requests::*;
 pub use pagination::*;
+pub use plugins::*;
 pub use servers::*;
 pub use users::*;
 
@@ -72,4 +74,11 @@ pub(crate) fn visit_catalog<V: CatalogVisitor>(visitor: &mut V) {
     visitor.visit::<UpsertGameRequest>(http("PUT /api/games/{gameId} (request body)"));
     visitor.visit::<Game>(http("PUT /api/games/{gameId} (200 body)"));
     visitor.visit::<GameList>(http("GET /api/games (200 body)"));
+    visitor.visit::<PluginManifestRequest>(http(
+        "PUT /api/servers/{serverId}/plugins/{pluginId} (request body)",
+    ));
+    visitor.visit::<PluginManifest>(http(
+        "PUT /api/servers/{serverId}/plugins/{pluginId} (200 body)",
+    ));
+    visitor.visit::<PluginManifestList>(http("GET /api/servers/{serverId}/plugins (200 body)"));
 }

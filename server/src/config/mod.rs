@@ -5,6 +5,7 @@
 //! malformed file, an unknown key or a bad value is a [`ConfigError`] naming the key; nothing
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
 
+mod realtime;
 mod variables;
 
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use realtime::{Forwarding, Realtime};
 pub use variables::{AuthMode, Secret, Variables};
 
 use crate::cli::{LogFormat, Overrides};

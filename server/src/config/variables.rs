@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use super::realtime::Realtime;
 use crate::cli::LogFormat;
 
 /// Whether identification needs a token.
@@ -83,6 +84,8 @@ pub struct Variables {
     pub challenge_ttl_seconds: u32,
     /// Largest HTTP request body, in bytes.
     pub max_body_bytes: u32,
+    /// Limits and timings of the realtime transports (see [`Realtime`]).
+    pub realtime: Realtime,
 }
 
 impl Default for Variables {
@@ -106,6 +109,7 @@ impl Default for Variables {
             guest_token_ttl_seconds: 24 * 3600,
             challenge_ttl_seconds: 120,
             max_body_bytes: 64 * 1024,
+            realtime: Realtime::default(),
         }
     }
 }
@@ -135,7 +139,7 @@ impl Variables {
                 return invalid(key, "must be greater than 0");
             }
         }
-        Ok(())
+        self.realtime.validate()
     }
 }
 

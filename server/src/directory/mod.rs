@@ -11,6 +11,7 @@ pub mod access;
 pub mod commands;
 pub mod credentials;
 pub mod db;
+pub mod plugin_manifests;
 pub mod queries;
 
 use thiserror::Error;

@@ -446,6 +446,15 @@ impl Hub {
         Ok(fanout)
     }
 
+    /// Whether the connection has joined `server` (checked before work that only members may
+    /// cause, such as validating a plugin event).
+    pub fn is_joined(&self, conn: ConnKey, server: &ServerId) -> bool {
+        self.read()
+            .conns
+            .get(&conn)
+            .is_some_and(|record| record.joined.contains(server))
+    }
+
     /// Whether two users share a joined or viewed server (the forwarding rule).
     pub fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
         self.read().shares_server(a, b)

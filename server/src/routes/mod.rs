@@ -13,7 +13,9 @@ pub mod health;
 pub mod invites;
 pub mod join_requests;
 pub mod members;
+pub mod metrics;
 pub mod openapi;
+pub mod plugins;
 pub mod servers;
 pub mod users;
 
@@ -197,6 +199,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(invites::routes());
     routes.extend(join_requests::routes());
     routes.extend(games::routes());
+    routes.extend(plugins::routes());
     routes.extend(openapi::routes());
     routes
 }

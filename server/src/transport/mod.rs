@@ -1,4 +1,11 @@
-//! Realtime transports (WebSocket, SSE) and what they share. Each transport owns its socket or
-//! stream and hands envelopes to the hub; none of them routes, persists or authorizes by itself.
+//! The realtime transports and what they share.
+//!
+//! [`websocket`] serves the Toju envelopes over WebSocket; [`rate_limit`] (token buckets),
+//! [`connection_gate`] (connection caps) and [`metrics`] (transport counters) are shared with
+//! the SSE transport. Transports own sockets and streams; routing is the hub's
+//! ([`crate::hub`]) and envelope semantics the handlers' ([`crate::handlers`]).
 
+pub mod connection_gate;
+pub mod metrics;
 pub mod rate_limit;
+pub mod websocket;

@@ -13,6 +13,8 @@ use signalbox::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub mod ws;
+
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,

@@ -1,0 +1,91 @@
+//! `identify`: binds the connection to an `oderId` and a profile.
+//!
+//! The token comes from `identify.token`, else from `?token=` at upgrade. A token that is
+//! malformed, forged or expired ends the connection (`AUTH_INVALID` / `AUTH_EXPIRED`, then close
+//! 4001), and so does claiming an identity the token does not prove ([`access::identify`]: in
+//! `auth: open` an `oderId` bound to a key needs that key's token; in `auth: required` every
+//! identify needs a token). Without an `oderId` the token's identity is used, else a fresh UUID.
+//! The profile is recorded in the directory, then the hub learns the identity.
+
+use signalbox_protocol::ws::Identify;
+use signalbox_protocol::{CloseCode, ErrorCode, TimestampMs, UserId};
+
+use super::{Handled, Next, Refusal, Session, validate};
+use crate::auth::{AuthError, Caller};
+use crate::directory::access::{self, IdentifyDenied};
+use crate::directory::{DirectoryError, commands};
+use crate::hub::Profile;
+
+/// Handles `identify`.
+pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
+    validate::display_name(&identify.display_name)?;
+    validate::profile_text("description", identify.description.as_deref())?;
+    validate::profile_text("connectionScope", identify.connection_scope.as_deref())?;
+    if let Some(id) = &identify.oder_id {
+        validate::id("oderId", id.as_str())?;
+    }
+    let caller = match &identify.token {
+        Some(token) => Some(check_token(session, token)?),
+        None => session.upgrade_caller.clone(),
+    };
+    let user = identify
+        .oder_id
+        .clone()
+        .or_else(|| caller.as_ref().map(|c| c.user_id.clone()))
+        .unwrap_or_else(|| UserId(uuid::Uuid::new_v4().to_string()));
+
+    let mode = session.state.auth.mode;
+    let display_name = identify.display_name.trim().to_owned();
+    let (claimed, proof) = (user.clone(), caller.clone());
+    let decision = session
+        .state
+        .db
+        .call(move |conn| {
+            let decision = access::identify(conn, &claimed, proof.as_ref(), mode)?;
+            if decision.is_ok() {
+                commands::upsert_user(
+                    conn,
+                    &claimed,
+                    Some(&display_name),
+                    proof.as_ref().and_then(|c| c.public_key.as_deref()),
+                    proof.as_ref().is_none_or(|c| c.guest),
+                    TimestampMs::now(),
+                )?;
+            }
+            Ok::<_, DirectoryError>(decision)
+        })
+        .await
+        .map_err(|e| Refusal::internal("the identity could not be checked", e))?;
+    if let Err(denied) = decision {
+        return Err(Refusal::new(ErrorCode::AuthInvalid, denial_message(denied))
+            .then_close(CloseCode::AuthFailed));
+    }
+
+    let mut profile = Profile::from_identify(&identify);
+    profile.display_name = identify.display_name.trim().to_owned();
+    session
+        .hub()
+        .identify(session.key(), user.clone(), profile)?;
+    session.user = Some(user);
+    Ok(Next::Continue)
+}
+
+fn check_token(session: &Session, token: &str) -> Result<Caller, Refusal> {
+    session.state.auth.check(token).map_err(|e| {
+        let code = match e {
+            AuthError::Expired => ErrorCode::AuthExpired,
+            AuthError::Missing | AuthError::Invalid(_) => ErrorCode::AuthInvalid,
+        };
+        Refusal::new(code, e.to_string()).then_close(CloseCode::AuthFailed)
+    })
+}
+
+fn denial_message(denied: IdentifyDenied) -> &'static str {
+    match denied {
+        IdentifyDenied::TokenRequired => "this server requires a token (auth: required)",
+        IdentifyDenied::BoundToAnotherKey => {
+            "this oderId is bound to a key: identify with that key's token"
+        }
+        IdentifyDenied::OtherIdentity => "the token proves another oderId than the one claimed",
+    }
+}

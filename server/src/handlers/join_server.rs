@@ -1,0 +1,55 @@
+//! `join_server`: admits the user to a server by the directory's access rules, then joins it in
+//! the hub (`server_users` to this connection, `user_joined` to the others when this is the
+//! user's first connection there), then sends `plugin_requirements`.
+//!
+//! A refusal is `access_denied` with its reason, and the socket stays open. Joining a public
+//! server or using an invite makes the user a member in the directory, so later joins need no
+//! password or invite (and a ban or a role change applies to them).
+
+use signalbox_protocol::http::MemberRole;
+use signalbox_protocol::ws::{AccessDenied, JoinServer};
+use signalbox_protocol::{ServerEnvelope, TimestampMs};
+
+use super::{Handled, Next, Refusal, Session, plugin_requirements, validate};
+use crate::directory::access::{self, Access, JoinCredentials};
+use crate::directory::{DirectoryError, commands};
+
+/// Handles `join_server`.
+pub async fn handle(session: &Session, join: JoinServer) -> Handled {
+    let user = session.user()?.clone();
+    validate::id("serverId", join.server_id.as_str())?;
+    let server = join.server_id.clone();
+    let decision = session
+        .state
+        .db
+        .call(move |conn| {
+            let now = TimestampMs::now();
+            let credentials = JoinCredentials {
+                password: join.password.as_deref(),
+                invite_code: join.invite_code.as_deref(),
+            };
+            let decision = access::join(conn, &join.server_id, &user, credentials, now)?;
+            match (&decision, join.invite_code.as_deref()) {
+                (Ok(Access::Invite), Some(code)) => {
+                    commands::accept_invite(conn, code, &user, now)?;
+                }
+                (Ok(Access::Public), _) => {
+                    commands::add_member(conn, &join.server_id, &user, MemberRole::Member, now)?;
+                }
+                _ => {}
+            }
+            Ok::<_, DirectoryError>(decision)
+        })
+        .await
+        .map_err(|e| Refusal::internal("the join could not be checked", e))?;
+    if let Err(reason) = decision {
+        session.send(&ServerEnvelope::AccessDenied(AccessDenied {
+            server_id: server,
+            reason,
+        }));
+        return Ok(Next::Continue);
+    }
+    session.hub().join_server(session.key(), &server)?;
+    plugin_requirements::send(session, &server).await?;
+    Ok(Next::Continue)
+}

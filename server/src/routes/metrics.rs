@@ -1,0 +1,203 @@
+//! `GET /metrics`: Prometheus text exposition of the hub's and the transports' counters.
+//!
+//! Mounted beside the REST table (it is not JSON and not under `/api`), public like health. Owns
+//! formatting only; the numbers come from [`crate::hub::HubMetrics`] and
+//! [`crate::transport::metrics::TransportMetrics`].
+
+use std::fmt::Write as _;
+
+use warp::http::header::CONTENT_TYPE;
+use warp::reply::Reply as _;
+
+use crate::app::AppState;
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders every metric.
+pub fn render(state: &AppState) -> warp::reply::Response {
+    let text = exposition(state);
+    warp::reply::with_header(text, CONTENT_TYPE, CONTENT_TYPE_TEXT).into_response()
+}
+
+/// The exposition text (separate from the reply for tests).
+pub fn exposition(state: &AppState) -> String {
+    let hub = state.hub.metrics().snapshot();
+    let transport = state.transport_metrics.snapshot();
+    let mut out = String::with_capacity(8 * 1024);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP signalbox_{name} {help}");
+        let _ = writeln!(out, "# TYPE signalbox_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "signalbox_{name}{labels} {value}");
+        }
+    };
+    let one = |value: u64| vec![(String::new(), value)];
+    let labelled = |label: &str, pairs: Vec<(String, u64)>| {
+        pairs
+            .into_iter()
+            .map(|(l, v)| (format!("{{{label}=\"{l}\"}}"), v))
+            .collect::<Vec<_>>()
+    };
+
+    metric(
+        "connections_open",
+        "gauge",
+        "Open realtime connections.",
+        &one(hub.connections_open),
+    );
+    metric(
+        "users_online",
+        "gauge",
+        "Users with at least one identified connection.",
+        &one(hub.users_online),
+    );
+    metric(
+        "envelopes_in_total",
+        "counter",
+        "Client envelopes received, by type.",
+        &labelled(
+            "type",
+            transport
+                .envelopes_in
+                .iter()
+                .map(|(t, n)| ((*t).to_owned(), *n))
+                .collect(),
+        ),
+    );
+    metric(
+        "envelopes_out_total",
+        "counter",
+        "Server envelopes queued for a connection, by type (one per recipient).",
+        &labelled(
+            "type",
+            hub.deliveries_by_type
+                .iter()
+                .map(|(t, n)| ((*t).to_owned(), *n))
+                .collect(),
+        ),
+    );
+    metric(
+        "errors_total",
+        "counter",
+        "error envelopes sent, by code.",
+        &labelled(
+            "code",
+            transport
+                .errors
+                .iter()
+                .map(|(c, n)| (c.as_str().to_owned(), *n))
+                .collect(),
+        ),
+    );
+    metric(
+        "closes_total",
+        "counter",
+        "Connections closed by the server, by close code.",
+        &labelled(
+            "code",
+            transport
+                .closes
+                .iter()
+                .map(|(c, n)| (c.code().to_string(), *n))
+                .collect(),
+        ),
+    );
+    metric(
+        "upgrades_refused_total",
+        "counter",
+        "WebSocket upgrades refused before a connection was made, by reason.",
+        &labelled(
+            "reason",
+            transport
+                .refused
+                .iter()
+                .map(|(r, n)| ((*r).to_owned(), *n))
+                .collect(),
+        ),
+    );
+    metric(
+        "slow_consumer_closes_total",
+        "counter",
+        "Connections closed because their outbound queue filled up.",
+        &one(hub.slow_consumer_closes),
+    );
+    metric(
+        "envelopes_serialized_total",
+        "counter",
+        "Envelopes serialized (once per broadcast, forward or reply).",
+        &one(hub.envelopes_serialized),
+    );
+    metric(
+        "forwards_total",
+        "counter",
+        "Forwarded envelopes delivered.",
+        &one(hub.forwards),
+    );
+    metric(
+        "forwards_refused_total",
+        "counter",
+        "Forwarded envelopes refused, by reason.",
+        &[
+            (
+                "{reason=\"target_not_found\"}".to_owned(),
+                hub.forwards_target_not_found,
+            ),
+            ("{reason=\"forbidden\"}".to_owned(), hub.forwards_forbidden),
+        ],
+    );
+
+    let mut histogram =
+        |name: &str, help: &str, buckets: &[(String, u64)], count: u64, sum: String| {
+            let _ = writeln!(out, "# HELP signalbox_{name} {help}");
+            let _ = writeln!(out, "# TYPE signalbox_{name} histogram");
+            for (le, n) in buckets {
+                let _ = writeln!(out, "signalbox_{name}_bucket{{le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(out, "signalbox_{name}_bucket{{le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "signalbox_{name}_sum {sum}");
+            let _ = writeln!(out, "signalbox_{name}_count {count}");
+        };
+    let latency: Vec<_> = transport
+        .latency_buckets
+        .iter()
+        .map(|(us, n)| (seconds(*us), *n))
+        .collect();
+    histogram(
+        "forward_latency_seconds",
+        "Time from reading a forwarded envelope to its delivery being queued.",
+        &latency,
+        transport.latency_count,
+        seconds(transport.latency_sum_us),
+    );
+    let fanout: Vec<_> = hub
+        .fanout
+        .buckets
+        .iter()
+        .map(|(size, n)| (size.to_string(), *n))
+        .collect();
+    histogram(
+        "fanout_size",
+        "Recipients of one fan-out (broadcast, status update, roster event).",
+        &fanout,
+        hub.fanout.count,
+        hub.fanout.sum.to_string(),
+    );
+    out
+}
+
+/// Microseconds as a decimal number of seconds.
+fn seconds(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    #[test]
+    fn microseconds_print_as_seconds() {
+        assert_eq!(seconds(50), "0.000050");
+        assert_eq!(seconds(2_500_000), "2.500000");
+    }
+}

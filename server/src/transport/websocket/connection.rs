@@ -1,0 +1,230 @@
+//! The reading half of one socket, and the connection's life from upgrade to close.
+//!
+//! Order of events: refuse an unsupported `?v=` (close 4000); register with the hub and queue
+//! `connected`; check a `?token=` (a bad one: `AUTH_INVALID`/`AUTH_EXPIRED`, close 4001); then
+//! read frames until the client leaves, the heartbeat times out (4002), a frame is too large
+//! (1009), the rate limit is abused (1008), a handler ends the connection (4001), the hub closes
+//! it (4008 slow consumer, 1001 shutdown), or the writer loses the socket. The hub forgets the
+//! connection last, which sends `user_left` where this was the user's last connection.
+//!
+//! Per frame: any frame refreshes liveness; a text frame costs one rate-limit token, is parsed
+//! by the protocol crate and handed to [`handlers::dispatch`]. Binary frames are refused with
+//! `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use signalbox_protocol::ws::{Connected, ErrorEvent, parse_client_frame};
+use signalbox_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs};
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite;
+use warp::ws::WebSocket;
+
+use super::UpgradeRequest;
+use super::writer::{self, WriterSettings};
+use crate::app::AppState;
+use crate::auth::AuthError;
+use crate::handlers::{self, Session};
+use crate::ice;
+use crate::transport::connection_gate::ConnectionPermit;
+use crate::transport::rate_limit::TokenBucket;
+
+/// What ended the read loop.
+enum ReadEnd {
+    /// The server decided to close with this code.
+    Close(CloseCode),
+    /// The client left (close frame, end of stream, socket error) or the writer stopped.
+    Gone,
+}
+
+/// Serves one upgraded socket until it closes. `_permit` holds the connection's slot.
+pub async fn run(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    _permit: ConnectionPermit,
+    request: UpgradeRequest,
+) {
+    let realtime = state.config.variables.realtime.clone();
+    let write_timeout = Duration::from_millis(realtime.write_timeout_ms);
+    let (mut sink, mut stream) = socket.split();
+    if let Some(reason) = request.unsupported_version {
+        state.transport_metrics.close(CloseCode::UnsupportedVersion);
+        writer::close_now(
+            &mut sink,
+            CloseCode::UnsupportedVersion,
+            reason,
+            write_timeout,
+        )
+        .await;
+        return;
+    }
+
+    let (conn, outbound) = state.hub.connect();
+    let connected = Connected {
+        connection_id: conn.connection_id().clone(),
+        server_time: TimestampMs::now(),
+        protocol_version: PROTOCOL_VERSION.to_owned(),
+        ice_servers: ice::ice_servers(
+            &state.config.variables,
+            conn.connection_id().as_str(),
+            TimestampMs::now(),
+        ),
+    };
+    let mut session = Session::new(Arc::clone(&state), conn, None);
+    session.send(&ServerEnvelope::Connected(connected));
+    let mut read_end = None;
+    if let Some(token) = &request.token {
+        match state.auth.check(token) {
+            Ok(caller) => session.upgrade_caller = Some(caller),
+            Err(e) => {
+                let code = match e {
+                    AuthError::Expired => ErrorCode::AuthExpired,
+                    AuthError::Missing | AuthError::Invalid(_) => ErrorCode::AuthInvalid,
+                };
+                session.send(&error(code, format!("?token=: {e}"), None));
+                read_end = Some(ReadEnd::Close(CloseCode::AuthFailed));
+            }
+        }
+    }
+
+    let settings = WriterSettings {
+        ping_every: Duration::from_millis(realtime.heartbeat_interval_ms),
+        write_timeout,
+    };
+    let writer_state = Arc::clone(&state);
+    let mut writer = tokio::spawn(async move {
+        writer::run(sink, outbound, settings, &writer_state.transport_metrics).await
+    });
+
+    let end = match read_end {
+        Some(end) => end,
+        None => read_loop(&mut session, &mut stream, &mut writer, &realtime).await,
+    };
+    match end {
+        ReadEnd::Close(code) => {
+            session.conn.close(code);
+            // Let the writer flush what is queued and the close frame, within its own bounds.
+            let sent = tokio::time::timeout(write_timeout * 2, &mut writer).await;
+            writer.abort();
+            if matches!(sent, Ok(Ok(writer::WriterEnd::Closed(_)))) {
+                await_close_reply(&mut stream, write_timeout).await;
+            }
+        }
+        ReadEnd::Gone => writer.abort(),
+    }
+    // Dropping the session's handle disconnects from the hub: `user_left` where it was due.
+    drop(session);
+}
+
+/// The closing handshake: after our close frame, read (and discard) until the client's close
+/// frame or the end of the stream, for at most `limit`. Dropping the socket at once would reset
+/// a client that still had frames in flight, and it would never see our close code.
+async fn await_close_reply(stream: &mut SplitStream<WebSocket>, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn read_loop(
+    session: &mut Session,
+    stream: &mut SplitStream<WebSocket>,
+    writer: &mut tokio::task::JoinHandle<writer::WriterEnd>,
+    realtime: &crate::config::Realtime,
+) -> ReadEnd {
+    let silence = Duration::from_millis(realtime.heartbeat_timeout_ms);
+    let mut deadline = Instant::now() + silence;
+    let mut bucket = TokenBucket::new(realtime.rate_limit(), std::time::Instant::now());
+    let mut strikes = 0u32;
+    loop {
+        let message = tokio::select! {
+            _ = &mut *writer => return ReadEnd::Gone,
+            () = sleep_until(deadline) => return ReadEnd::Close(CloseCode::HeartbeatTimeout),
+            next = stream.next() => match next {
+                None => return ReadEnd::Gone,
+                Some(Err(e)) => return read_error(&e),
+                Some(Ok(message)) => message,
+            },
+        };
+        deadline = Instant::now() + silence;
+        if message.is_close() {
+            return ReadEnd::Gone;
+        }
+        if message.is_binary() {
+            session.send(&error(
+                ErrorCode::InvalidMessage,
+                "binary frames are not supported; send JSON text frames".into(),
+                None,
+            ));
+            continue;
+        }
+        let Ok(text) = message.to_str() else {
+            continue; // ping or pong: liveness only
+        };
+        if text.len() > realtime.max_frame_bytes {
+            return ReadEnd::Close(CloseCode::MessageTooBig);
+        }
+        let now = std::time::Instant::now();
+        if !bucket.try_take(now) {
+            strikes += 1;
+            if strikes >= realtime.rate_limit_strikes_before_close {
+                return ReadEnd::Close(CloseCode::PolicyViolation);
+            }
+            session.send(&error(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} envelopes per second; slow down or the connection closes",
+                    realtime.rate_limit_refill_per_sec
+                ),
+                None,
+            ));
+            continue;
+        }
+        strikes = 0;
+        let envelope = match parse_client_frame(text) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                session.send(&ServerEnvelope::Error(e.to_event()));
+                continue;
+            }
+        };
+        session
+            .state
+            .transport_metrics
+            .envelope_in(envelope.wire_type());
+        session.received_at = now;
+        if let Some(code) = handlers::dispatch(session, envelope).await {
+            return ReadEnd::Close(code);
+        }
+    }
+}
+
+/// A read error: a frame over the size cap closes with 1009; anything else means the socket is
+/// unusable.
+fn read_error(e: &warp::Error) -> ReadEnd {
+    let too_big = e
+        .source()
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)));
+    if too_big {
+        ReadEnd::Close(CloseCode::MessageTooBig)
+    } else {
+        ReadEnd::Gone
+    }
+}
+
+fn error(code: ErrorCode, message: String, request_type: Option<String>) -> ServerEnvelope {
+    ServerEnvelope::Error(ErrorEvent {
+        code,
+        message,
+        request_type,
+        request_id: None,
+    })
+}

@@ -1,0 +1,162 @@
+//! The WebSocket transport: the upgrade at `/` and `/ws` (the Toju client connects to a signal
+//! URL), and one task per socket.
+//!
+//! Owns: the upgrade (`?token=`, `?v=MAJOR`, connection caps), reading frames ([`connection`]:
+//! size cap, rate limit, parsing, heartbeat) and writing them ([`writer`]: the hub's outbound
+//! queue, pings, close frames, bounded write time). What an envelope *does* is the handlers'
+//! business ([`crate::handlers`]); who receives what is the hub's ([`crate::hub`]).
+//!
+//! Never: parses JSON itself (it calls `signalbox_protocol::ws::parse_client_frame`), touches
+//! the database, or holds an unbounded buffer (the outbound queue is the hub's bounded one, and
+//! tungstenite's write buffer is capped).
+
+mod connection;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use signalbox_protocol::PROTOCOL_MAJOR;
+use signalbox_protocol::http::ApiErrorCode;
+use warp::Filter;
+use warp::reply::Reply as _;
+
+use super::metrics::UpgradeRefusal;
+use crate::app::AppState;
+use crate::http::ApiFailure;
+
+/// What the client asked for in the upgrade's query string.
+#[derive(Debug, Default)]
+struct UpgradeRequest {
+    /// `?token=`: a token proving the identity `identify` will claim.
+    token: Option<String>,
+    /// Why the `?v=` major cannot be served (close 4000 with this reason).
+    unsupported_version: Option<String>,
+}
+
+impl UpgradeRequest {
+    fn from_query(query: &[(String, String)]) -> Self {
+        let mut request = Self::default();
+        for (key, value) in query {
+            match key.as_str() {
+                "token" if !value.is_empty() => request.token = Some(value.clone()),
+                "v" => {
+                    let wanted = value.split('.').next().unwrap_or_default();
+                    if wanted.parse::<u32>().ok() != Some(PROTOCOL_MAJOR) {
+                        let shown: String = value.chars().take(16).collect();
+                        request.unsupported_version = Some(format!(
+                            "protocol major {shown} is not supported; this server speaks {PROTOCOL_MAJOR}"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        request
+    }
+}
+
+/// The upgrade routes, `GET /` and `GET /ws` with `Upgrade: websocket`. Requests without the
+/// upgrade headers fall through to the next filter.
+pub fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let path = warp::path::end()
+        .or(warp::path("ws").and(warp::path::end()))
+        .unify();
+    let query = warp::query::<Vec<(String, String)>>()
+        .or(warp::any().map(Vec::new))
+        .unify();
+    warp::get()
+        .and(path)
+        .and(warp::ws())
+        .and(query)
+        .and(warp::addr::remote())
+        .map(
+            move |ws: warp::ws::Ws, query: Vec<(String, String)>, remote: Option<SocketAddr>| {
+                upgrade(Arc::clone(&state), ws, &query, remote)
+            },
+        )
+}
+
+fn upgrade(
+    state: Arc<AppState>,
+    ws: warp::ws::Ws,
+    query: &[(String, String)],
+    remote: Option<SocketAddr>,
+) -> warp::reply::Response {
+    let metrics = &state.transport_metrics;
+    if state.is_draining() {
+        metrics.refused(UpgradeRefusal::Draining);
+        return ApiFailure::new(ApiErrorCode::Unavailable, "the server is shutting down")
+            .into_response();
+    }
+    let permit = match state.connection_gate.admit(remote.map(|a| a.ip())) {
+        Ok(permit) => permit,
+        Err(why) => {
+            metrics.refused(why);
+            let failure = match why {
+                UpgradeRefusal::IpFull => ApiFailure::new(
+                    ApiErrorCode::RateLimited,
+                    "too many open connections from this address",
+                ),
+                UpgradeRefusal::ServerFull | UpgradeRefusal::Draining => ApiFailure::new(
+                    ApiErrorCode::Unavailable,
+                    "the server has reached its connection limit",
+                ),
+            };
+            return failure.into_response();
+        }
+    };
+    let request = UpgradeRequest::from_query(query);
+    let realtime = &state.config.variables.realtime;
+    let max_frame = realtime.max_frame_bytes;
+    ws.max_frame_size(max_frame)
+        .max_message_size(max_frame)
+        .max_write_buffer_size(writer::MAX_WRITE_BUFFER_BYTES.max(max_frame * 2))
+        .on_upgrade(move |socket| connection::run(state, socket, permit, request))
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> UpgradeRequest {
+        let query: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        UpgradeRequest::from_query(&query)
+    }
+
+    #[test]
+    fn the_current_major_is_accepted_in_any_spelling() {
+        assert!(parse(&[]).unsupported_version.is_none());
+        let current = PROTOCOL_MAJOR.to_string();
+        assert!(parse(&[("v", &current)]).unsupported_version.is_none());
+        let full = format!("{PROTOCOL_MAJOR}.3.1");
+        assert!(parse(&[("v", &full)]).unsupported_version.is_none());
+    }
+
+    #[test]
+    fn other_majors_and_garbage_are_refused_with_a_bounded_reason() {
+        let next = (PROTOCOL_MAJOR + 1).to_string();
+        let refused = parse(&[("v", &next)]).unsupported_version.expect("refused");
+        assert!(refused.contains(&next));
+        let garbage = "x".repeat(1000);
+        let refused = parse(&[("v", &garbage)])
+            .unsupported_version
+            .expect("refused");
+        assert!(
+            refused.len() < 123,
+            "a close reason fits in 123 bytes: {refused}"
+        );
+    }
+
+    #[test]
+    fn an_empty_token_is_no_token() {
+        assert!(parse(&[("token", "")]).token.is_none());
+        assert_eq!(parse(&[("token", "abc")]).token.as_deref(), Some("abc"));
+    }
+}
