@@ -6,6 +6,7 @@
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
 
 mod realtime;
+pub mod reference;
 mod variables;
 
 use std::net::{IpAddr, SocketAddr};

@@ -2,6 +2,7 @@
 //! and the hub. Every default is a constant of `signalbox_protocol::limits` (or of the hub),
 //! so the docs, the tests and the server read the same number.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use signalbox_protocol::limits;
 
@@ -11,7 +12,7 @@ use crate::hub::{ForwardingPolicy, HubConfig, OutboundConfig};
 use crate::transport::rate_limit::RateLimit;
 
 /// Who a forwarded envelope (`offer`, `direct-message`, ...) may reach.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Forwarding {
     /// Only users sharing a joined or viewed server (own devices always).
@@ -28,8 +29,9 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 64;
 /// Default time a socket write may take before the connection is dropped, in milliseconds.
 pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 10_000;
 
-/// `realtime` in `data/variables.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Limits and timings of the WebSocket transport and the hub. Defaults are the protocol's
+/// (`schemas/constants.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Realtime {
     /// Largest WebSocket frame accepted; larger ones close the socket with 1009.
@@ -54,7 +56,9 @@ pub struct Realtime {
     pub max_connections: u32,
     /// Open realtime connections from one IP address.
     pub max_connections_per_ip: u32,
-    /// `shared-server` or `open`.
+    /// Who a forwarded envelope (`offer`, `direct-message`, ...) may reach: `shared-server` (a
+    /// user sharing a joined or viewed server with the sender; own devices always) or `open`
+    /// (any online user, Toju's behaviour).
     pub forwarding: Forwarding,
 }
 

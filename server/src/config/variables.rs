@@ -1,5 +1,6 @@
 //! The variables file's schema, with its defaults and validation.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
@@ -7,7 +8,9 @@ use super::realtime::Realtime;
 use crate::cli::LogFormat;
 
 /// Whether identification needs a token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Toju-compatible: identify without a token is allowed (a key-bound `oderId` still needs its
@@ -21,7 +24,7 @@ pub enum AuthMode {
 
 /// A secret string: serialized as itself (it lives in the variables file), but never shown by
 /// `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -44,7 +47,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// `data/variables.json`: the operator's runtime configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Variables {
     /// Address to listen on.
@@ -53,8 +56,11 @@ pub struct Variables {
     pub port: u16,
     /// Log format (`human` or `json`).
     #[serde(with = "log_format")]
+    #[schemars(with = "LogFormatName")]
     pub log_format: LogFormat,
-    /// `open` or `required`.
+    /// `open`: Toju-compatible, `identify` without a token is allowed (an `oderId` bound to a key
+    /// still needs its token), REST reads are open and writes need a token. `required`: every
+    /// realtime connection and REST request needs a token.
     pub auth: AuthMode,
     /// Host name clients reach the server at (for links it generates).
     pub public_host: Option<String>,
@@ -84,7 +90,7 @@ pub struct Variables {
     pub challenge_ttl_seconds: u32,
     /// Largest HTTP request body, in bytes.
     pub max_body_bytes: u32,
-    /// Limits and timings of the realtime transports (see [`Realtime`]).
+    /// Limits and timings of the realtime transports.
     pub realtime: Realtime,
 }
 
@@ -141,6 +147,17 @@ impl Variables {
         }
         self.realtime.validate()
     }
+}
+
+/// The spellings of [`LogFormat`] in the variables file (for the generated reference).
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum LogFormatName {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
 }
 
 mod log_format {

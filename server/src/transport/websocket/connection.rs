@@ -11,7 +11,6 @@
 //! by the protocol crate and handed to [`handlers::dispatch`]. Binary frames are refused with
 //! `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +19,10 @@ use futures_util::stream::SplitStream;
 use signalbox_protocol::ws::{Connected, ErrorEvent, parse_client_frame};
 use signalbox_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs};
 use tokio::time::{Instant, sleep_until};
-use tokio_tungstenite::tungstenite;
-use warp::ws::WebSocket;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::UpgradeRequest;
+use super::handshake::WsStream;
 use super::writer::{self, WriterSettings};
 use crate::app::AppState;
 use crate::auth::AuthError;
@@ -43,7 +42,7 @@ enum ReadEnd {
 /// Serves one upgraded socket until it closes. `_permit` holds the connection's slot.
 pub async fn run(
     state: Arc<AppState>,
-    socket: WebSocket,
+    socket: WsStream,
     _permit: ConnectionPermit,
     request: UpgradeRequest,
 ) {
@@ -122,10 +121,10 @@ pub async fn run(
 /// The closing handshake: after our close frame, read (and discard) until the client's close
 /// frame or the end of the stream, for at most `limit`. Dropping the socket at once would reset
 /// a client that still had frames in flight, and it would never see our close code.
-async fn await_close_reply(stream: &mut SplitStream<WebSocket>, limit: Duration) {
+async fn await_close_reply(stream: &mut SplitStream<WsStream>, limit: Duration) {
     let _ = tokio::time::timeout(limit, async {
         while let Some(Ok(message)) = stream.next().await {
-            if message.is_close() {
+            if matches!(message, Message::Close(_)) {
                 break;
             }
         }
@@ -135,7 +134,7 @@ async fn await_close_reply(stream: &mut SplitStream<WebSocket>, limit: Duration)
 
 async fn read_loop(
     session: &mut Session,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut SplitStream<WsStream>,
     writer: &mut tokio::task::JoinHandle<writer::WriterEnd>,
     realtime: &crate::config::Realtime,
 ) -> ReadEnd {
@@ -154,19 +153,19 @@ async fn read_loop(
             },
         };
         deadline = Instant::now() + silence;
-        if message.is_close() {
-            return ReadEnd::Gone;
-        }
-        if message.is_binary() {
-            session.send(&error(
-                ErrorCode::InvalidMessage,
-                "binary frames are not supported; send JSON text frames".into(),
-                None,
-            ));
-            continue;
-        }
-        let Ok(text) = message.to_str() else {
-            continue; // ping or pong: liveness only
+        let text = match &message {
+            Message::Text(text) => text.as_str(),
+            Message::Close(_) => return ReadEnd::Gone,
+            Message::Binary(_) => {
+                session.send(&error(
+                    ErrorCode::InvalidMessage,
+                    "binary frames are not supported; send JSON text frames".into(),
+                    None,
+                ));
+                continue;
+            }
+            // Pings and pongs only refresh liveness (tungstenite answers pings itself).
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if text.len() > realtime.max_frame_bytes {
             return ReadEnd::Close(CloseCode::MessageTooBig);
@@ -208,12 +207,8 @@ async fn read_loop(
 
 /// A read error: a frame over the size cap closes with 1009; anything else means the socket is
 /// unusable.
-fn read_error(e: &warp::Error) -> ReadEnd {
-    let too_big = e
-        .source()
-        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)));
-    if too_big {
+fn read_error(e: &tungstenite::Error) -> ReadEnd {
+    if matches!(e, tungstenite::Error::Capacity(_)) {
         ReadEnd::Close(CloseCode::MessageTooBig)
     } else {
         ReadEnd::Gone

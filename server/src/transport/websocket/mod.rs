@@ -8,9 +8,10 @@
 //!
 //! Never: parses JSON itself (it calls `signalbox_protocol::ws::parse_client_frame`), touches
 //! the database, or holds an unbounded buffer (the outbound queue is the hub's bounded one, and
-//! tungstenite's write buffer is capped).
+//! tungstenite's buffers are sized and capped by [`socket_config`]).
 
 mod connection;
+mod handshake;
 mod writer;
 
 use std::net::SocketAddr;
@@ -18,8 +19,10 @@ use std::sync::Arc;
 
 use signalbox_protocol::PROTOCOL_MAJOR;
 use signalbox_protocol::http::ApiErrorCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use warp::Filter;
-use warp::reply::Reply as _;
+
+use handshake::Handshake;
 
 use super::metrics::UpgradeRefusal;
 use crate::app::AppState;
@@ -67,13 +70,11 @@ pub fn routes(
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();
-    warp::get()
-        .and(path)
-        .and(warp::ws())
+    path.and(handshake::handshake())
         .and(query)
         .and(warp::addr::remote())
         .map(
-            move |ws: warp::ws::Ws, query: Vec<(String, String)>, remote: Option<SocketAddr>| {
+            move |ws: Handshake, query: Vec<(String, String)>, remote: Option<SocketAddr>| {
                 upgrade(Arc::clone(&state), ws, &query, remote)
             },
         )
@@ -81,7 +82,7 @@ pub fn routes(
 
 fn upgrade(
     state: Arc<AppState>,
-    ws: warp::ws::Ws,
+    ws: Handshake,
     query: &[(String, String)],
     remote: Option<SocketAddr>,
 ) -> warp::reply::Response {
@@ -109,13 +110,27 @@ fn upgrade(
         }
     };
     let request = UpgradeRequest::from_query(query);
-    let realtime = &state.config.variables.realtime;
-    let max_frame = realtime.max_frame_bytes;
-    ws.max_frame_size(max_frame)
-        .max_message_size(max_frame)
-        .max_write_buffer_size(writer::MAX_WRITE_BUFFER_BYTES.max(max_frame * 2))
-        .on_upgrade(move |socket| connection::run(state, socket, permit, request))
-        .into_response()
+    let config = socket_config(state.config.variables.realtime.max_frame_bytes);
+    ws.accept(config, move |socket| {
+        connection::run(state, socket, permit, request)
+    })
+}
+
+/// Bytes tungstenite reads from the socket at a time; the buffer grows only for larger frames.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite gathers before writing to the socket (a flush writes earlier).
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+/// The tungstenite settings of every socket: messages and frames capped at `max_frame_bytes`
+/// (1009 beyond), small initial buffers (an idle connection costs little), and a write buffer
+/// that may never hold more than twice a frame (or 1 MiB) before the writer waits.
+pub fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(writer::MAX_WRITE_BUFFER_BYTES.max(max_frame_bytes * 2))
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
 }
 
 #[cfg(test)]

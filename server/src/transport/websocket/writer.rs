@@ -11,7 +11,11 @@ use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt};
 use signalbox_protocol::CloseCode;
 use tokio::time::{MissedTickBehavior, interval, timeout};
-use warp::ws::{Message, WebSocket};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
+
+use super::handshake::WsStream;
 
 use crate::hub::{Frame, OutboundReceiver};
 use crate::transport::metrics::TransportMetrics;
@@ -42,7 +46,7 @@ pub struct WriterSettings {
 
 /// Runs until the hub asks for a close or the socket fails.
 pub async fn run(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: SplitSink<WsStream, Message>,
     mut outbound: OutboundReceiver,
     settings: WriterSettings,
     metrics: &TransportMetrics,
@@ -56,14 +60,16 @@ pub async fn run(
             close = outbound.recv_many(&mut batch, BATCH) => {
                 if let Some(code) = close {
                     metrics.close(code);
-                    let frame = Message::close_with(code.code(), code.reason());
+                    let frame = close_message(code, code.reason().to_owned());
                     let _ = timeout(settings.write_timeout, sink.send(frame)).await;
                     return WriterEnd::Closed(code);
                 }
                 for frame in batch.drain(..) {
-                    // warp's `Message::text` takes a `String`: one copy per recipient of a
-                    // frame serialized once.
-                    let message = Message::text(frame.as_str());
+                    // The frame's bytes are shared, not copied, with every recipient.
+                    let Ok(text) = Utf8Bytes::try_from(frame.to_bytes()) else {
+                        continue; // a frame is a `str`: unreachable
+                    };
+                    let message = Message::Text(text);
                     if !bounded(settings.write_timeout, sink.feed(message)).await {
                         return WriterEnd::SocketGone;
                     }
@@ -73,7 +79,7 @@ pub async fn run(
                 }
             }
             _ = ping.tick() => {
-                if !bounded(settings.write_timeout, sink.send(Message::ping(Vec::new()))).await {
+                if !bounded(settings.write_timeout, sink.send(Message::Ping(Default::default()))).await {
                     return WriterEnd::SocketGone;
                 }
             }
@@ -91,5 +97,12 @@ pub async fn close_now<S>(sink: &mut S, code: CloseCode, reason: String, limit: 
 where
     S: Sink<Message> + Unpin,
 {
-    let _ = timeout(limit, sink.send(Message::close_with(code.code(), reason))).await;
+    let _ = timeout(limit, sink.send(close_message(code, reason))).await;
+}
+
+fn close_message(code: CloseCode, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: code.code().into(),
+        reason: reason.into(),
+    }))
 }
