@@ -9,6 +9,8 @@ pub mod games;
 pub mod health;
 pub mod invites;
 pub mod join_requests;
+pub mod klipy;
+pub mod link_metadata;
 pub mod pagination;
 pub mod servers;
 pub mod users;
@@ -19,6 +21,8 @@ pub use games::*;
 pub use health::*;
 pub use invites::*;
 pub use join_requests::*;
+pub use klipy::*;
+pub use link_metadata::*;
 pub use pagination::*;
 pub use servers::*;
 pub use users::*;
@@ -72,4 +76,8 @@ pub(crate) fn visit_catalog<V: CatalogVisitor>(visitor: &mut V) {
     visitor.visit::<UpsertGameRequest>(http("PUT /api/games/{gameId} (request body)"));
     visitor.visit::<Game>(http("PUT /api/games/{gameId} (200 body)"));
     visitor.visit::<GameList>(http("GET /api/games (200 body)"));
+    visitor.visit::<LinkMetadata>(http("GET /api/link-metadata (200 body)"));
+    visitor.visit::<GifPage>(http(
+        "GET /api/klipy/gifs/search, GET /api/klipy/gifs/trending (200 body)",
+    ));
 }
