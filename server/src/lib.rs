@@ -15,6 +15,7 @@
 //! - [`directory`] is the persistent directory (SQLite): migrations, typed commands and queries,
 //!   and the access rules ([`directory::access`]) shared by REST and the realtime handlers.
 //! - [`hub`] routes realtime envelopes between connections (no I/O, no database).
+//! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
 
 pub mod app;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod directory;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod outbound;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
