@@ -24,6 +24,8 @@ use crate::auth::Authority;
 use crate::config::Config;
 use crate::directory::{Db, credentials};
 use crate::http::{ApiFailure, read_capped};
+use crate::outbound::Outbound;
+use crate::routes::link_metadata::PreviewCache;
 use crate::routes::{self, Incoming, Route};
 
 /// Connections in the database pool.
@@ -44,6 +46,10 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// When the server started.
     pub started: Instant,
+    /// The outbound guard every fetch for a client goes through.
+    pub outbound: Outbound,
+    /// Cached link previews.
+    pub previews: PreviewCache,
     draining: AtomicBool,
 }
 
@@ -60,6 +66,7 @@ impl AppState {
             .await
             .map_err(|e| RunError::Start(e.to_string()))?;
         let auth = Authority::new(&secret, config.variables.auth);
+        let outbound = Outbound::from_variables(&config.variables).map_err(RunError::Start)?;
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
         Ok(Arc::new(Self {
@@ -69,6 +76,8 @@ impl AppState {
             routes,
             openapi,
             started: Instant::now(),
+            outbound,
+            previews: PreviewCache::default(),
             draining: AtomicBool::new(false),
         }))
     }
