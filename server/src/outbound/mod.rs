@@ -51,6 +51,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Redirects followed before giving up.
     pub max_redirects: u8,
+    /// Whether a longer body is cut to `max_body` (an HTML page, whose head is at its start)
+    /// rather than refused with [`OutboundError::TooLarge`].
+    pub cut_off: bool,
 }
 
 impl Limits {
@@ -66,7 +69,14 @@ impl Limits {
             max_head: Self::MAX_HEAD,
             timeout,
             max_redirects: Self::MAX_REDIRECTS,
+            cut_off: false,
         }
+    }
+
+    /// These limits, cutting a longer body to `max_body` instead of refusing it.
+    pub const fn cutting_off(mut self) -> Self {
+        self.cut_off = true;
+        self
     }
 }
 
@@ -257,7 +267,7 @@ impl Outbound {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            if declared.is_some_and(|n| n > limits.max_body) {
+            if !limits.cut_off && declared.is_some_and(|n| n > limits.max_body) {
                 return Err(OutboundError::TooLarge {
                     limit: limits.max_body,
                 });
@@ -405,18 +415,10 @@ impl Fetched {
         }
     }
 
-    /// The whole body; [`OutboundError::TooLarge`] past the limit.
-    pub async fn bytes(self) -> Result<Bytes, OutboundError> {
-        self.read(false).await
-    }
-
-    /// At most the limit's first bytes of the body, without failing on a longer one (an HTML
-    /// page's head is at its start).
-    pub async fn prefix(self) -> Result<Bytes, OutboundError> {
-        self.read(true).await
-    }
-
-    async fn read(mut self, truncate: bool) -> Result<Bytes, OutboundError> {
+    /// The whole body: past the limit, [`OutboundError::TooLarge`], or the first
+    /// `max_body` bytes when the limits cut off ([`Limits::cutting_off`]).
+    pub async fn bytes(mut self) -> Result<Bytes, OutboundError> {
+        let truncate = self.limits.cut_off;
         let max = usize::try_from(self.limits.max_body).unwrap_or(usize::MAX);
         let mut out = BytesMut::new();
         loop {

@@ -74,11 +74,11 @@ pub async fn link_metadata(state: Arc<AppState>, req: Req) -> Result<Reply, ApiF
     if let Some(hit) = state.previews.get(&url) {
         return Reply::ok(&hit);
     }
-    let limits = state.outbound.limits(MAX_PAGE_BYTES);
+    let limits = state.outbound.limits(MAX_PAGE_BYTES).cutting_off();
     let fetched = state.outbound.get(&url, Accept::Html, limits).await?;
     let page = fetched.url.clone();
     let charset = fetched.charset.clone();
-    let bytes = fetched.prefix().await?;
+    let bytes = fetched.bytes().await?;
     let text = decode(&bytes, charset.as_deref());
     let metadata = extract(&text, &page, url.clone());
     state.previews.put(url, metadata.clone());
