@@ -726,15 +726,17 @@ async fn klipy_search_against_a_fake_upstream() {
         "{}",
         calls[1]
     );
-    c.get("/api/klipy/gifs/search", None)
-        .await
-        .expect_error(400, "BAD_REQUEST");
-    c.get("/api/klipy/gifs/search?q=a&perPage=500", None)
-        .await
-        .expect_error(400, "BAD_REQUEST");
-    c.get("/api/klipy/gifs/search?q=a&locale=%3Cx%3E", None)
-        .await
-        .expect_error(400, "BAD_REQUEST");
+    for bad in [
+        "",
+        "?q=%20",
+        "?q=a&perPage=500",
+        "?q=a&page=0",
+        "?q=a&locale=%3Cx%3E",
+    ] {
+        c.get(&format!("/api/klipy/gifs/search{bad}"), None)
+            .await
+            .expect_error(400, "BAD_REQUEST");
+    }
 }
 
 #[tokio::test]
