@@ -15,6 +15,8 @@
 //! redirect without checking it, send the client's headers or cookies upstream, pass upstream
 //! headers through (callers get the content type and the body only), or log a URL (a query can
 //! hold a key).
+//!
+//! (Not to be confused with [`crate::hub::outbound`], the queue of frames sent to a connection.)
 
 mod error;
 pub mod policy;
@@ -135,6 +137,37 @@ pub struct Outbound {
     allow: Arc<Allowlist>,
     tls: TlsConnector,
     timeout: Duration,
+    resolver: Arc<dyn Resolve>,
+}
+
+/// Resolves a host name to addresses: the system resolver in the server, a fake in tests.
+/// Called once per URL hop; its answer is what gets checked and connected to.
+pub trait Resolve: Send + Sync {
+    /// Every address of `host`, with `port`.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+}
+
+/// The system resolver (`getaddrinfo` on a blocking thread, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
+        })
+    }
 }
 
 impl std::fmt::Debug for Outbound {
@@ -190,7 +223,14 @@ impl Outbound {
             allow: Arc::new(allow),
             tls: TlsConnector::from(Arc::new(config)),
             timeout,
+            resolver: Arc::new(SystemResolver),
         }
+    }
+
+    /// This client with another resolver (tests).
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.resolver = resolver;
+        self
     }
 
     /// The client for `variables` (`outboundAllowlist`, `outboundTimeoutMs`).
@@ -291,10 +331,11 @@ impl Outbound {
             TargetHost::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, target.port)]),
             TargetHost::Name(name) => name,
         };
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), target.port))
+        let found = self
+            .resolver
+            .resolve(name, target.port)
             .await
-            .map_err(|e| OutboundError::Resolve(e.kind().to_string()))?
-            .collect();
+            .map_err(|e| OutboundError::Resolve(e.kind().to_string()))?;
         if found.is_empty() {
             return Err(OutboundError::Resolve("no address".into()));
         }
@@ -487,5 +528,145 @@ impl Fetched {
             drop(conn);
         });
         futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Answers 127.0.0.1 on the first lookup and a forbidden address on every later one: a
+    /// rebinding DNS server.
+    #[derive(Debug, Default)]
+    struct Rebinding {
+        lookups: AtomicUsize,
+        names: Mutex<Vec<String>>,
+    }
+
+    impl Resolve for Rebinding {
+        fn resolve(
+            &self,
+            host: &str,
+            port: u16,
+        ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+            let n = self.lookups.fetch_add(1, Ordering::SeqCst);
+            self.names.lock().unwrap().push(host.to_owned());
+            let ip = if n == 0 {
+                Ipv4Addr::LOCALHOST
+            } else {
+                Ipv4Addr::new(169, 254, 169, 254)
+            };
+            Box::pin(async move { Ok(vec![SocketAddr::new(IpAddr::V4(ip), port)]) })
+        }
+    }
+
+    /// A one-shot upstream on 127.0.0.1 that records the request head and answers `reply`.
+    async fn one_shot(reply: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(reply.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn one_lookup_per_hop_and_the_checked_address_is_the_one_connected() {
+        let (port, upstream) =
+            one_shot("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        let resolver = Arc::new(Rebinding::default());
+        let allow = Allowlist::parse(&["127.0.0.1/32"]).unwrap();
+        let client = Outbound::new(allow, Duration::from_secs(5)).with_resolver(resolver.clone());
+        let url = format!("http://rebind.test:{port}/a?b=c");
+        let fetched = client
+            .get(&url, Accept::Html, client.limits(1024))
+            .await
+            .unwrap();
+        assert_eq!(&fetched.bytes().await.unwrap()[..], b"ok");
+        assert_eq!(resolver.lookups.load(Ordering::SeqCst), 1, "resolved once");
+        let head = upstream.await.unwrap();
+        assert!(head.starts_with("GET /a?b=c HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("host: rebind.test:{port}\r\n")),
+            "Host is the original name: {head}"
+        );
+        // The next fetch of the same name is resolved anew, and the rebound answer is refused
+        // before any connection.
+        let err = client
+            .get(&url, Accept::Html, client.limits(1024))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, OutboundError::RefusedAddress { range, .. } if range.contains("link-local")),
+            "{err}"
+        );
+        assert_eq!(resolver.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_name_with_any_forbidden_answer_is_refused() {
+        #[derive(Debug)]
+        struct Mixed;
+        impl Resolve for Mixed {
+            fn resolve(
+                &self,
+                _host: &str,
+                port: u16,
+            ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>
+            {
+                Box::pin(async move {
+                    Ok(vec![
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), port),
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port),
+                    ])
+                })
+            }
+        }
+        let allow = Allowlist::parse(&["127.0.0.1/32"]).unwrap();
+        let client = Outbound::new(allow, Duration::from_secs(5)).with_resolver(Arc::new(Mixed));
+        let err = client
+            .get("http://mixed.test/", Accept::Html, client.limits(1024))
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "refused_address");
+        assert!(err.to_string().contains("10.0.0.1: private"), "{err}");
+    }
+
+    #[test]
+    fn accepted_content_types() {
+        assert!(Accept::Image.accepts("image/png"));
+        assert!(Accept::Image.accepts("image/vnd.microsoft.icon"));
+        assert!(!Accept::Image.accepts("image/svg+xml"));
+        assert!(!Accept::Image.accepts("image/"));
+        assert!(!Accept::Image.accepts("text/html"));
+        assert!(Accept::Html.accepts("application/xhtml+xml"));
+        assert!(Accept::Json.accepts("application/vnd.api+json"));
+        assert!(!Accept::Json.accepts("text/json"));
+        let (essence, charset) = media_type(Some(&HeaderValue::from_static(
+            "Text/HTML; Charset=\"ISO-8859-1\"",
+        )));
+        assert_eq!(essence, "text/html");
+        assert_eq!(charset.as_deref(), Some("iso-8859-1"));
     }
 }
