@@ -72,6 +72,9 @@ pub enum OutboundError {
         /// The limit.
         ms: u64,
     },
+    /// The server is already running as many outbound fetches as it allows.
+    #[error("too many outbound fetches in flight; retry shortly")]
+    Busy,
     /// The upstream broke HTTP.
     #[error("the upstream's answer is malformed: {0}")]
     Protocol(String),
@@ -95,6 +98,7 @@ impl OutboundError {
             Self::TooLarge { .. } => "too_large",
             Self::HeadersTooLarge => "headers_too_large",
             Self::Timeout { .. } => "timeout",
+            Self::Busy => "busy",
             Self::Protocol(_) => "protocol",
         }
     }
@@ -107,6 +111,7 @@ impl OutboundError {
                 ApiErrorCode::OutboundRefused
             }
             Self::Timeout { .. } => ApiErrorCode::UpstreamTimeout,
+            Self::Busy => ApiErrorCode::Unavailable,
             Self::Resolve(_)
             | Self::Connect(_)
             | Self::Tls(_)

@@ -33,6 +33,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
@@ -138,7 +139,12 @@ pub struct Outbound {
     tls: TlsConnector,
     timeout: Duration,
     resolver: Arc<dyn Resolve>,
+    in_flight: Arc<Semaphore>,
 }
+
+/// Fetches one server runs at once by default; more are refused with [`OutboundError::Busy`]
+/// rather than queued, so a flood of preview requests cannot pile up sockets.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Resolves a host name to addresses: the system resolver in the server, a fake in tests.
 /// Called once per URL hop; its answer is what gets checked and connected to.
@@ -202,6 +208,7 @@ pub struct Fetched {
     limits: Limits,
     deadline: Instant,
     conn: ConnGuard,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Outbound {
@@ -224,7 +231,14 @@ impl Outbound {
             tls: TlsConnector::from(Arc::new(config)),
             timeout,
             resolver: Arc::new(SystemResolver),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
+    }
+
+    /// This client with at most `n` fetches at once (tests).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Arc::new(Semaphore::new(n));
+        self
     }
 
     /// This client with another resolver (tests).
@@ -259,6 +273,9 @@ impl Outbound {
         accept: Accept,
         limits: Limits,
     ) -> Result<Fetched, OutboundError> {
+        let permit = Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| OutboundError::Busy)?;
         let deadline = Instant::now() + limits.timeout;
         let timeout = || OutboundError::Timeout {
             ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -320,6 +337,7 @@ impl Outbound {
                 limits,
                 deadline,
                 conn,
+                _permit: permit,
             });
         }
     }
@@ -498,6 +516,7 @@ impl Fetched {
                 limits,
                 deadline,
                 conn,
+                _permit,
                 ..
             } = self;
             let mut seen = 0u64;
@@ -525,7 +544,7 @@ impl Fetched {
                     break;
                 }
             }
-            drop(conn);
+            drop((conn, _permit));
         });
         futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
@@ -651,6 +670,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.reason(), "refused_address");
         assert!(err.to_string().contains("10.0.0.1: private"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn fetches_beyond_the_in_flight_bound_are_refused_not_queued() {
+        let (port, upstream) =
+            one_shot("HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 4\r\n\r\nabcd")
+                .await;
+        let allow = Allowlist::parse(&["127.0.0.1/32"]).unwrap();
+        let client = Outbound::new(allow, Duration::from_secs(5)).with_max_in_flight(1);
+        let url = format!("http://127.0.0.1:{port}/i.png");
+        let held = client
+            .get(&url, Accept::Image, client.limits(16))
+            .await
+            .unwrap();
+        let busy = client.get(&url, Accept::Image, client.limits(16)).await;
+        assert_eq!(busy.unwrap_err(), OutboundError::Busy);
+        assert_eq!(&held.bytes().await.unwrap()[..], b"abcd");
+        upstream.await.unwrap();
+        // The permit is back once the body is read: the next fetch gets past the bound (and
+        // fails to connect, the one-shot upstream being gone).
+        let next = client.get(&url, Accept::Image, client.limits(16)).await;
+        assert_eq!(next.unwrap_err().reason(), "connect");
     }
 
     #[test]
