@@ -766,6 +766,9 @@ async fn openapi_documents_the_outbound_routes() {
     assert!(
         doc["paths"]["/api/proxy"]["get"]["responses"]["200"]["content"]["image/*"].is_object()
     );
+    let params = &doc["paths"]["/api/link-metadata"]["get"]["parameters"];
+    assert_eq!(params[0]["name"], "url");
+    assert_eq!(params[0]["required"], true);
     assert!(doc["components"]["schemas"]["LinkMetadata"].is_object());
     assert!(doc["components"]["schemas"]["GifPage"].is_object());
 }

@@ -38,6 +38,7 @@ pub fn routes() -> Vec<Route> {
             "GIFs matching `?q=` (`page`, `perPage` up to 50, `locale`), from Klipy through the outbound guard.",
             handler!(search),
         )
+        .query(&[("q", true), ("page", false), ("perPage", false), ("locale", false)])
         .answers(body!(GifPage)),
         Route::new(
             Method::GET,
@@ -46,6 +47,7 @@ pub fn routes() -> Vec<Route> {
             "Trending GIFs (`page`, `perPage` up to 50, `locale`), from Klipy through the outbound guard.",
             handler!(trending),
         )
+        .query(&[("page", false), ("perPage", false), ("locale", false)])
         .answers(body!(GifPage)),
     ]
 }

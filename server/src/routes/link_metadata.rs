@@ -41,6 +41,7 @@ pub fn routes() -> Vec<Route> {
             "Title, description, image and site name of the page at `?url=` (through the outbound guard; cached).",
             handler!(link_metadata),
         )
+        .query(&[("url", true)])
         .answers(body!(LinkMetadata)),
     ]
 }

@@ -112,6 +112,8 @@ pub struct Route {
     pub paginated: bool,
     /// The media type of a non-JSON success body (`image/*` for the image proxy).
     pub media: Option<&'static str>,
+    /// Other query parameters it reads: name and whether it is required.
+    pub query: &'static [(&'static str, bool)],
     /// The code.
     pub handler: Handler,
 }
@@ -140,6 +142,7 @@ impl Route {
             response: None,
             paginated: false,
             media: None,
+            query: &[],
             handler,
         }
     }
@@ -159,6 +162,12 @@ impl Route {
     /// Declares a non-JSON success body of media type `media`.
     pub fn answers_media(mut self, media: &'static str) -> Self {
         self.media = Some(media);
+        self
+    }
+
+    /// Declares query parameters (name, required) other than the pagination ones.
+    pub fn query(mut self, params: &'static [(&'static str, bool)]) -> Self {
+        self.query = params;
         self
     }
 

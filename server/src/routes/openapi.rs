@@ -147,6 +147,9 @@ pub fn document(routes: &[Route]) -> Value {
                 );
             }
         }
+        for (name, required) in route.query {
+            parameters.push(json!({ "name": name, "in": "query", "required": required, "schema": { "type": "string" } }));
+        }
         if route.method != Method::GET {
             parameters.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,

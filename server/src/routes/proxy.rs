@@ -29,6 +29,7 @@ pub fn routes() -> Vec<Route> {
             "The image at `?url=`, fetched through the outbound guard (raster image types only, size and time bounded, streamed).",
             handler!(proxy),
         )
+        .query(&[("url", true)])
         .answers_media("image/*"),
     ]
 }
