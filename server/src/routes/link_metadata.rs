@@ -80,8 +80,7 @@ pub async fn link_metadata(state: Arc<AppState>, req: Req) -> Result<Reply, ApiF
     let page = fetched.url.clone();
     let charset = fetched.charset.clone();
     let bytes = fetched.bytes().await?;
-    let text = decode(&bytes, charset.as_deref());
-    let metadata = extract(&text, &page, url.clone());
+    let metadata = preview(&bytes, charset.as_deref(), &page, url.clone());
     state.previews.put(url, metadata.clone());
     Reply::ok(&metadata)
 }
@@ -149,14 +148,33 @@ impl PreviewCache {
     }
 }
 
-/// The page's text: UTF-8 unless the `charset` says a Latin-1 family encoding.
+/// Whether `charset` names a Latin-1 family encoding (decoded byte for byte).
+fn is_latin1(charset: &str) -> bool {
+    matches!(
+        charset.trim().to_ascii_lowercase().as_str(),
+        "iso-8859-1" | "latin1" | "l1" | "windows-1252" | "cp1252" | "us-ascii" | "ascii"
+    )
+}
+
+/// The page's text: UTF-8 (invalid bytes replaced) unless `charset` is a Latin-1 family one.
 fn decode(bytes: &[u8], charset: Option<&str>) -> String {
-    match charset {
-        Some("iso-8859-1" | "latin1" | "windows-1252" | "us-ascii") => {
-            bytes.iter().map(|&b| char::from(b)).collect()
-        }
-        _ => String::from_utf8_lossy(bytes).into_owned(),
+    if charset.is_some_and(is_latin1) {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
     }
+}
+
+/// The preview of the page `bytes` served at `page` (the URL after redirects) with the
+/// `charset` of its `Content-Type`, for the asked `url`. Without a charset there, a
+/// `<meta charset>` (or `http-equiv` content type) naming a Latin-1 family encoding makes the
+/// page decoded again that way.
+pub fn preview(bytes: &[u8], charset: Option<&str>, page: &Url, url: String) -> LinkMetadata {
+    let mut collected = collect(&decode(bytes, charset));
+    if charset.is_none() && collected.charset.as_deref().is_some_and(is_latin1) {
+        collected = collect(&decode(bytes, collected.charset.as_deref()));
+    }
+    build(collected, page, url)
 }
 
 /// What the tokenizer saw that matters for a preview.
@@ -166,11 +184,27 @@ struct Collected {
     title_done: bool,
     title: String,
     base: Option<String>,
+    charset: Option<String>,
     metas: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
 struct Sink(RefCell<Collected>);
+
+/// Records a `<meta>` with a `property`, `name` or `itemprop` key and a `content` (at most 256).
+fn collect_meta(c: &mut Collected, tag: &Tag) {
+    if c.metas.len() >= 256 {
+        return;
+    }
+    let key = attr(tag, "property")
+        .or_else(|| attr(tag, "name"))
+        .or_else(|| attr(tag, "itemprop"));
+    if let (Some(key), Some(content)) = (key, attr(tag, "content")) {
+        let key = key.trim().to_ascii_lowercase();
+        let content: String = content.chars().take(4096).collect();
+        c.metas.push((key, content));
+    }
+}
 
 fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
     tag.attrs
@@ -198,16 +232,17 @@ impl TokenSink for Sink {
                         c.in_title = false;
                         c.title_done = true;
                     }
-                    "meta" if start && c.metas.len() < 256 => {
-                        let key = attr(&tag, "property")
-                            .or_else(|| attr(&tag, "name"))
-                            .or_else(|| attr(&tag, "itemprop"));
-                        if let (Some(key), Some(content)) = (key, attr(&tag, "content")) {
-                            let key = key.trim().to_ascii_lowercase();
-                            let content: String = content.chars().take(4096).collect();
-                            c.metas.push((key, content));
-                        }
+                    "meta" if start && c.charset.is_none() => {
+                        c.charset = attr(&tag, "charset").map(str::to_owned).or_else(|| {
+                            attr(&tag, "http-equiv")
+                                .filter(|h| h.eq_ignore_ascii_case("content-type"))
+                                .and_then(|_| attr(&tag, "content"))
+                                .and_then(|v| v.split_once("charset="))
+                                .map(|(_, cs)| cs.trim_matches(['"', '\'', ' ']).to_owned())
+                        });
+                        collect_meta(&mut c, &tag);
                     }
+                    "meta" if start => collect_meta(&mut c, &tag),
                     "base" if start && c.base.is_none() => {
                         c.base = attr(&tag, "href").map(str::to_owned);
                     }
@@ -242,15 +277,23 @@ fn clean(text: &str, max_chars: usize) -> Option<String> {
     Some(out)
 }
 
-/// The preview of the HTML `text` served at `page` (the URL after redirects), for the asked
-/// `url`.
-pub fn extract(text: &str, page: &Url, url: String) -> LinkMetadata {
+/// Runs the HTML tokenizer over `text` and keeps what a preview needs.
+fn collect(text: &str) -> Collected {
     let tokenizer = Tokenizer::new(Sink::default(), TokenizerOpts::default());
     let queue = BufferQueue::default();
     queue.push_back(StrTendril::from_slice(text));
     let _ = tokenizer.feed(&queue);
     tokenizer.end();
-    let c = tokenizer.sink.0.into_inner();
+    tokenizer.sink.0.into_inner()
+}
+
+/// The preview of the HTML `text` served at `page` (the URL after redirects), for the asked
+/// `url`.
+pub fn extract(text: &str, page: &Url, url: String) -> LinkMetadata {
+    build(collect(text), page, url)
+}
+
+fn build(c: Collected, page: &Url, url: String) -> LinkMetadata {
     let meta = |keys: &[&str]| {
         keys.iter().find_map(|k| {
             c.metas
@@ -355,6 +398,28 @@ mod tests {
         assert_eq!(
             decode(&[0x63, 0x61, 0x66, 0xe9], Some("iso-8859-1")),
             "café"
+        );
+    }
+
+    #[test]
+    fn meta_charset_decides_when_the_header_does_not() {
+        let latin = b"<meta charset=\"windows-1252\"><title>Caf\xe9</title>";
+        assert_eq!(
+            preview(latin, None, &page(), "u".into()).title.as_deref(),
+            Some("Caf\u{e9}")
+        );
+        let equiv = b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=ISO-8859-1\"><title>\xe9</title>";
+        assert_eq!(
+            preview(equiv, None, &page(), "u".into()).title.as_deref(),
+            Some("\u{e9}")
+        );
+        // The header wins; UTF-8 stays UTF-8.
+        let utf8 = "<meta charset=\"latin1\"><title>caf\u{e9}</title>".as_bytes();
+        assert_eq!(
+            preview(utf8, Some("utf-8"), &page(), "u".into())
+                .title
+                .as_deref(),
+            Some("caf\u{e9}")
         );
     }
 
