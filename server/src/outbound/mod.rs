@@ -506,7 +506,8 @@ impl Fetched {
     }
 
     /// The body as a stream, read as the receiver pulls it (a small channel, never the whole
-    /// body in memory), ending with an error past the size or time limit.
+    /// body in memory), ending with an error past the size or time limit; a receiver still
+    /// pulling at the deadline gets the stream cut off.
     pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, OutboundError>> + Send + Sync {
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
@@ -540,7 +541,10 @@ impl Fetched {
                     },
                 };
                 let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
+                // A client that reads slower than the deadline allows loses the stream too:
+                // the upstream connection and the in-flight permit are never held longer.
+                let sent = timeout_at(deadline, tx.send(item)).await;
+                if !matches!(sent, Ok(Ok(()))) || failed {
                     break;
                 }
             }
@@ -692,6 +696,40 @@ mod tests {
         // fails to connect, the one-shot upstream being gone).
         let next = client.get(&url, Accept::Image, client.limits(16)).await;
         assert_eq!(next.unwrap_err().reason(), "connect");
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_loses_the_stream_at_the_deadline() {
+        use futures_util::StreamExt;
+        const N: usize = 4 * 1024 * 1024;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {N}\r\n\r\n{}",
+            "x".repeat(N)
+        );
+        let (port, _upstream) = one_shot(Box::leak(reply.into_boxed_str())).await;
+        let allow = Allowlist::parse(&["127.0.0.1/32"]).unwrap();
+        let client = Outbound::new(allow, Duration::from_millis(300));
+        let url = format!("http://127.0.0.1:{port}/big.png");
+        let fetched = client
+            .get(&url, Accept::Image, client.limits(N as u64))
+            .await
+            .unwrap();
+        let mut stream = Box::pin(fetched.into_stream());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            client.in_flight.available_permits(),
+            MAX_IN_FLIGHT,
+            "a receiver that never pulls does not hold the permit past the deadline"
+        );
+        let mut received = 0;
+        let drained = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                received += chunk.len();
+            }
+        })
+        .await;
+        assert!(drained.is_ok(), "the stream ended by itself");
+        assert!(received < N, "cut off after {received} bytes");
     }
 
     #[test]
