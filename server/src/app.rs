@@ -25,7 +25,9 @@ use crate::config::Config;
 use crate::directory::{Db, credentials};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
+use crate::outbound::Outbound;
 use crate::plugins::PluginRegistry;
+use crate::routes::link_metadata::PreviewCache;
 use crate::routes::{self, Incoming, Route};
 use crate::transport::connection_gate::ConnectionGate;
 use crate::transport::metrics::TransportMetrics;
@@ -60,6 +62,10 @@ pub struct AppState {
     pub connection_gate: Arc<ConnectionGate>,
     /// The transports' counters.
     pub transport_metrics: TransportMetrics,
+    /// The outbound guard every fetch for a client goes through.
+    pub outbound: Outbound,
+    /// Cached link previews.
+    pub previews: PreviewCache,
     draining: AtomicBool,
 }
 
@@ -76,6 +82,7 @@ impl AppState {
             .await
             .map_err(|e| RunError::Start(e.to_string()))?;
         let auth = Authority::new(&secret, config.variables.auth);
+        let outbound = Outbound::from_variables(&config.variables).map_err(RunError::Start)?;
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
         let realtime = &config.variables.realtime;
@@ -95,6 +102,8 @@ impl AppState {
             plugins: PluginRegistry::new(),
             connection_gate,
             transport_metrics: TransportMetrics::default(),
+            outbound,
+            previews: PreviewCache::default(),
             draining: AtomicBool::new(false),
         }))
     }

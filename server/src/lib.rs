@@ -19,6 +19,7 @@
 //!   and what they share (rate limits, connection caps, counters); [`handlers`] holds one
 //!   handler per client envelope type, dispatched by one exhaustive `match`.
 //! - [`plugins`] checks plugin manifests and events; [`ice`] builds the ICE server list.
+//! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
 
 pub mod app;
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod handlers;
 pub mod http;
 pub mod hub;
 pub mod ice;
+pub mod outbound;
 pub mod plugins;
 pub mod routes;
 pub mod shutdown;

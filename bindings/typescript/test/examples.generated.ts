@@ -13,6 +13,7 @@ import type { CreateJoinRequest } from "../src/CreateJoinRequest";
 import type { CreateServerRequest } from "../src/CreateServerRequest";
 import type { Game } from "../src/Game";
 import type { GameList } from "../src/GameList";
+import type { GifPage } from "../src/GifPage";
 import type { GuestRequest } from "../src/GuestRequest";
 import type { HealthResponse } from "../src/HealthResponse";
 import type { Invite } from "../src/Invite";
@@ -20,6 +21,7 @@ import type { InviteResolution } from "../src/InviteResolution";
 import type { JoinRequest } from "../src/JoinRequest";
 import type { JoinRequestList } from "../src/JoinRequestList";
 import type { LeaveRequest } from "../src/LeaveRequest";
+import type { LinkMetadata } from "../src/LinkMetadata";
 import type { MeResponse } from "../src/MeResponse";
 import type { MemberList } from "../src/MemberList";
 import type { Membership } from "../src/Membership";
@@ -333,6 +335,21 @@ export const GameList__example = {
   ]
 } satisfies GameList;
 
+export const GifPage__example = {
+  "hasNext": true,
+  "items": [
+    {
+      "height": 280,
+      "id": "4815",
+      "previewUrl": "https://static.klipy.com/ii/4815/sm.gif",
+      "title": "Cat typing",
+      "url": "https://static.klipy.com/ii/4815/hd.gif",
+      "width": 498
+    }
+  ],
+  "page": 1
+} satisfies GifPage;
+
 export const GuestRequest__example = {
   "displayName": "Ada"
 } satisfies GuestRequest;
@@ -401,6 +418,14 @@ export const LeaveRequest__example = {
   "sender": "c1f7ab2d-056e-44d5-8df6-9de1c9693cfc",
   "token": "fa72b530-9b48-4cb2-8356-11f8e1215b22"
 } satisfies LeaveRequest;
+
+export const LinkMetadata__example = {
+  "description": "What the post is about.",
+  "image": "https://example.com/cover.png",
+  "siteName": "Example",
+  "title": "A post",
+  "url": "https://example.com/post/1"
+} satisfies LinkMetadata;
 
 export const MeResponse__example = {
   "expiresAt": 1790086400000,

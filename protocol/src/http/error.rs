@@ -35,6 +35,15 @@ pub enum ApiErrorCode {
     /// 503: the server is not ready (draining, or the database is unreachable), or a feature is
     /// switched off by the operator.
     Unavailable,
+    /// 403: the outbound guard refused the URL of a fetch the server was asked to make (a
+    /// scheme other than http/https, user information, or an address in a forbidden range such
+    /// as loopback, private or link-local); the message names the reason and the range.
+    OutboundRefused,
+    /// 502: an upstream the server fetched from failed (unreachable, an error status, too many
+    /// redirects, a wrong content type, a body or headers over the limit); the message says which.
+    UpstreamFailed,
+    /// 504: an upstream the server fetched from did not answer within the time limit.
+    UpstreamTimeout,
 }
 
 impl ApiErrorCode {
@@ -53,6 +62,9 @@ impl ApiErrorCode {
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
+            Self::OutboundRefused => 403,
+            Self::UpstreamFailed => 502,
+            Self::UpstreamTimeout => 504,
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod games;
 pub mod health;
 pub mod invites;
 pub mod join_requests;
+pub mod klipy;
+pub mod link_metadata;
 pub mod pagination;
 pub mod plugins;
 pub mod servers;
@@ -20,6 +22,8 @@ pub use games::*;
 pub use health::*;
 pub use invites::*;
 pub use join_requests::*;
+pub use klipy::*;
+pub use link_metadata::*;
 pub use pagination::*;
 pub use plugins::*;
 pub use servers::*;
@@ -81,4 +85,8 @@ pub(crate) fn visit_catalog<V: CatalogVisitor>(visitor: &mut V) {
         "PUT /api/servers/{serverId}/plugins/{pluginId} (200 body)",
     ));
     visitor.visit::<PluginManifestList>(http("GET /api/servers/{serverId}/plugins (200 body)"));
+    visitor.visit::<LinkMetadata>(http("GET /api/link-metadata (200 body)"));
+    visitor.visit::<GifPage>(http(
+        "GET /api/klipy/gifs/search, GET /api/klipy/gifs/trending (200 body)",
+    ));
 }

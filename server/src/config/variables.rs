@@ -92,6 +92,13 @@ pub struct Variables {
     pub max_body_bytes: u32,
     /// Limits and timings of the realtime transports.
     pub realtime: Realtime,
+    /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
+    /// image proxy, GIF search) may reach despite the outbound guard's forbidden ranges.
+    pub outbound_allowlist: Vec<String>,
+    /// Time limit of one outbound fetch (redirects and body included), in milliseconds.
+    pub outbound_timeout_ms: u32,
+    /// Base URL of the Klipy API (the key and `/gifs/...` are appended).
+    pub klipy_base_url: String,
 }
 
 impl Default for Variables {
@@ -116,6 +123,9 @@ impl Default for Variables {
             challenge_ttl_seconds: 120,
             max_body_bytes: 64 * 1024,
             realtime: Realtime::default(),
+            outbound_allowlist: Vec::new(),
+            outbound_timeout_ms: 8_000,
+            klipy_base_url: "https://api.klipy.com/api/v1".into(),
         }
     }
 }
@@ -140,10 +150,18 @@ impl Variables {
             ("guestTokenTtlSeconds", self.guest_token_ttl_seconds),
             ("challengeTtlSeconds", self.challenge_ttl_seconds),
             ("maxBodyBytes", self.max_body_bytes),
+            ("outboundTimeoutMs", self.outbound_timeout_ms),
         ] {
             if value == 0 {
                 return invalid(key, "must be greater than 0");
             }
+        }
+        if let Err(message) = crate::outbound::Allowlist::parse(&self.outbound_allowlist) {
+            return invalid("outboundAllowlist", &message);
+        }
+        match url::Url::parse(&self.klipy_base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.username().is_empty() => {}
+            _ => return invalid("klipyBaseUrl", "must be an http or https URL"),
         }
         self.realtime.validate()
     }

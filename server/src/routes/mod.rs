@@ -12,10 +12,13 @@ pub mod games;
 pub mod health;
 pub mod invites;
 pub mod join_requests;
+pub mod klipy;
+pub mod link_metadata;
 pub mod members;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;
+pub mod proxy;
 pub mod servers;
 pub mod users;
 
@@ -109,6 +112,10 @@ pub struct Route {
     pub response: Option<BodyType>,
     /// Whether it takes `limit`/`cursor` (and `q`) query parameters.
     pub paginated: bool,
+    /// The media type of a non-JSON success body (`image/*` for the image proxy).
+    pub media: Option<&'static str>,
+    /// Other query parameters it reads: name and whether it is required.
+    pub query: &'static [(&'static str, bool)],
     /// The code.
     pub handler: Handler,
 }
@@ -136,6 +143,8 @@ impl Route {
             request: None,
             response: None,
             paginated: false,
+            media: None,
+            query: &[],
             handler,
         }
     }
@@ -149,6 +158,18 @@ impl Route {
     /// Declares the success body.
     pub fn answers(mut self, body: BodyType) -> Self {
         self.response = Some(body);
+        self
+    }
+
+    /// Declares a non-JSON success body of media type `media`.
+    pub fn answers_media(mut self, media: &'static str) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// Declares query parameters (name, required) other than the pagination ones.
+    pub fn query(mut self, params: &'static [(&'static str, bool)]) -> Self {
+        self.query = params;
         self
     }
 
@@ -200,6 +221,9 @@ pub fn all() -> Vec<Route> {
     routes.extend(join_requests::routes());
     routes.extend(games::routes());
     routes.extend(plugins::routes());
+    routes.extend(link_metadata::routes());
+    routes.extend(proxy::routes());
+    routes.extend(klipy::routes());
     routes.extend(openapi::routes());
     routes
 }
@@ -276,12 +300,14 @@ impl Req {
 }
 
 /// A handler's success.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Reply {
     /// JSON with a status.
     Json(StatusCode, serde_json::Value),
     /// An HTML page.
     Html(&'static str),
+    /// A response built by the handler (a streamed body).
+    Raw(warp::reply::Response),
 }
 
 impl Reply {
@@ -303,6 +329,7 @@ impl Reply {
                 warp::reply::with_status(warp::reply::json(&value), status).into_response()
             }
             Self::Html(page) => warp::reply::html(page).into_response(),
+            Self::Raw(response) => response,
         }
     }
 }

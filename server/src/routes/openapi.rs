@@ -147,6 +147,9 @@ pub fn document(routes: &[Route]) -> Value {
                 );
             }
         }
+        for (name, required) in route.query {
+            parameters.push(json!({ "name": name, "in": "query", "required": required, "schema": { "type": "string" } }));
+        }
         if route.method != Method::GET {
             parameters.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
@@ -165,6 +168,10 @@ pub fn document(routes: &[Route]) -> Value {
             );
         }
         let success = match (route.response, route.path) {
+            (None, _) if route.media.is_some() => {
+                let media = route.media.unwrap_or_default();
+                json!({ "description": format!("The body ({media})"), "content": { media: { "schema": { "type": "string", "contentMediaType": media } } } })
+            }
             (Some(response), _) => {
                 op.insert("x-response-type".into(), json!(response.name));
                 let schema = add_schema(&mut components, response);
