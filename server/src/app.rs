@@ -24,7 +24,9 @@ use crate::auth::Authority;
 use crate::config::Config;
 use crate::directory::{Db, credentials};
 use crate::http::{ApiFailure, read_capped};
+use crate::hub::Hub;
 use crate::routes::{self, Incoming, Route};
+use crate::transport::sse::SseTransport;
 
 /// Connections in the database pool.
 pub const DB_POOL_SIZE: usize = 4;
@@ -44,6 +46,10 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// When the server started.
     pub started: Instant,
+    /// The realtime hub every transport shares.
+    pub hub: Hub,
+    /// The SSE transport (sessions, streams, its POST routes).
+    pub sse: SseTransport,
     draining: AtomicBool,
 }
 
@@ -62,6 +68,8 @@ impl AppState {
         let auth = Authority::new(&secret, config.variables.auth);
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
+        let hub = Hub::default();
+        let sse = SseTransport::new(hub.clone(), config.variables.clone());
         Ok(Arc::new(Self {
             config,
             db,
@@ -69,6 +77,8 @@ impl AppState {
             routes,
             openapi,
             started: Instant::now(),
+            hub,
+            sse,
             draining: AtomicBool::new(false),
         }))
     }
@@ -95,6 +105,7 @@ pub fn filters(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
+    let sse = crate::transport::sse::http::filters(state.sse.clone());
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();
@@ -122,7 +133,7 @@ pub fn filters(
         );
     // The realtime transports mount here: `api.or(websocket).unify().or(fallback)`.
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
-    api.or(fallback).unify()
+    sse.or(api).unify().or(fallback).unify()
 }
 
 /// A server that is accepting connections.
@@ -146,6 +157,8 @@ impl RunningServer {
     /// Stops now, gracefully.
     pub async fn shutdown(self) {
         self.state.start_draining();
+        // SSE streams never end by themselves: end them so the graceful stop can finish.
+        self.state.sse.shutdown();
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");

@@ -15,6 +15,8 @@
 //! - [`directory`] is the persistent directory (SQLite): migrations, typed commands and queries,
 //!   and the access rules ([`directory::access`]) shared by REST and the realtime handlers.
 //! - [`hub`] routes realtime envelopes between connections (no I/O, no database).
+//! - [`transport`] holds the realtime transports ([`transport::sse`]: rooms over SSE and POSTs);
+//!   [`ice`] mints the STUN/TURN list they hand to clients.
 
 pub mod app;
 pub mod auth;
@@ -24,6 +26,7 @@ pub mod directory;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod ice;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;

@@ -15,6 +15,7 @@ pub mod join_requests;
 pub mod members;
 pub mod openapi;
 pub mod servers;
+pub mod sse;
 pub mod users;
 
 use std::sync::Arc;
@@ -197,6 +198,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(invites::routes());
     routes.extend(join_requests::routes());
     routes.extend(games::routes());
+    routes.extend(sse::routes());
     routes.extend(openapi::routes());
     routes
 }

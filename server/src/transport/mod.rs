@@ -2,3 +2,4 @@
 //! stream and hands envelopes to the hub; none of them routes, persists or authorizes by itself.
 
 pub mod rate_limit;
+pub mod sse;
