@@ -261,6 +261,21 @@ impl SseEvent {
         }
     }
 
+    /// The `signal` frame for a signal given as JSON text, kept byte for byte (key order and
+    /// spacing as the sender wrote them; line breaks between tokens, the only place JSON allows
+    /// them, become spaces so the data stays on one line). [`SseEvent::to_frame`] of
+    /// [`SseEvent::Signal`] would re-serialize it (keys sorted).
+    pub fn raw_signal_frame(
+        sender: &SessionId,
+        signal: &serde_json::value::RawValue,
+    ) -> Result<String, serde_json::Error> {
+        let sender = serde_json::to_string(sender)?;
+        let signal = signal.get().replace(['\n', '\r'], " ");
+        Ok(format!(
+            "event: signal\ndata: {{\"sender\":{sender},\"signal\":{signal}}}\n\n"
+        ))
+    }
+
     /// The whole frame, `event: NAME\ndata: JSON\n\n`. serde_json never emits a raw newline, so
     /// the data is always one line.
     pub fn to_frame(&self) -> Result<String, serde_json::Error> {
@@ -465,6 +480,31 @@ mod tests {
             SseView::of(&left),
             SseView::Left(ServerId::from("ROOM"), SessionId::from("ws-user"))
         );
+    }
+
+    #[test]
+    fn raw_signals_keep_their_bytes_on_one_line() {
+        let body = "{\"sender\":\"a\",\"signal\":{\"z\": 1,\n \"a\": \"x\\ny\"}}";
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            signal: &'a serde_json::value::RawValue,
+        }
+        let raw: Raw<'_> = serde_json::from_str(body).expect("parses");
+        let frame = SseEvent::raw_signal_frame(&"a".into(), raw.signal).expect("frame");
+        assert_eq!(
+            frame,
+            "event: signal\ndata: {\"sender\":\"a\",\"signal\":{\"z\": 1,  \"a\": \"x\\ny\"}}\n\n"
+        );
+        let data: SseSignal = serde_json::from_str(
+            frame
+                .lines()
+                .nth(1)
+                .and_then(|l| l.strip_prefix("data: "))
+                .expect("data"),
+        )
+        .expect("valid JSON");
+        assert_eq!(data.signal, serde_json::json!({"z": 1, "a": "x\ny"}));
     }
 
     #[test]

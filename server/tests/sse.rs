@@ -39,6 +39,8 @@ struct SseClient {
     status: u16,
     headers: Vec<(String, String)>,
     error_body: Option<Value>,
+    /// The `data:` text of the last event, as received.
+    last_data: String,
 }
 
 impl SseClient {
@@ -81,6 +83,7 @@ impl SseClient {
             status,
             headers,
             error_body: None,
+            last_data: String::new(),
         };
         if status != 200 {
             let length: usize = client
@@ -156,6 +159,7 @@ impl SseClient {
                     .and_then(|l| l.strip_prefix("data: "))
                     .unwrap_or_else(|| panic!("no data line in {block:?}"));
                 assert!(lines.next().is_none(), "one data line: {block:?}");
+                self.last_data = data.to_owned();
                 return Some(Item::Event(name, serde_json::from_str(data).unwrap()));
             }
             let chunk = self.more().await?;
@@ -305,6 +309,30 @@ async fn the_example_flow_connect_roster_signal_both_ways_leave() {
     assert_eq!(r.json(), json!({"success": true}));
     let got = b.stream.expect("signal").await;
     assert_eq!(got, json!({"sender": a.id, "signal": ping}));
+
+    // The signal arrives byte for byte: key order and spacing as sent.
+    let text = format!(
+        r#"{{"sender": "{}", "to": "{}", "token": "{}", "signal": {{"type": "agent-ping", "message": "hi"}}}}"#,
+        a.id, b.id, a.token
+    );
+    let r = s
+        .client()
+        .raw(
+            "POST",
+            "/api/signal?room=agent-room",
+            &[("Content-Type", "application/json")],
+            text.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    b.stream.expect("signal").await;
+    assert_eq!(
+        b.stream.last_data,
+        format!(
+            r#"{{"sender":"{}","signal":{{"type": "agent-ping", "message": "hi"}}}}"#,
+            a.id
+        )
+    );
 
     let sdp = json!({"sdp": {"type": "answer", "sdp": "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\n"}, "connectionMode": "lan"});
     let r = signal(&s, "agent-room", &b, &a.id, sdp.clone()).await;

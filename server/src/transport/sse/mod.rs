@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use signalbox_protocol::sse::{
-    self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseSignal, SseView,
+    self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseView,
 };
 use signalbox_protocol::{ServerEnvelope, ServerId, TimestampMs};
 use tokio::sync::mpsc;
@@ -126,6 +126,13 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.pump.abort();
     }
+}
+
+/// `POST /api/signal`'s `signal`, as the sender's JSON text.
+#[derive(serde::Deserialize)]
+struct RawSignal<'a> {
+    #[serde(borrow)]
+    signal: &'a serde_json::value::RawValue,
 }
 
 /// A parsed `GET /api/connect` query.
@@ -322,6 +329,9 @@ impl SseTransport {
         let room = room_of(room)?;
         let request: sse::SignalRequest =
             serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
+        // The same body again, for the signal's own bytes (delivered to SSE targets as sent).
+        let raw: RawSignal<'_> =
+            serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
         if !non_empty(&request.sender.0)
             || !non_empty(&request.to.0)
             || !non_empty(&request.token.0)
@@ -348,12 +358,9 @@ impl SseTransport {
             .get_mut(&request.to)
             .filter(|t| t.room == room)
         {
-            let event = SseEvent::Signal(SseSignal {
-                sender: request.sender,
-                signal: request.signal,
-            });
-            if let Some(frame) = frame_of(&event) {
-                target.deliver(frame, capacity, &shared.metrics);
+            match SseEvent::raw_signal_frame(&request.sender, raw.signal) {
+                Ok(frame) => target.deliver(Bytes::from(frame), capacity, &shared.metrics),
+                Err(e) => tracing::error!(error = %e, "could not frame a signal"),
             }
             return Ok(());
         }
