@@ -167,16 +167,20 @@ impl SseClient {
         }
     }
 
-    /// The next event named `name`, skipping comments (and, if `skip_others`, other events).
+    /// The next item before `deadline`; panics with `what` when there is none.
+    async fn next_before(&mut self, deadline: Instant, what: &str) -> Item {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, self.next_item())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} in time"))
+            .unwrap_or_else(|| panic!("stream ended before {what}"))
+    }
+
+    /// The next event named `name`, skipping comments.
     async fn expect(&mut self, name: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let item = tokio::time::timeout(left, self.next_item())
-                .await
-                .unwrap_or_else(|_| panic!("no `{name}` event in time"))
-                .unwrap_or_else(|| panic!("stream ended before `{name}`"));
-            match item {
+            match self.next_before(deadline, name).await {
                 Item::Event(n, data) if n == name => return data,
                 Item::Event(n, data) => panic!("expected `{name}`, got `{n}`: {data}"),
                 Item::Comment(_) => {}
@@ -190,12 +194,7 @@ impl SseClient {
         want.sort();
         let deadline = Instant::now() + WAIT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let item = tokio::time::timeout(left, self.next_item())
-                .await
-                .unwrap_or_else(|_| panic!("no roster {want:?} in time"))
-                .unwrap_or_else(|| panic!("stream ended before roster {want:?}"));
-            if let Item::Event(name, data) = item {
+            if let Item::Event(name, data) = self.next_before(deadline, "the roster").await {
                 assert_eq!(name, "roster", "{data}");
                 let mut got: Vec<String> = serde_json::from_value(data).unwrap();
                 got.sort();
@@ -740,6 +739,8 @@ async fn an_sse_agent_and_a_websocket_member_share_a_room_through_the_hub() {
     // The SSE agent joins room " mixed ": the WebSocket member sees `user_joined`, the agent
     // sees both in its roster.
     let mut agent = join(s.addr, "%20mixed%20").await;
+    assert!(state(&s).sse.is_session(&agent.id));
+    assert!(!state(&s).sse.is_session("ws-browser"));
     agent.stream.expect_roster(&["ws-browser", &agent.id]).await;
     match next_envelope(&mut ws_rx).await {
         ServerEnvelope::UserJoined(j) => {

@@ -2,14 +2,15 @@
 //! `POST /api/leave`. They are listed in the route table (`routes::sse`) for the OpenAPI
 //! document and mounted in front of it by `app::filters`, because a stream is not a JSON reply.
 
-use bytes::{Buf, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
 use signalbox_protocol::sse::{SseError, SseSuccess};
 use warp::Filter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
 use super::{ConnectParams, SseTransport};
+use crate::http::read_capped;
 
 /// The answer to an SSE route that failed: its status and `{"error": MESSAGE}`.
 pub fn error_response(error: SseError) -> Response {
@@ -25,28 +26,20 @@ fn first(query: &[(String, String)], key: &str) -> Option<String> {
     query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }
 
-/// Reads a body of at most `cap` bytes; `BodyTooLarge` past it, `MissingParameters` when it
-/// cannot be read.
-async fn read_body<S, B>(body: S, cap: usize) -> Result<BytesMut, SseError>
+/// Reads a body of at most `cap` bytes (the REST routes' reader), with this transport's errors:
+/// `BodyTooLarge` past the cap, `MissingParameters` when it cannot be read.
+async fn read_body<S, B>(body: S, cap: usize) -> Result<Bytes, SseError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let mut body = std::pin::pin!(body);
-    let mut out = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| SseError::MissingParameters)?;
-        if out.len() + chunk.remaining() > cap {
-            return Err(SseError::BodyTooLarge);
+    read_capped(body, cap).await.map_err(|failure| {
+        if failure.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            SseError::BodyTooLarge
+        } else {
+            SseError::MissingParameters
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            let n = part.len();
-            out.extend_from_slice(part);
-            chunk.advance(n);
-        }
-    }
-    Ok(out)
+    })
 }
 
 fn stream_response(stream: super::SseStream) -> Response {

@@ -248,6 +248,17 @@ impl SseTransport {
             .count()
     }
 
+    /// Whether `oder_id` is the hub identity of a live SSE session. The WebSocket transport must
+    /// refuse an `identify` with such an id (in `auth: open` a client picks its own `oderId`, and
+    /// would otherwise receive the session's signals, since the hub delivers to every connection
+    /// of a user).
+    pub fn is_session(&self, oder_id: &str) -> bool {
+        self.shared
+            .lock()
+            .sessions
+            .contains_key(&SessionId(oder_id.to_owned()))
+    }
+
     /// `GET /api/connect`: a new session, or the session `session_id` back with its `token`.
     /// The stream starts with `joined`, then `roster`.
     pub fn connect(&self, params: ConnectParams) -> Result<SseStream, SseError> {
