@@ -179,8 +179,9 @@ fn non_empty(s: &str) -> bool {
 
 impl Session {
     /// Hands one event to the stream, or keeps it for the session's return. A full stream
-    /// channel drops the stream (a client that stopped reading).
-    fn deliver(&mut self, frame: Bytes, capacity: usize, metrics: &SseMetrics) {
+    /// channel drops the stream (a client that stopped reading). A `roster` that finds no
+    /// stream is not kept: a resumed stream starts with the current roster anyway.
+    fn deliver(&mut self, frame: Bytes, is_roster: bool, capacity: usize, metrics: &SseMetrics) {
         let frame = match &self.stream {
             Some(slot) => match slot.tx.try_send(frame) {
                 Ok(()) => return,
@@ -195,6 +196,9 @@ impl Session {
         };
         if self.stream.take().is_some() {
             self.last_seen = Instant::now();
+        }
+        if is_roster {
+            return;
         }
         if self.pending.len() < capacity {
             self.pending.push_back(frame);
@@ -370,7 +374,7 @@ impl SseTransport {
             .filter(|t| t.room == room)
         {
             match SseEvent::raw_signal_frame(&request.sender, raw.signal) {
-                Ok(frame) => target.deliver(Bytes::from(frame), capacity, &shared.metrics),
+                Ok(frame) => target.deliver(Bytes::from(frame), false, capacity, &shared.metrics),
                 Err(e) => tracing::error!(error = %e, "could not frame a signal"),
             }
             return Ok(());
@@ -537,11 +541,16 @@ impl Shared {
                 session.roster.retain(|m| *m != member);
                 session.roster_frame()
             }
-            SseView::Signal(signal) => frame_of(&SseEvent::Signal(signal)),
+            SseView::Signal(signal) => {
+                if let Some(frame) = frame_of(&SseEvent::Signal(signal)) {
+                    session.deliver(frame, false, capacity, &self.metrics);
+                }
+                return;
+            }
             _ => None,
         };
         if let Some(frame) = frame {
-            session.deliver(frame, capacity, &self.metrics);
+            session.deliver(frame, true, capacity, &self.metrics);
         }
     }
 
