@@ -59,6 +59,16 @@ limits! {
     SSE_SESSION_IDLE_TIMEOUT_MS: u64 = 90_000;
     /// How often the server scans for idle SSE sessions, in milliseconds.
     SSE_PRUNE_SCAN_INTERVAL_MS: u64 = 30_000;
+    /// SSE sessions the server holds at once, in every room; past it `GET /api/connect` answers
+    /// 503.
+    SSE_MAX_SESSIONS: usize = 10_000;
+    /// SSE sessions one room holds at once; past it `GET /api/connect` answers 503.
+    SSE_MAX_SESSIONS_PER_ROOM: usize = 256;
+    /// Events buffered for one SSE session (on its stream, or while it has none); a stream that
+    /// falls this far behind is dropped and its session left resumable.
+    SSE_STREAM_BUFFER_EVENTS: usize = 256;
+    /// Largest `POST /api/signal` or `POST /api/leave` body, in bytes; larger ones get 413.
+    SSE_MAX_BODY_BYTES: usize = 64 * 1024;
     /// Longest `displayName` accepted from a client, in characters.
     MAX_DISPLAY_NAME_CHARS: usize = 64;
     /// Longest identifier (`oderId`, `serverId`, ...) accepted from a client, in bytes.

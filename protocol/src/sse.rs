@@ -5,13 +5,39 @@
 //! `POST /api/signal` ([`SignalRequest`]) and leaves with `POST /api/leave` ([`LeaveRequest`]).
 //! Room names are trimmed and upper-cased ([`normalize_room`]). Errors keep this transport's own
 //! body shape, [`SseErrorBody`], with the fixed messages of [`SseError`].
+//!
+//! # One hub, two transports: how an SSE room meets the WebSocket
+//! The server runs both transports on one hub, and this module fixes how they meet:
+//! - **Identity.** An SSE session is one hub member whose `oderId` is the session id
+//!   ([`session_user_id`]), with that id as its display name. A WebSocket client addresses an
+//!   SSE agent by that id, exactly like any other user.
+//! - **Room to scope.** The room `NAME` (after [`normalize_room`]) *is* the WebSocket server scope
+//!   whose `serverId` is `NAME`, byte for byte ([`room_server_id`]): room ` agent-room ` is
+//!   `serverId` `AGENT-ROOM`. A WebSocket client that joins `serverId` `AGENT-ROOM` (the
+//!   WebSocket side authorizes that `join_server` against the directory as usual, so an operator
+//!   shares a room by creating the server with that id) is in the room: it receives
+//!   `user_joined`/`user_left` for SSE agents, and SSE agents see it in their `roster`.
+//! - **WebSocket to SSE.** Of what the hub sends to a session, membership becomes `roster`
+//!   (`server_users`, `user_joined`, `user_left` of the room's scope, see [`SseView`]) and every
+//!   forwarded envelope (`offer`, `answer`, `ice_candidate`, `direct-*`, `server_icon_peer_*`,
+//!   `rpc_*`) becomes `signal` with `sender` = its `fromUserId` and `signal` = the envelope object
+//!   without `fromUserId` and `targetUserId` (so `{"type":"offer","sdp":{...}}`). Everything else
+//!   (chat, typing, voice, status, plugin events) has no SSE form and is not delivered.
+//! - **SSE to WebSocket.** A `POST /api/signal` to a WebSocket member is forwarded through the
+//!   hub as the envelope its `signal` names ([`signal_envelope`]): the signal must be an object
+//!   whose `type` is a forwarded envelope type and whose fields fit it (`{"type":"offer","sdp":
+//!   {"type":"offer","sdp":"v=0..."}}`); `targetUserId` is set from `to` and the WebSocket client
+//!   receives a normal envelope with `fromUserId` = the session id. A signal without such a
+//!   `type` cannot be expressed as an envelope and is refused with 422
+//!   ([`SseError::UnsupportedSignal`]). Between two SSE sessions any JSON goes, delivered as sent.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::ids::string_id;
-use crate::json::JsonValue;
+use crate::ids::{ServerId, UserId, string_id};
+use crate::json::{JsonObject, JsonValue};
+use crate::ws::{ClientEnvelope, FROM_USER_ID_FIELD, ServerEnvelope};
 
 string_id! {
     /// An SSE session's public id (a UUID); other members address signals to it.
@@ -34,6 +60,100 @@ impl std::fmt::Debug for SessionToken {
 /// Trims a room name and upper-cases it, so ` agent-room ` and `AGENT-ROOM` are one room.
 pub fn normalize_room(raw: &str) -> String {
     raw.trim().to_uppercase()
+}
+
+/// The WebSocket server scope an SSE room is: the normalized room name, verbatim.
+pub fn room_server_id(normalized_room: &str) -> ServerId {
+    ServerId(normalized_room.to_owned())
+}
+
+/// The hub identity (`oderId`) of an SSE session: its id, verbatim.
+pub fn session_user_id(id: &SessionId) -> UserId {
+    UserId(id.0.clone())
+}
+
+/// The wire name of the field that addresses a forwarded envelope.
+const TARGET_USER_ID_FIELD: &str = "targetUserId";
+
+/// The WebSocket envelope an SSE `signal` for the WebSocket member `to` travels as: the signal
+/// object with `targetUserId` set to `to` (and any `fromUserId` dropped), when its `type` is a
+/// forwarded envelope type and it parses as that envelope. `None` otherwise (the server answers
+/// 422).
+pub fn signal_envelope(to: &SessionId, signal: &JsonValue) -> Option<ClientEnvelope> {
+    let mut object = signal.as_object()?.clone();
+    object.remove(FROM_USER_ID_FIELD);
+    object.insert(TARGET_USER_ID_FIELD.into(), JsonValue::String(to.0.clone()));
+    let envelope: ClientEnvelope = serde_json::from_value(JsonValue::Object(object)).ok()?;
+    envelope.forward_target().is_some().then_some(envelope)
+}
+
+/// What one hub envelope addressed to an SSE session means on its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SseView {
+    /// `server_users`: the room's members are exactly these (a `roster` follows).
+    RosterIs(ServerId, Vec<SessionId>),
+    /// `user_joined`: this member joined (a `roster` follows).
+    Joined(ServerId, SessionId),
+    /// `user_left`: this member left (a `roster` follows).
+    Left(ServerId, SessionId),
+    /// A forwarded envelope: a `signal` event.
+    Signal(SseSignal),
+    /// No SSE form (chat, typing, voice, status, plugin events, errors...): not delivered.
+    Ignored,
+}
+
+impl SseView {
+    /// How the SSE transport shows `envelope` (see the module documentation).
+    pub fn of(envelope: &ServerEnvelope) -> Self {
+        use ServerEnvelope as E;
+        let sid = |u: &UserId| SessionId(u.0.clone());
+        match envelope {
+            E::ServerUsers(m) => Self::RosterIs(
+                m.server_id.clone(),
+                m.users.iter().map(|u| sid(&u.oder_id)).collect(),
+            ),
+            E::UserJoined(m) => Self::Joined(m.server_id.clone(), sid(&m.user.oder_id)),
+            E::UserLeft(m) => Self::Left(m.server_id.clone(), sid(&m.oder_id)),
+            E::Offer(_)
+            | E::Answer(_)
+            | E::IceCandidate(_)
+            | E::DirectCall(_)
+            | E::DirectMessage(_)
+            | E::DirectMessageStatus(_)
+            | E::DirectMessageMutation(_)
+            | E::DirectMessageSync(_)
+            | E::DirectMessageSyncRequest(_)
+            | E::ServerIconPeerRequest(_)
+            | E::ServerIconPeerData(_)
+            | E::RpcRequest(_)
+            | E::RpcResponse(_) => match serde_json::to_value(envelope) {
+                Ok(JsonValue::Object(object)) => Self::signal_of(object),
+                _ => Self::Ignored,
+            },
+            E::Connected(_)
+            | E::Keepalive(_)
+            | E::StatusUpdate(_)
+            | E::AccessDenied(_)
+            | E::Error(_)
+            | E::PluginRequirements(_)
+            | E::ChatMessage(_)
+            | E::Typing(_)
+            | E::VoiceState(_)
+            | E::ServerIconSyncPeers(_)
+            | E::PluginEvent(_) => Self::Ignored,
+        }
+    }
+
+    fn signal_of(mut object: JsonObject) -> Self {
+        let Some(JsonValue::String(from)) = object.remove(FROM_USER_ID_FIELD) else {
+            return Self::Ignored;
+        };
+        object.remove(TARGET_USER_ID_FIELD);
+        Self::Signal(SseSignal {
+            sender: SessionId(from),
+            signal: JsonValue::Object(object),
+        })
+    }
 }
 
 /// One STUN or TURN server, in the shape of WebRTC's `RTCIceServer`.
@@ -141,6 +261,21 @@ impl SseEvent {
         }
     }
 
+    /// The `signal` frame for a signal given as JSON text, kept byte for byte (key order and
+    /// spacing as the sender wrote them; line breaks between tokens, the only place JSON allows
+    /// them, become spaces so the data stays on one line). [`SseEvent::to_frame`] of
+    /// [`SseEvent::Signal`] would re-serialize it (keys sorted).
+    pub fn raw_signal_frame(
+        sender: &SessionId,
+        signal: &serde_json::value::RawValue,
+    ) -> Result<String, serde_json::Error> {
+        let sender = serde_json::to_string(sender)?;
+        let signal = signal.get().replace(['\n', '\r'], " ");
+        Ok(format!(
+            "event: signal\ndata: {{\"sender\":{sender},\"signal\":{signal}}}\n\n"
+        ))
+    }
+
     /// The whole frame, `event: NAME\ndata: JSON\n\n`. serde_json never emits a raw newline, so
     /// the data is always one line.
     pub fn to_frame(&self) -> Result<String, serde_json::Error> {
@@ -204,6 +339,9 @@ pub enum SseError {
     TargetNotInRoom,
     /// 413: the request body exceeds the configured maximum.
     BodyTooLarge,
+    /// 422: the target is a WebSocket member and the signal is not a forwarded envelope (see
+    /// the module documentation).
+    UnsupportedSignal,
     /// 429: the sender's token bucket is empty.
     RateLimited,
     /// 503: the room or the server is full.
@@ -212,11 +350,12 @@ pub enum SseError {
 
 impl SseError {
     /// Every SSE error, in status order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::MissingParameters,
         Self::InvalidToken,
         Self::TargetNotInRoom,
         Self::BodyTooLarge,
+        Self::UnsupportedSignal,
         Self::RateLimited,
         Self::Full,
     ];
@@ -228,6 +367,7 @@ impl SseError {
             Self::InvalidToken => 403,
             Self::TargetNotInRoom => 404,
             Self::BodyTooLarge => 413,
+            Self::UnsupportedSignal => 422,
             Self::RateLimited => 429,
             Self::Full => 503,
         }
@@ -240,6 +380,9 @@ impl SseError {
             Self::InvalidToken => "Unauthorized: invalid session token",
             Self::TargetNotInRoom => "Not Found: target is not in the room",
             Self::BodyTooLarge => "Payload Too Large: request body exceeds the limit",
+            Self::UnsupportedSignal => {
+                "Unprocessable Entity: a WebSocket peer only accepts signals typed as a forwarded envelope"
+            }
             Self::RateLimited => "Too Many Requests: signaling rate limit exceeded",
             Self::Full => "Service Unavailable: room or server is full",
         }
@@ -277,6 +420,91 @@ mod tests {
             3,
             "multi-line SDP stays on one data line"
         );
+    }
+
+    #[test]
+    fn rooms_are_server_scopes_and_sessions_are_users() {
+        assert_eq!(
+            room_server_id(&normalize_room(" agent-room ")).0,
+            "AGENT-ROOM"
+        );
+        assert_eq!(session_user_id(&SessionId::from("abc")).0, "abc");
+    }
+
+    #[test]
+    fn typed_signals_become_envelopes_and_others_do_not() {
+        let to = SessionId::from("ws-user");
+        let offer = serde_json::json!({
+            "type": "offer", "sdp": {"type": "offer", "sdp": "v=0"}, "fromUserId": "spoof", "x": 1
+        });
+        let envelope = signal_envelope(&to, &offer).expect("an offer");
+        assert_eq!(envelope.wire_type(), "offer");
+        let forwarded = envelope
+            .into_forwarded(UserId::from("sse-agent"))
+            .expect("forwarded");
+        assert_eq!(forwarded.target_user_id.0, "ws-user");
+        let delivered = serde_json::to_value(&forwarded.delivery).expect("json");
+        assert_eq!(delivered["fromUserId"], "sse-agent");
+        assert_eq!(delivered["x"], 1);
+        for untyped in [
+            serde_json::json!({"sdp": {"type": "offer", "sdp": "v=0"}}),
+            serde_json::json!({"type": "agent-ping"}),
+            serde_json::json!({"type": "join_server", "serverId": "X"}),
+            serde_json::json!({"type": "offer"}),
+            serde_json::json!("text"),
+        ] {
+            assert_eq!(signal_envelope(&to, &untyped), None, "{untyped}");
+        }
+    }
+
+    #[test]
+    fn forwarded_envelopes_become_signals_without_addressing() {
+        let envelope: ServerEnvelope = serde_json::from_value(serde_json::json!({
+            "type": "answer", "fromUserId": "ws-user", "targetUserId": "sse-agent",
+            "sdp": {"type": "answer", "sdp": "v=0"}
+        }))
+        .expect("an answer");
+        let SseView::Signal(signal) = SseView::of(&envelope) else {
+            panic!("not a signal");
+        };
+        assert_eq!(signal.sender.0, "ws-user");
+        assert_eq!(
+            signal.signal,
+            serde_json::json!({"type": "answer", "sdp": {"type": "answer", "sdp": "v=0"}})
+        );
+        let left: ServerEnvelope = serde_json::from_value(serde_json::json!({
+            "type": "user_left", "serverId": "ROOM", "oderId": "ws-user"
+        }))
+        .expect("user_left");
+        assert_eq!(
+            SseView::of(&left),
+            SseView::Left(ServerId::from("ROOM"), SessionId::from("ws-user"))
+        );
+    }
+
+    #[test]
+    fn raw_signals_keep_their_bytes_on_one_line() {
+        let body = "{\"sender\":\"a\",\"signal\":{\"z\": 1,\n \"a\": \"x\\ny\"}}";
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            signal: &'a serde_json::value::RawValue,
+        }
+        let raw: Raw<'_> = serde_json::from_str(body).expect("parses");
+        let frame = SseEvent::raw_signal_frame(&"a".into(), raw.signal).expect("frame");
+        assert_eq!(
+            frame,
+            "event: signal\ndata: {\"sender\":\"a\",\"signal\":{\"z\": 1,  \"a\": \"x\\ny\"}}\n\n"
+        );
+        let data: SseSignal = serde_json::from_str(
+            frame
+                .lines()
+                .nth(1)
+                .and_then(|l| l.strip_prefix("data: "))
+                .expect("data"),
+        )
+        .expect("valid JSON");
+        assert_eq!(data.signal, serde_json::json!({"z": 1, "a": "x\ny"}));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::routes::link_metadata::PreviewCache;
 use crate::routes::{self, Incoming, Route};
 use crate::transport::connection_gate::ConnectionGate;
 use crate::transport::metrics::TransportMetrics;
+use crate::transport::sse::SseTransport;
 use crate::transport::websocket;
 
 /// Longest a graceful shutdown waits for realtime connections to close.
@@ -66,6 +67,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// Cached link previews.
     pub previews: PreviewCache,
+    /// The SSE transport (sessions, streams, its POST routes).
+    pub sse: SseTransport,
     draining: AtomicBool,
 }
 
@@ -91,6 +94,7 @@ impl AppState {
             realtime.max_connections,
             realtime.max_connections_per_ip,
         ));
+        let sse = SseTransport::new(hub.clone(), config.variables.clone());
         Ok(Arc::new(Self {
             config,
             db,
@@ -104,6 +108,7 @@ impl AppState {
             transport_metrics: TransportMetrics::default(),
             outbound,
             previews: PreviewCache::default(),
+            sse,
             draining: AtomicBool::new(false),
         }))
     }
@@ -130,6 +135,7 @@ pub fn filters(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
     let api_state = Arc::clone(&state);
+    let sse = crate::transport::sse::http::filters(state.sse.clone());
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();
@@ -164,7 +170,9 @@ pub fn filters(
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
-    api.or(metrics)
+    sse.or(api)
+        .unify()
+        .or(metrics)
         .unify()
         .or(realtime)
         .unify()
@@ -199,6 +207,8 @@ impl RunningServer {
             .hub
             .close_all(signalbox_protocol::CloseCode::GoingAway);
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // SSE streams never end by themselves: end them so the graceful stop can finish.
+        self.state.sse.shutdown();
         while self.state.connection_gate.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -15,10 +15,12 @@
 //! - [`directory`] is the persistent directory (SQLite): migrations, typed commands and queries,
 //!   and the access rules ([`directory::access`]) shared by REST and the realtime handlers.
 //! - [`hub`] routes realtime envelopes between connections (no I/O, no database).
-//! - [`transport`] holds the realtime transports (the WebSocket upgrade and per-socket tasks)
-//!   and what they share (rate limits, connection caps, counters); [`handlers`] holds one
-//!   handler per client envelope type, dispatched by one exhaustive `match`.
-//! - [`plugins`] checks plugin manifests and events; [`ice`] builds the ICE server list.
+//! - [`transport`] holds the realtime transports ([`transport::websocket`]: the upgrade and
+//!   per-socket tasks; [`transport::sse`]: rooms over SSE and POSTs) and what they share (rate
+//!   limits, connection caps, counters); [`handlers`] holds one handler per client envelope
+//!   type, dispatched by one exhaustive `match`.
+//! - [`plugins`] checks plugin manifests and events; [`ice`] mints the STUN/TURN list the
+//!   transports hand to clients.
 //! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
 
 pub mod app;

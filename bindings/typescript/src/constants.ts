@@ -37,6 +37,7 @@ export const SSE_ERROR_MESSAGES = {
   "403": "Unauthorized: invalid session token",
   "404": "Not Found: target is not in the room",
   "413": "Payload Too Large: request body exceeds the limit",
+  "422": "Unprocessable Entity: a WebSocket peer only accepts signals typed as a forwarded envelope",
   "429": "Too Many Requests: signaling rate limit exceeded",
   "503": "Service Unavailable: room or server is full"
 } as const;
@@ -82,6 +83,18 @@ export const SSE_SESSION_IDLE_TIMEOUT_MS = 90000 as const;
 
 /** How often the server scans for idle SSE sessions, in milliseconds. */
 export const SSE_PRUNE_SCAN_INTERVAL_MS = 30000 as const;
+
+/** SSE sessions the server holds at once, in every room; past it `GET /api/connect` answers 503. */
+export const SSE_MAX_SESSIONS = 10000 as const;
+
+/** SSE sessions one room holds at once; past it `GET /api/connect` answers 503. */
+export const SSE_MAX_SESSIONS_PER_ROOM = 256 as const;
+
+/** Events buffered for one SSE session (on its stream, or while it has none); a stream that falls this far behind is dropped and its session left resumable. */
+export const SSE_STREAM_BUFFER_EVENTS = 256 as const;
+
+/** Largest `POST /api/signal` or `POST /api/leave` body, in bytes; larger ones get 413. */
+export const SSE_MAX_BODY_BYTES = 65536 as const;
 
 /** Longest `displayName` accepted from a client, in characters. */
 export const MAX_DISPLAY_NAME_CHARS = 64 as const;

@@ -76,10 +76,17 @@ pub struct Variables {
     pub stun_urls: Vec<String>,
     /// TURN server URLs handed to clients.
     pub turn_urls: Vec<String>,
-    /// TURN user name.
+    /// Static TURN user name, used only when `turnSecret` is not set.
     pub turn_username: Option<String>,
-    /// TURN credential.
+    /// Static TURN credential, used only when `turnSecret` is not set.
     pub turn_credential: Option<Secret>,
+    /// TURN REST shared secret (coturn's `static-auth-secret` with `use-auth-secret`): when set,
+    /// every session gets its own time-limited TURN credentials (see `crate::ice`).
+    pub turn_secret: Option<Secret>,
+    /// Lifetime of minted TURN credentials, in seconds.
+    pub turn_credential_ttl_seconds: u32,
+    /// The SSE transport's timings and bounds.
+    pub sse: crate::transport::sse::SseSettings,
     /// Users (`oderId`) allowed to edit the games catalogue.
     pub operator_user_ids: Vec<String>,
     /// Lifetime of key-bound tokens, in seconds.
@@ -117,6 +124,9 @@ impl Default for Variables {
             turn_urls: Vec::new(),
             turn_username: None,
             turn_credential: None,
+            turn_secret: None,
+            turn_credential_ttl_seconds: 24 * 3600,
+            sse: crate::transport::sse::SseSettings::default(),
             operator_user_ids: Vec::new(),
             token_ttl_seconds: 7 * 24 * 3600,
             guest_token_ttl_seconds: 24 * 3600,
@@ -151,6 +161,7 @@ impl Variables {
             ("challengeTtlSeconds", self.challenge_ttl_seconds),
             ("maxBodyBytes", self.max_body_bytes),
             ("outboundTimeoutMs", self.outbound_timeout_ms),
+            ("turnCredentialTtlSeconds", self.turn_credential_ttl_seconds),
         ] {
             if value == 0 {
                 return invalid(key, "must be greater than 0");
@@ -163,6 +174,14 @@ impl Variables {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.username().is_empty() => {}
             _ => return invalid("klipyBaseUrl", "must be an http or https URL"),
         }
+        if self
+            .turn_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            return invalid("turnSecret", "must not be empty");
+        }
+        self.sse.validate()?;
         self.realtime.validate()
     }
 }

@@ -34,6 +34,14 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
         .or_else(|| caller.as_ref().map(|c| c.user_id.clone()))
         .unwrap_or_else(|| UserId(uuid::Uuid::new_v4().to_string()));
 
+    // An SSE session's id is its identity in the hub: taking it over would receive its signals.
+    if session.state.sse.is_session(user.as_str()) {
+        return Err(Refusal::new(
+            ErrorCode::AuthInvalid,
+            "this oderId is a live SSE session's identity",
+        )
+        .then_close(CloseCode::AuthFailed));
+    }
     let mode = session.state.auth.mode;
     let display_name = identify.display_name.trim().to_owned();
     let (claimed, proof) = (user.clone(), caller.clone());

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod plugins;
 pub mod proxy;
 pub mod servers;
+pub mod sse;
 pub mod users;
 
 use std::sync::Arc;
@@ -224,6 +225,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(link_metadata::routes());
     routes.extend(proxy::routes());
     routes.extend(klipy::routes());
+    routes.extend(sse::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -177,6 +177,9 @@ pub fn document(routes: &[Route]) -> Value {
                 let schema = add_schema(&mut components, response);
                 json!({ "description": "Success", "content": { "application/json": { "schema": schema } } })
             }
+            (None, "/api/connect") => {
+                json!({ "description": "A `text/event-stream` of `joined`, `roster` and `signal` events", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+            }
             (None, "/api/openapi.json") => {
                 json!({ "description": "The OpenAPI document", "content": { "application/json": { "schema": { "type": "object" } } } })
             }

@@ -8,4 +8,5 @@
 pub mod connection_gate;
 pub mod metrics;
 pub mod rate_limit;
+pub mod sse;
 pub mod websocket;

@@ -1,0 +1,635 @@
+//! The SSE transport: rooms over Server-Sent Events and plain POSTs (`docs/` and the protocol
+//! crate's `sse` module describe the wire; this module implements it).
+//!
+//! Owns: SSE sessions (id, secret token, room, token bucket, last activity), their streams and
+//! the per-session event buffer, the `GET /api/connect`, `POST /api/signal` and
+//! `POST /api/leave` handlers ([`http`]), and the pruning of idle sessions.
+//! Never: touches the database, routes between users by itself (the [`Hub`] does, for both
+//! transports), or logs a token.
+//!
+//! # One session, one hub connection
+//! A session is one [`Hub::connect`] connection, identified as its session id and joined to the
+//! hub server scope named like the room (the mapping is defined in
+//! `signalbox_protocol::sse`). The hub therefore knows SSE agents and WebSocket clients alike:
+//! membership changes reach both, and a WebSocket client's `offer` to a session id reaches it.
+//! Each session has a *pump* task that drains the hub connection's [`OutboundReceiver`] for the
+//! session's whole life (stream or not), turns hub envelopes into SSE events
+//! ([`SseView`]: `server_users`/`user_joined`/`user_left` into `roster`, forwarded envelopes into
+//! `signal`) and hands them to the session's stream.
+//!
+//! Signals between two SSE sessions of a room are delivered directly to the target's buffer,
+//! untouched (any JSON, wire-exact with the source service); a signal to a WebSocket member is
+//! a hub `forward` of the envelope the signal names.
+//!
+//! # Bounds
+//! Sessions in total and per room (503), the POST body (413), the per-session token bucket
+//! (429), and the events buffered per session: a stream's channel holds at most
+//! `streamBufferEvents`; when it is full the stream is *dropped* (the server stops feeding it and
+//! ends it at its next poll; the session stays resumable and buffers for its return), and a
+//! session without a stream keeps at most `streamBufferEvents` events, dropping newer ones.
+//!
+//! # Locking
+//! One `std::sync::Mutex` over the registry, held for map lookups and non-blocking channel
+//! sends only; hub calls made under it take the hub's lock after it (never the other way: the
+//! hub never calls back into this module, its frames arrive through the pump tasks).
+
+pub mod http;
+pub mod settings;
+mod stream;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use signalbox_protocol::sse::{
+    self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseView,
+};
+use signalbox_protocol::{ServerEnvelope, ServerId, TimestampMs};
+use tokio::sync::mpsc;
+
+use crate::config::Variables;
+use crate::hub::{ConnectionHandle, Hub, Outbound, OutboundReceiver, Profile};
+use crate::transport::rate_limit::TokenBucket;
+
+pub use settings::SseSettings;
+pub use stream::SseStream;
+
+/// The `connectionScope` SSE sessions are identified with in the hub, so WebSocket clients can
+/// tell an SSE agent in a roster.
+pub const SSE_CONNECTION_SCOPE: &str = "sse";
+
+/// Counters of the SSE transport (for tests and `/metrics`).
+#[derive(Debug, Default)]
+pub struct SseMetrics {
+    /// Sessions created.
+    pub sessions_created: AtomicU64,
+    /// Sessions resumed with `session_id` and `token`.
+    pub sessions_resumed: AtomicU64,
+    /// Sessions removed by pruning.
+    pub sessions_pruned: AtomicU64,
+    /// Streams dropped because their buffer was full (a client not reading).
+    pub streams_dropped_slow: AtomicU64,
+    /// Events dropped because a session without a stream had a full buffer.
+    pub events_dropped: AtomicU64,
+}
+
+/// The SSE transport: cheap to clone, shared by the HTTP handlers, the pumps and the pruner.
+#[derive(Clone)]
+pub struct SseTransport {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SseTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseTransport")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    hub: Hub,
+    settings: SseSettings,
+    variables: Variables,
+    registry: Mutex<Registry>,
+    metrics: SseMetrics,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<SessionId, Session>,
+    room_sizes: HashMap<String, usize>,
+    next_stream: u64,
+    closed: bool,
+}
+
+struct StreamSlot {
+    id: u64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+struct Session {
+    token: SessionToken,
+    room: String,
+    conn: ConnectionHandle,
+    bucket: TokenBucket,
+    last_seen: Instant,
+    stream: Option<StreamSlot>,
+    pending: VecDeque<Bytes>,
+    roster: Vec<SessionId>,
+    pump: tokio::task::AbortHandle,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+/// `POST /api/signal`'s `signal`, as the sender's JSON text.
+#[derive(serde::Deserialize)]
+struct RawSignal<'a> {
+    #[serde(borrow)]
+    signal: &'a serde_json::value::RawValue,
+}
+
+/// A parsed `GET /api/connect` query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectParams {
+    /// `room`, as given.
+    pub room: Option<String>,
+    /// `session_id`, as given.
+    pub session_id: Option<String>,
+    /// `token`, as given.
+    pub token: Option<String>,
+}
+
+fn frame_of(event: &SseEvent) -> Option<Bytes> {
+    match event.to_frame() {
+        Ok(text) => Some(Bytes::from(text)),
+        Err(e) => {
+            tracing::error!(error = %e, event = event.name(), "could not serialize an SSE event");
+            None
+        }
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn room_of(raw: Option<&str>) -> Result<String, SseError> {
+    let room = sse::normalize_room(raw.unwrap_or_default());
+    if room.is_empty() || room.len() > signalbox_protocol::limits::MAX_ID_BYTES {
+        return Err(SseError::MissingParameters);
+    }
+    Ok(room)
+}
+
+fn non_empty(s: &str) -> bool {
+    !s.trim().is_empty()
+}
+
+impl Session {
+    /// Hands one event to the stream, or keeps it for the session's return. A full stream
+    /// channel drops the stream (a client that stopped reading). A `roster` that finds no
+    /// stream is not kept: a resumed stream starts with the current roster anyway.
+    fn deliver(&mut self, frame: Bytes, is_roster: bool, capacity: usize, metrics: &SseMetrics) {
+        let frame = match &self.stream {
+            Some(slot) => match slot.tx.try_send(frame) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    metrics.streams_dropped_slow.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(room = %self.room, "SSE stream not reading; dropped");
+                    frame
+                }
+                Err(mpsc::error::TrySendError::Closed(frame)) => frame,
+            },
+            None => frame,
+        };
+        if self.stream.take().is_some() {
+            self.last_seen = Instant::now();
+        }
+        if is_roster {
+            return;
+        }
+        if self.pending.len() < capacity {
+            self.pending.push_back(frame);
+        } else {
+            metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn roster_frame(&self) -> Option<Bytes> {
+        frame_of(&SseEvent::Roster(SseRoster(self.roster.clone())))
+    }
+}
+
+impl SseTransport {
+    /// The transport over `hub`, configured by `variables` (its `sse` object and ICE keys).
+    /// Starts the pruning task; call from within the Tokio runtime.
+    pub fn new(hub: Hub, variables: Variables) -> Self {
+        let shared = Arc::new(Shared {
+            hub,
+            settings: variables.sse.clone(),
+            variables,
+            registry: Mutex::new(Registry::default()),
+            metrics: SseMetrics::default(),
+        });
+        tokio::spawn(prune_loop(Arc::downgrade(&shared)));
+        Self { shared }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &SseSettings {
+        &self.shared.settings
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &SseMetrics {
+        &self.shared.metrics
+    }
+
+    /// Sessions held now.
+    pub fn session_count(&self) -> usize {
+        self.shared.lock().sessions.len()
+    }
+
+    /// Sessions with an open stream now.
+    pub fn open_streams(&self) -> usize {
+        self.shared
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.stream.is_some())
+            .count()
+    }
+
+    /// Whether `oder_id` is the hub identity of a live SSE session. The WebSocket transport must
+    /// refuse an `identify` with such an id (in `auth: open` a client picks its own `oderId`, and
+    /// would otherwise receive the session's signals, since the hub delivers to every connection
+    /// of a user).
+    pub fn is_session(&self, oder_id: &str) -> bool {
+        self.shared
+            .lock()
+            .sessions
+            .contains_key(&SessionId(oder_id.to_owned()))
+    }
+
+    /// `GET /api/connect`: a new session, or the session `session_id` back with its `token`.
+    /// The stream starts with `joined`, then `roster`.
+    pub fn connect(&self, params: ConnectParams) -> Result<SseStream, SseError> {
+        let room = room_of(params.room.as_deref())?;
+        let shared = &self.shared;
+        let mut registry = shared.lock();
+        if registry.closed {
+            return Err(SseError::Full);
+        }
+        let resume = match (params.session_id, params.token) {
+            (Some(id), Some(token)) if non_empty(&id) && non_empty(&token) => {
+                Some((SessionId(id), token))
+            }
+            (Some(_), _) => return Err(SseError::MissingParameters),
+            (None, _) => None,
+        };
+        let known = resume
+            .as_ref()
+            .is_some_and(|(id, _)| registry.sessions.contains_key(id));
+        let id = match resume {
+            Some((id, token)) if known => {
+                let session = registry.sessions.get(&id).ok_or(SseError::InvalidToken)?;
+                if !same_secret(&session.token.0, &token) || session.room != room {
+                    return Err(SseError::InvalidToken);
+                }
+                shared
+                    .metrics
+                    .sessions_resumed
+                    .fetch_add(1, Ordering::Relaxed);
+                id
+            }
+            // An unknown (pruned) session id starts a new session: the client learns its new
+            // id from `joined`.
+            _ => shared.create(&mut registry, &room)?,
+        };
+        registry.next_stream += 1;
+        let stream_id = registry.next_stream;
+        let capacity = shared.settings.stream_buffer_events;
+        let session = registry
+            .sessions
+            .get_mut(&id)
+            .ok_or(SseError::InvalidToken)?;
+        let joined = SseEvent::Joined(SseJoined {
+            id: id.clone(),
+            token: session.token.clone(),
+            ice_servers: crate::ice::ice_servers(
+                &shared.variables,
+                id.as_str(),
+                TimestampMs::now(),
+            ),
+        });
+        // Room for `joined`, `roster` and the whole backlog, so the hand-over cannot fail.
+        let (tx, rx) = mpsc::channel(capacity + 2);
+        let mut first = Vec::with_capacity(2 + session.pending.len());
+        first.extend(frame_of(&joined));
+        // A new session's roster comes from the hub (`server_users`) through the pump.
+        if !session.roster.is_empty() {
+            first.extend(session.roster_frame());
+        }
+        first.extend(session.pending.drain(..));
+        for frame in first {
+            let _ = tx.try_send(frame);
+        }
+        // Replacing the slot drops the previous stream's sender: that stream ends.
+        session.stream = Some(StreamSlot { id: stream_id, tx });
+        session.last_seen = Instant::now();
+        drop(registry);
+        Ok(SseStream::new(
+            rx,
+            Duration::from_millis(shared.settings.keepalive_interval_ms),
+            Arc::downgrade(shared),
+            id,
+            stream_id,
+        ))
+    }
+
+    /// `POST /api/signal?room=ROOM` with `body` (a `SignalRequest`).
+    pub fn signal(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+        let room = room_of(room)?;
+        let request: sse::SignalRequest =
+            serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
+        // The same body again, for the signal's own bytes (delivered to SSE targets as sent).
+        let raw: RawSignal<'_> =
+            serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
+        if !non_empty(&request.sender.0)
+            || !non_empty(&request.to.0)
+            || !non_empty(&request.token.0)
+            || request.signal.is_null()
+        {
+            return Err(SseError::MissingParameters);
+        }
+        let shared = &self.shared;
+        let mut registry = shared.lock();
+        let now = Instant::now();
+        let sender = registry
+            .sessions
+            .get_mut(&request.sender)
+            .filter(|s| same_secret(&s.token.0, &request.token.0) && s.room == room)
+            .ok_or(SseError::InvalidToken)?;
+        sender.last_seen = now;
+        if !sender.bucket.try_take(now) {
+            return Err(SseError::RateLimited);
+        }
+        let sender_key = sender.conn.key();
+        let capacity = shared.settings.stream_buffer_events;
+        if let Some(target) = registry
+            .sessions
+            .get_mut(&request.to)
+            .filter(|t| t.room == room)
+        {
+            match SseEvent::raw_signal_frame(&request.sender, raw.signal) {
+                Ok(frame) => target.deliver(Bytes::from(frame), false, capacity, &shared.metrics),
+                Err(e) => tracing::error!(error = %e, "could not frame a signal"),
+            }
+            return Ok(());
+        }
+        drop(registry);
+        // Not an SSE session of this room: a WebSocket member of the room's scope, or no one.
+        let sender_user = sse::session_user_id(&request.sender);
+        let target_user = sse::session_user_id(&request.to);
+        if !shared.hub.shares_server(&sender_user, &target_user) {
+            return Err(SseError::TargetNotInRoom);
+        }
+        let envelope = sse::signal_envelope(&request.to, &request.signal)
+            .ok_or(SseError::UnsupportedSignal)?;
+        shared
+            .hub
+            .forward(sender_key, envelope)
+            .map(|_| ())
+            .map_err(|_| SseError::TargetNotInRoom)
+    }
+
+    /// `POST /api/leave?room=ROOM` with `body` (a `LeaveRequest`): removes the session now.
+    pub fn leave(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+        let room = room_of(room)?;
+        let request: sse::LeaveRequest =
+            serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
+        if !non_empty(&request.sender.0) || !non_empty(&request.token.0) {
+            return Err(SseError::MissingParameters);
+        }
+        let mut registry = self.shared.lock();
+        let authorized = registry
+            .sessions
+            .get(&request.sender)
+            .is_some_and(|s| same_secret(&s.token.0, &request.token.0) && s.room == room);
+        if !authorized {
+            return Err(SseError::InvalidToken);
+        }
+        let removed = registry.remove(&request.sender);
+        drop(registry);
+        // Dropping the session disconnects it from the hub: `user_left`, then new rosters.
+        drop(removed);
+        Ok(())
+    }
+
+    /// Removes every session with no stream and no request for `sessionIdleTimeoutMs`; returns
+    /// how many. Runs every `pruneScanIntervalMs` on its own.
+    pub fn prune(&self) -> usize {
+        self.shared.prune(Instant::now())
+    }
+
+    /// Ends every stream and session and refuses new ones (503): graceful shutdown.
+    pub fn shutdown(&self) {
+        let mut registry = self.shared.lock();
+        registry.closed = true;
+        let sessions: Vec<Session> = registry.sessions.drain().map(|(_, s)| s).collect();
+        registry.room_sizes.clear();
+        drop(registry);
+        drop(sessions);
+    }
+}
+
+impl Registry {
+    fn remove(&mut self, id: &SessionId) -> Option<Session> {
+        let session = self.sessions.remove(id)?;
+        if let Some(size) = self.room_sizes.get_mut(&session.room) {
+            *size = size.saturating_sub(1);
+            if *size == 0 {
+                self.room_sizes.remove(&session.room);
+            }
+        }
+        Some(session)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // Every critical section leaves the maps consistent; keep serving after a panic.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new session in `room`: a hub connection identified as its id and joined to the room's
+    /// scope, and its pump. Refused with 503 past the session limits.
+    fn create(
+        self: &Arc<Self>,
+        registry: &mut Registry,
+        room: &str,
+    ) -> Result<SessionId, SseError> {
+        let room_size = registry.room_sizes.get(room).copied().unwrap_or(0);
+        if registry.sessions.len() >= self.settings.max_sessions
+            || room_size >= self.settings.max_sessions_per_room
+        {
+            return Err(SseError::Full);
+        }
+        let id = SessionId(uuid::Uuid::new_v4().to_string());
+        let token = SessionToken(uuid::Uuid::new_v4().to_string());
+        let (conn, receiver) = self.hub.connect();
+        let profile = Profile {
+            display_name: id.0.clone(),
+            description: None,
+            profile_updated_at: None,
+            connection_scope: Some(SSE_CONNECTION_SCOPE.into()),
+        };
+        let joined = self
+            .hub
+            .identify(conn.key(), sse::session_user_id(&id), profile)
+            .and_then(|_| self.hub.join_server(conn.key(), &sse::room_server_id(room)));
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "could not register an SSE session with the hub");
+            return Err(SseError::Full);
+        }
+        let pump = tokio::spawn(pump(Arc::downgrade(self), id.clone(), receiver)).abort_handle();
+        let now = Instant::now();
+        registry.sessions.insert(
+            id.clone(),
+            Session {
+                token,
+                room: room.to_owned(),
+                conn,
+                bucket: TokenBucket::new(self.settings.rate_limit(), now),
+                last_seen: now,
+                stream: None,
+                pending: VecDeque::new(),
+                roster: Vec::new(),
+                pump,
+            },
+        );
+        *registry.room_sizes.entry(room.to_owned()).or_insert(0) += 1;
+        self.metrics
+            .sessions_created
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// One hub frame for session `id`, shown on its stream as [`SseView`] says.
+    fn on_hub_frame(&self, id: &SessionId, text: &str) {
+        let envelope: ServerEnvelope = match serde_json::from_str(text) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                tracing::error!(error = %e, "hub frame is not a server envelope");
+                return;
+            }
+        };
+        let view = SseView::of(&envelope);
+        if view == SseView::Ignored {
+            return;
+        }
+        let capacity = self.settings.stream_buffer_events;
+        let mut registry = self.lock();
+        let Some(session) = registry.sessions.get_mut(id) else {
+            return;
+        };
+        let in_room = |server: &ServerId| server.as_str() == session.room;
+        let frame = match view {
+            SseView::RosterIs(server, members) if in_room(&server) => {
+                session.roster = members;
+                session.roster_frame()
+            }
+            SseView::Joined(server, member) if in_room(&server) => {
+                if !session.roster.contains(&member) {
+                    session.roster.push(member);
+                }
+                session.roster_frame()
+            }
+            SseView::Left(server, member) if in_room(&server) => {
+                session.roster.retain(|m| *m != member);
+                session.roster_frame()
+            }
+            SseView::Signal(signal) => {
+                if let Some(frame) = frame_of(&SseEvent::Signal(signal)) {
+                    session.deliver(frame, false, capacity, &self.metrics);
+                }
+                return;
+            }
+            _ => None,
+        };
+        if let Some(frame) = frame {
+            session.deliver(frame, true, capacity, &self.metrics);
+        }
+    }
+
+    /// The hub closed session `id`'s connection (shutdown): the session ends.
+    fn on_hub_close(&self, id: &SessionId) {
+        let removed = self.lock().remove(id);
+        drop(removed);
+    }
+
+    /// A stream of session `id` ended (client gone): the session stays, resumable.
+    fn stream_ended(&self, id: &SessionId, stream_id: u64) {
+        let mut registry = self.lock();
+        if let Some(session) = registry.sessions.get_mut(id)
+            && session.stream.as_ref().is_some_and(|s| s.id == stream_id)
+        {
+            session.stream = None;
+            session.last_seen = Instant::now();
+        }
+    }
+
+    fn prune(&self, now: Instant) -> usize {
+        let idle = Duration::from_millis(self.settings.session_idle_timeout_ms);
+        let mut registry = self.lock();
+        let expired: Vec<SessionId> = registry
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                // A stream whose client is gone but not yet noticed counts as no stream.
+                let streaming = s.stream.as_ref().is_some_and(|slot| !slot.tx.is_closed());
+                !streaming && now.saturating_duration_since(s.last_seen) >= idle
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let removed: Vec<Session> = expired
+            .iter()
+            .filter_map(|id| registry.remove(id))
+            .collect();
+        drop(registry);
+        let count = removed.len();
+        self.metrics
+            .sessions_pruned
+            .fetch_add(count as u64, Ordering::Relaxed);
+        drop(removed);
+        count
+    }
+}
+
+async fn pump(shared: Weak<Shared>, id: SessionId, mut receiver: OutboundReceiver) {
+    loop {
+        let next = receiver.recv().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match next {
+            Outbound::Frame(frame) => shared.on_hub_frame(&id, frame.as_str()),
+            Outbound::Close(_) => {
+                // Remove from another task: removing aborts this pump.
+                tokio::spawn(async move { shared.on_hub_close(&id) });
+                return;
+            }
+        }
+    }
+}
+
+async fn prune_loop(shared: Weak<Shared>) {
+    let period = match shared.upgrade() {
+        Some(shared) => Duration::from_millis(shared.settings.prune_scan_interval_ms),
+        None => return,
+    };
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let pruned = shared.prune(Instant::now());
+        if pruned > 0 {
+            tracing::debug!(pruned, "pruned idle SSE sessions");
+        }
+    }
+}
