@@ -1,8 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition of the hub's and the transports' counters.
 //!
 //! Mounted beside the REST table (it is not JSON and not under `/api`), public like health. Owns
-//! formatting only; the numbers come from [`crate::hub::HubMetrics`] and
-//! [`crate::transport::metrics::TransportMetrics`].
+//! formatting only; the numbers come from [`crate::hub::HubMetrics`],
+//! [`crate::transport::metrics::TransportMetrics`] and the SSE transport's counters.
 
 use std::fmt::Write as _;
 
@@ -145,6 +145,39 @@ pub fn exposition(state: &AppState) -> String {
             ),
             ("{reason=\"forbidden\"}".to_owned(), hub.forwards_forbidden),
         ],
+    );
+
+    let sse = state.sse.metrics();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    metric(
+        "sse_sessions_created_total",
+        "counter",
+        "SSE sessions created.",
+        &one(load(&sse.sessions_created)),
+    );
+    metric(
+        "sse_sessions_resumed_total",
+        "counter",
+        "SSE sessions resumed with session_id and token.",
+        &one(load(&sse.sessions_resumed)),
+    );
+    metric(
+        "sse_sessions_pruned_total",
+        "counter",
+        "SSE sessions pruned after the idle timeout.",
+        &one(load(&sse.sessions_pruned)),
+    );
+    metric(
+        "sse_streams_dropped_slow_total",
+        "counter",
+        "SSE streams dropped because the client stopped reading.",
+        &one(load(&sse.streams_dropped_slow)),
+    );
+    metric(
+        "sse_events_dropped_total",
+        "counter",
+        "SSE events dropped for a session without room in its buffer.",
+        &one(load(&sse.events_dropped)),
     );
 
     let mut histogram =

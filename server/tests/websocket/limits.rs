@@ -192,6 +192,7 @@ async fn metrics_count_envelopes_errors_closes_and_latency() {
         "signalbox_forward_latency_seconds_count 1",
         "signalbox_fanout_size_bucket{le=\"+Inf\"}",
         "# TYPE signalbox_forward_latency_seconds histogram",
+        "signalbox_sse_sessions_created_total 0",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
