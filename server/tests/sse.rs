@@ -798,7 +798,6 @@ async fn an_sse_agent_and_a_websocket_member_share_a_room_through_the_hub() {
     assert_eq!(left["oderId"], agent.id.as_str());
 }
 
-
 #[tokio::test]
 async fn graceful_shutdown_ends_open_streams() {
     let mut s = TestServer::start().await;
