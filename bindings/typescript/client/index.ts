@@ -8,6 +8,9 @@
 import type { ClientEnvelope, Identify, ServerEnvelope } from "../src/index";
 import type { CLOSE_CODES, PROTOCOL_MAJOR } from "../src/constants";
 
+import { backoffDelay } from "./backoff.js";
+
+export { backoffDelay } from "./backoff.js";
 export { SseClient } from "./sse.js";
 export type { SseClientOptions, SseEvents, SseState } from "./sse.js";
 
@@ -79,20 +82,6 @@ export interface SignalboxClientOptions {
   protocolMajor?: number;
   /** Random source for jitter, in [0, 1) (default Math.random); for tests. */
   random?: () => number;
-}
-
-/**
- * Reconnect delay before attempt `attempt` (0-based): exponential, capped, with "equal jitter"
- * (half fixed, half random) so that many clients dropped at once do not return in lockstep.
- */
-export function backoffDelay(
-  attempt: number,
-  baseMs: number,
-  maxMs: number,
-  random: () => number = Math.random,
-): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(exp / 2 + (exp / 2) * random());
 }
 
 /** Whether the client reconnects after a close with `code`. */

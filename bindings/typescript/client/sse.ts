@@ -12,6 +12,7 @@ import type {
   SseRoster,
   SseSignal,
 } from "../src/index";
+import { backoffDelay } from "./backoff.js";
 
 /** The events of an SSE session, by event name. */
 export interface SseEvents {
@@ -205,12 +206,12 @@ export class SseClient {
       // network error or abort: handled below
     }
     if (this.#stopped || this.#abort !== abort) return;
-    const exp = Math.min(30_000, this.#opts.backoffBaseMs * 2 ** Math.min(this.#attempt, 30));
+    const delayMs = backoffDelay(this.#attempt, this.#opts.backoffBaseMs, 30_000);
     this.#attempt += 1;
     this.#setState("reconnecting");
     this.#retry = setTimeout(() => {
       this.#retry = null;
       if (!this.#stopped) void this.#run();
-    }, Math.round(exp / 2 + (exp / 2) * Math.random()));
+    }, delayMs);
   }
 }
