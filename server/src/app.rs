@@ -7,7 +7,8 @@
 //! 1. `/api/...`: every REST route, through the one route table ([`routes::dispatch`]);
 //! 2. `GET /metrics` (Prometheus text) and the WebSocket upgrade at `/` and `/ws`
 //!    ([`crate::transport::websocket`]);
-//! 3. anything else: `404 NOT_FOUND` as an `ApiError`.
+//! 3. `GET /demo` and its files ([`crate::demo`]);
+//! 4. anything else: `404 NOT_FOUND` as an `ApiError`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -169,12 +170,15 @@ pub fn filters(
             .map(move || routes::metrics::render(&state))
     };
     let realtime = websocket::routes(Arc::clone(&state));
+    let demo = crate::demo::routes();
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
     sse.or(api)
         .unify()
         .or(metrics)
         .unify()
         .or(realtime)
+        .unify()
+        .or(demo)
         .unify()
         .or(fallback)
         .unify()

@@ -21,12 +21,14 @@
 //!   type, dispatched by one exhaustive `match`.
 //! - [`plugins`] checks plugin manifests and events; [`ice`] mints the STUN/TURN list the
 //!   transports hand to clients.
+//! - [`demo`] serves the demo page at `/demo` (embedded files built from `bindings/typescript`).
 //! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod export;
 pub mod handlers;

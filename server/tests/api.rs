@@ -41,6 +41,55 @@ async fn health_ready_and_unknown_routes() {
 }
 
 #[tokio::test]
+async fn the_demo_page_is_served_with_its_scripts_and_is_not_an_api_route() {
+    let s = TestServer::start().await;
+    let c = s.client();
+    let header = |r: &common::Response, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    for path in ["/demo", "/demo/", "/demo/index.html"] {
+        let page = c.get(path, None).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            header(&page, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        assert!(page.text.contains("/demo/js/demo/app.js"), "{path}");
+        assert!(header(&page, "content-security-policy").contains("default-src 'self'"));
+    }
+    for path in [
+        "/demo/style.css",
+        "/demo/js/demo/app.js",
+        "/demo/js/client/index.js",
+        "/demo/js/client/backoff.js",
+        "/demo/js/client/sse.js",
+    ] {
+        assert_eq!(c.get(path, None).await.status, 200, "{path}");
+    }
+    let script = c.get("/demo/js/demo/app.js", None).await;
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    c.get("/demo/nope.js", None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    c.call("POST", "/demo", None, None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    let openapi = c.get("/api/openapi.json", None).await.expect_ok(200);
+    assert!(
+        openapi["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .all(|p| p.starts_with("/api/")),
+        "/demo is not part of the REST API"
+    );
+}
+
+#[tokio::test]
 async fn guest_tokens_and_me() {
     let s = TestServer::start().await;
     let c = s.client();
