@@ -29,6 +29,9 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 64;
 /// Default time a socket write may take before the connection is dropped, in milliseconds.
 pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 10_000;
 
+/// Longest timing accepted, in milliseconds (one day): larger values would overflow deadlines.
+pub const MAX_TIMING_MS: u64 = 86_400_000;
+
 /// Limits and timings of the WebSocket transport and the hub. Defaults are the protocol's
 /// (`schemas/constants.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -97,6 +100,10 @@ impl Realtime {
             ("heartbeatTimeoutMs", self.heartbeat_timeout_ms),
             ("rateLimitBurst", u64::from(self.rate_limit_burst)),
             (
+                "rateLimitRefillPerSec",
+                u64::from(self.rate_limit_refill_per_sec),
+            ),
+            (
                 "rateLimitStrikesBeforeClose",
                 u64::from(self.rate_limit_strikes_before_close),
             ),
@@ -114,6 +121,15 @@ impl Realtime {
         ] {
             if value == 0 {
                 return invalid(key, "must be greater than 0");
+            }
+        }
+        for (key, value) in [
+            ("heartbeatIntervalMs", self.heartbeat_interval_ms),
+            ("heartbeatTimeoutMs", self.heartbeat_timeout_ms),
+            ("writeTimeoutMs", self.write_timeout_ms),
+        ] {
+            if value > MAX_TIMING_MS {
+                return invalid(key, "must be at most 86400000 (one day)");
             }
         }
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
@@ -173,6 +189,22 @@ mod tests {
             err.to_string().contains("realtime.heartbeatTimeoutMs"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn zero_refill_and_huge_timings_are_refused() {
+        let no_refill = Realtime {
+            rate_limit_refill_per_sec: 0,
+            ..Realtime::default()
+        };
+        let err = no_refill.validate().expect_err("refused");
+        assert!(err.to_string().contains("rateLimitRefillPerSec"), "{err}");
+        let forever = Realtime {
+            write_timeout_ms: u64::MAX,
+            ..Realtime::default()
+        };
+        let err = forever.validate().expect_err("refused");
+        assert!(err.to_string().contains("writeTimeoutMs"), "{err}");
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     }
     let caller = match &identify.token {
         Some(token) => Some(check_token(session, token)?),
-        None => session.upgrade_caller.clone(),
+        // A `?token=` proves nothing once it has expired (a later re-identify).
+        None => session
+            .upgrade_caller
+            .clone()
+            .filter(|caller| caller.expires_at > TimestampMs::now()),
     };
     let user = identify
         .oder_id

@@ -76,8 +76,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use signalbox_protocol::ws::ServerIconSyncPeers;
 use signalbox_protocol::{
-    ClientEnvelope, CloseCode, ConnectionId, ErrorCode, RequestId, ServerEnvelope, ServerId,
-    TimestampMs, UserId, UserStatus,
+    AccessDeniedReason, ClientEnvelope, CloseCode, ConnectionId, ErrorCode, RequestId,
+    ServerEnvelope, ServerId, TimestampMs, UserId, UserStatus,
 };
 
 pub use metrics::{HubMetrics, MetricsSnapshot};
@@ -444,6 +444,43 @@ impl Hub {
         let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, recipients);
         ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
         Ok(fanout)
+    }
+
+    /// Removes every connection of `user` from `server` (joined or viewing), as if each had sent
+    /// `leave_server`, and tells each one why with `access_denied`. Used when the directory
+    /// takes access away (a ban) so a connected user stops receiving the server's traffic at
+    /// once. Returns how many connections were removed.
+    pub fn evict(&self, user: &UserId, server: &ServerId, reason: AccessDeniedReason) -> usize {
+        let ctx = self.ctx();
+        let mut state = self.write();
+        let keys: Vec<ConnKey> = state
+            .users
+            .get(user)
+            .map(|record| {
+                record
+                    .conns
+                    .iter()
+                    .map(|(key, _)| *key)
+                    .filter(|key| {
+                        state.conns.get(key).is_some_and(|c| {
+                            c.joined.contains(server) || c.viewing.contains(server)
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let denied = ServerEnvelope::AccessDenied(signalbox_protocol::ws::AccessDenied {
+            server_id: server.clone(),
+            reason,
+        });
+        let frame = ctx.frame(&denied).ok();
+        for key in &keys {
+            let _ = state.leave(ctx, *key, server);
+            if let (Some(frame), Some(conn)) = (&frame, state.conns.get(key)) {
+                conn.outbox.try_send(frame);
+            }
+        }
+        keys.len()
     }
 
     /// Whether the connection has joined `server` (checked before work that only members may

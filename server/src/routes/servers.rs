@@ -296,6 +296,7 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let by = req.caller()?.user_id.clone();
     require_staff(&state, &server, &by, false).await?;
     let now = TimestampMs::now();
+    let banned_from = server.clone();
     let ban = state
         .db
         .call(move |c| {
@@ -309,6 +310,11 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
             )
         })
         .await?;
+    // The ban is committed: a connected user leaves the server's live room now, not at their
+    // next reconnect.
+    state
+        .hub
+        .evict(&ban.user_id, &banned_from, AccessDeniedReason::Banned);
     Reply::ok(&ban)
 }
 

@@ -35,7 +35,11 @@ use crate::transport::rate_limit::TokenBucket;
 enum ReadEnd {
     /// The server decided to close with this code.
     Close(CloseCode),
-    /// The client left (close frame, end of stream, socket error) or the writer stopped.
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The writer stopped: it sent the close the hub asked for, or lost the socket.
+    WriterEnded(Option<writer::WriterEnd>),
+    /// The stream ended or failed.
     Gone,
 }
 
@@ -62,6 +66,10 @@ pub async fn run(
     }
 
     let (conn, outbound) = state.hub.connect();
+    // An upgrade that passed the draining check just before `close_all` ran must still get 1001.
+    if state.is_draining() {
+        conn.close(CloseCode::GoingAway);
+    }
     let connected = Connected {
         connection_id: conn.connection_id().clone(),
         server_time: TimestampMs::now(),
@@ -105,6 +113,9 @@ pub async fn run(
     match end {
         ReadEnd::Close(code) => {
             session.conn.close(code);
+            // Leave the hub at once (`user_left` where due, forwards now `TARGET_NOT_FOUND`);
+            // the writer keeps the queue and the close code it still has to send.
+            drop(session);
             // Let the writer flush what is queued and the close frame, within its own bounds.
             let sent = tokio::time::timeout(write_timeout * 2, &mut writer).await;
             writer.abort();
@@ -112,10 +123,25 @@ pub async fn run(
                 await_close_reply(&mut stream, write_timeout).await;
             }
         }
-        ReadEnd::Gone => writer.abort(),
+        ReadEnd::ClientClosed => {
+            drop(session);
+            writer.abort();
+            // tungstenite queued the reply to the client's close frame; reading once more
+            // flushes it, so the client sees a clean close instead of 1006.
+            let _ = tokio::time::timeout(write_timeout, stream.next()).await;
+        }
+        ReadEnd::WriterEnded(ended) => {
+            drop(session);
+            // A close the hub asked for (4008, 1001) was sent: finish the closing handshake.
+            if matches!(ended, Some(writer::WriterEnd::Closed(_))) {
+                await_close_reply(&mut stream, write_timeout).await;
+            }
+        }
+        ReadEnd::Gone => {
+            drop(session);
+            writer.abort();
+        }
     }
-    // Dropping the session's handle disconnects from the hub: `user_left` where it was due.
-    drop(session);
 }
 
 /// The closing handshake: after our close frame, read (and discard) until the client's close
@@ -142,9 +168,10 @@ async fn read_loop(
     let mut deadline = Instant::now() + silence;
     let mut bucket = TokenBucket::new(realtime.rate_limit(), std::time::Instant::now());
     let mut strikes = 0u32;
+    let mut last_rate_limited: Option<std::time::Instant> = None;
     loop {
         let message = tokio::select! {
-            _ = &mut *writer => return ReadEnd::Gone,
+            ended = &mut *writer => return ReadEnd::WriterEnded(ended.ok()),
             () = sleep_until(deadline) => return ReadEnd::Close(CloseCode::HeartbeatTimeout),
             next = stream.next() => match next {
                 None => return ReadEnd::Gone,
@@ -153,9 +180,37 @@ async fn read_loop(
             },
         };
         deadline = Instant::now() + silence;
+        let now = std::time::Instant::now();
+        let counts = matches!(message, Message::Text(_) | Message::Binary(_));
+        if counts && !bucket.try_take(now) {
+            strikes += 1;
+            if strikes >= realtime.rate_limit_strikes_before_close {
+                return ReadEnd::Close(CloseCode::PolicyViolation);
+            }
+            // One `RATE_LIMITED` per second at most: a flood is not answered frame by frame.
+            if last_rate_limited.is_none_or(|at: std::time::Instant| {
+                now.duration_since(at) >= Duration::from_secs(1)
+            }) {
+                last_rate_limited = Some(now);
+                session.send(&error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "more than {} envelopes per second; slow down or the connection closes",
+                        realtime.rate_limit_refill_per_sec
+                    ),
+                    None,
+                ));
+            }
+            continue;
+        }
+        if counts {
+            // Strikes decay instead of resetting, so a sender that gets one frame in now and
+            // then through the bucket while flooding still reaches the close.
+            strikes = strikes.saturating_sub(1);
+        }
         let text = match &message {
             Message::Text(text) => text.as_str(),
-            Message::Close(_) => return ReadEnd::Gone,
+            Message::Close(_) => return ReadEnd::ClientClosed,
             Message::Binary(_) => {
                 session.send(&error(
                     ErrorCode::InvalidMessage,
@@ -170,23 +225,6 @@ async fn read_loop(
         if text.len() > realtime.max_frame_bytes {
             return ReadEnd::Close(CloseCode::MessageTooBig);
         }
-        let now = std::time::Instant::now();
-        if !bucket.try_take(now) {
-            strikes += 1;
-            if strikes >= realtime.rate_limit_strikes_before_close {
-                return ReadEnd::Close(CloseCode::PolicyViolation);
-            }
-            session.send(&error(
-                ErrorCode::RateLimited,
-                format!(
-                    "more than {} envelopes per second; slow down or the connection closes",
-                    realtime.rate_limit_refill_per_sec
-                ),
-                None,
-            ));
-            continue;
-        }
-        strikes = 0;
         let envelope = match parse_client_frame(text) {
             Ok(envelope) => envelope,
             Err(e) => {

@@ -121,14 +121,17 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Bytes tungstenite gathers before writing to the socket (a flush writes earlier).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
-/// The tungstenite settings of every socket: messages and frames capped at `max_frame_bytes`
-/// (1009 beyond), small initial buffers (an idle connection costs little), and a write buffer
-/// that may never hold more than twice a frame (or 1 MiB) before the writer waits.
+/// The tungstenite settings of every socket: incoming messages and frames capped at
+/// `max_frame_bytes` (1009 beyond) and small initial buffers (an idle connection costs little).
+/// The write buffer has no cap of its own: tungstenite refuses any single frame larger than the
+/// cap, and an outgoing frame (a large server's `server_users`) may exceed any fixed size. What a
+/// connection may hold is bounded before that, by the hub's outbound queue (frames and bytes)
+/// and by the writer flushing every batch.
 pub fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(writer::MAX_WRITE_BUFFER_BYTES.max(max_frame_bytes * 2))
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(max_frame_bytes))
         .max_frame_size(Some(max_frame_bytes))
 }

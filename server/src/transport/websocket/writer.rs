@@ -23,9 +23,6 @@ use crate::transport::metrics::TransportMetrics;
 /// Frames taken from the queue per socket flush.
 const BATCH: usize = 64;
 
-/// Floor of tungstenite's write buffer cap; the cap is at least twice the frame limit.
-pub const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
-
 /// How the writer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriterEnd {
