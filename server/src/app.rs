@@ -62,6 +62,8 @@ pub struct AppState {
     pub plugins: PluginRegistry,
     /// Caps on open realtime connections.
     pub connection_gate: Arc<ConnectionGate>,
+    /// Wrong server passwords per client address.
+    pub password_attempts: crate::auth::attempts::PasswordAttempts,
     /// The transports' counters.
     pub transport_metrics: TransportMetrics,
     /// The outbound guard every fetch for a client goes through.
@@ -106,6 +108,7 @@ impl AppState {
             hub,
             plugins: PluginRegistry::new(),
             connection_gate,
+            password_attempts: Default::default(),
             transport_metrics: TransportMetrics::default(),
             outbound,
             previews: PreviewCache::default(),

@@ -4,6 +4,7 @@
 //! checking, and signature verification. Never logs a token, a key or a signature, and never
 //! decides server access (see [`crate::directory::access`]).
 
+pub mod attempts;
 pub mod password;
 
 use base64::Engine;

@@ -2,13 +2,15 @@
 //! the hub (`server_users` to this connection, `user_joined` to the others when this is the
 //! user's first connection there), then sends `plugin_requirements`.
 //!
-//! A refusal is `access_denied` with its reason, and the socket stays open. Joining a public
+//! A refusal is `access_denied` with its reason, and the socket stays open. Wrong passwords are
+//! counted per client address ([`crate::auth::attempts`]); past the limit a guess is answered
+//! `RATE_LIMITED` without being checked. Joining a public
 //! server or using an invite makes the user a member in the directory, so later joins need no
 //! password or invite (and a ban or a role change applies to them).
 
 use signalbox_protocol::http::MemberRole;
 use signalbox_protocol::ws::{AccessDenied, JoinServer};
-use signalbox_protocol::{ServerEnvelope, TimestampMs};
+use signalbox_protocol::{AccessDeniedReason, ErrorCode, ServerEnvelope, TimestampMs};
 
 use super::{Handled, Next, Refusal, Session, plugin_requirements, validate};
 use crate::directory::access::{self, Access, JoinCredentials};
@@ -19,6 +21,21 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
     let user = session.user()?.clone();
     validate::id("serverId", join.server_id.as_str())?;
     let server = join.server_id.clone();
+    let guessing = join.password.is_some();
+    if guessing
+        && let Err(wait) = session
+            .state
+            .password_attempts
+            .check(session.remote_ip, std::time::Instant::now())
+    {
+        return Err(Refusal::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many wrong passwords from this address; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let decision = session
         .state
         .db
@@ -43,6 +60,12 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
         .await
         .map_err(|e| Refusal::internal("the join could not be checked", e))?;
     if let Err(reason) = decision {
+        if reason == AccessDeniedReason::WrongPassword {
+            session
+                .state
+                .password_attempts
+                .record_failure(session.remote_ip, std::time::Instant::now());
+        }
         session.send(&ServerEnvelope::AccessDenied(AccessDenied {
             server_id: server,
             reason,

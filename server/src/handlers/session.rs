@@ -25,6 +25,8 @@ pub struct Session {
     pub upgrade_caller: Option<Caller>,
     /// The identity `identify` bound, once it succeeded.
     pub user: Option<UserId>,
+    /// The client's address, when the listener knows it.
+    pub remote_ip: Option<std::net::IpAddr>,
     /// When the envelope being handled was read (for the forward latency histogram).
     pub received_at: Instant,
 }
@@ -41,6 +43,7 @@ impl Session {
             conn,
             upgrade_caller,
             user: None,
+            remote_ip: None,
             received_at: Instant::now(),
         }
     }

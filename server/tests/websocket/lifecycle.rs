@@ -432,3 +432,42 @@ async fn graceful_shutdown_closes_everyone_with_1001() {
         .expect("shutdown finished")
         .expect("shutdown task");
 }
+
+#[tokio::test]
+async fn password_guessing_is_throttled_per_address() {
+    use signalbox::auth::attempts::MAX_FAILURES;
+    let server = TestServer::start().await;
+    let http = server.client();
+    let ada = User::new(&server, "Ada").await;
+    create_server(&http, &ada.token, "locked", json!({})).await;
+    http.call(
+        "PUT",
+        "/api/servers/locked/password",
+        Some(&ada.token),
+        Some(&json!({"password": "hunter22"})),
+    )
+    .await
+    .expect_ok(200);
+    let mut guesser = User::new(&server, "Guesser").await;
+    for i in 0..MAX_FAILURES {
+        guesser
+            .ws
+            .send(json!({"type": "join_server", "serverId": "locked", "password": format!("guess-{i}")}))
+            .await;
+        assert_eq!(
+            guesser.ws.expect("access_denied").await["reason"],
+            "wrong_password"
+        );
+    }
+    // From the same address, even a new identity and the right password are refused for now.
+    let mut other = User::new(&server, "Other").await;
+    other
+        .ws
+        .send(json!({"type": "join_server", "serverId": "locked", "password": "hunter22"}))
+        .await;
+    let error = other.ws.expect_error("RATE_LIMITED").await;
+    assert_eq!(error["requestType"], "join_server");
+    // Joins that need no password are not affected.
+    create_server(&http, &ada.token, "open", json!({})).await;
+    other.ws.join("open").await;
+}

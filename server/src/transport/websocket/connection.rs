@@ -81,6 +81,7 @@ pub async fn run(
         ),
     };
     let mut session = Session::new(Arc::clone(&state), conn, None);
+    session.remote_ip = request.remote_ip;
     session.send(&ServerEnvelope::Connected(connected));
     let mut read_end = None;
     if let Some(token) = &request.token {

@@ -35,6 +35,8 @@ struct UpgradeRequest {
     token: Option<String>,
     /// Why the `?v=` major cannot be served (close 4000 with this reason).
     unsupported_version: Option<String>,
+    /// The client's address.
+    remote_ip: Option<std::net::IpAddr>,
 }
 
 impl UpgradeRequest {
@@ -109,7 +111,8 @@ fn upgrade(
             return failure.into_response();
         }
     };
-    let request = UpgradeRequest::from_query(query);
+    let mut request = UpgradeRequest::from_query(query);
+    request.remote_ip = remote.map(|a| a.ip());
     let config = socket_config(state.config.variables.realtime.max_frame_bytes);
     ws.accept(config, move |socket| {
         connection::run(state, socket, permit, request)
