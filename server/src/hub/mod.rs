@@ -446,29 +446,49 @@ impl Hub {
         Ok(fanout)
     }
 
-    /// Removes every connection of `user` from `server` (joined or viewing), as if each had sent
-    /// `leave_server`, and tells each one why with `access_denied`. Used when the directory
-    /// takes access away (a ban) so a connected user stops receiving the server's traffic at
-    /// once. Returns how many connections were removed.
-    pub fn evict(&self, user: &UserId, server: &ServerId, reason: AccessDeniedReason) -> usize {
+    /// Removes connections from `server` (joined or viewing), as if each had sent
+    /// `leave_server`, and tells each one why with `access_denied`: every connection of `user`,
+    /// or everyone when `user` is `None`. Used when the directory takes access away (a ban, a
+    /// deleted server) so nobody keeps receiving the server's traffic until a reconnect.
+    /// Returns how many connections were removed.
+    pub fn evict(
+        &self,
+        server: &ServerId,
+        user: Option<&UserId>,
+        reason: AccessDeniedReason,
+    ) -> usize {
         let ctx = self.ctx();
         let mut state = self.write();
-        let keys: Vec<ConnKey> = state
-            .users
-            .get(user)
-            .map(|record| {
-                record
-                    .conns
-                    .iter()
-                    .map(|(key, _)| *key)
-                    .filter(|key| {
-                        state.conns.get(key).is_some_and(|c| {
-                            c.joined.contains(server) || c.viewing.contains(server)
+        let keys: Vec<ConnKey> = match user {
+            Some(user) => state
+                .users
+                .get(user)
+                .map(|record| {
+                    record
+                        .conns
+                        .iter()
+                        .map(|(key, _)| *key)
+                        .filter(|key| {
+                            state.conns.get(key).is_some_and(|c| {
+                                c.joined.contains(server) || c.viewing.contains(server)
+                            })
                         })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => state
+                .servers
+                .get(server)
+                .map(|record| {
+                    record
+                        .members
+                        .keys()
+                        .chain(record.viewers.keys())
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         let denied = ServerEnvelope::AccessDenied(signalbox_protocol::ws::AccessDenied {
             server_id: server.clone(),
             reason,

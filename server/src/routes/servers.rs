@@ -259,10 +259,15 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    let deleted = server.clone();
     state
         .db
         .call(move |c| commands::delete_server(c, &server))
         .await?;
+    // Nobody stays in the live room of a server that no longer exists.
+    state
+        .hub
+        .evict(&deleted, None, AccessDeniedReason::NotFound);
     Reply::ok(&OkResponse { ok: true })
 }
 
@@ -314,7 +319,7 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     // next reconnect.
     state
         .hub
-        .evict(&ban.user_id, &banned_from, AccessDeniedReason::Banned);
+        .evict(&banned_from, Some(&ban.user_id), AccessDeniedReason::Banned);
     Reply::ok(&ban)
 }
 

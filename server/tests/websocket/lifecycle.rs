@@ -471,3 +471,23 @@ async fn password_guessing_is_throttled_per_address() {
     create_server(&http, &ada.token, "open", json!({})).await;
     other.ws.join("open").await;
 }
+
+#[tokio::test]
+async fn deleting_a_server_empties_its_live_room() {
+    let (server, mut ada) = lobby("{}").await;
+    let mut bob = User::new(&server, "Bob").await;
+    bob.ws.join("lobby").await;
+    ada.ws.expect("user_joined").await;
+    server
+        .client()
+        .call("DELETE", "/api/servers/lobby", Some(&ada.token), None)
+        .await
+        .expect_ok(200);
+    let gone = json!({"type": "access_denied", "serverId": "lobby", "reason": "not_found"});
+    assert_eq!(bob.ws.until("access_denied").await, gone);
+    assert_eq!(ada.ws.until("access_denied").await, gone);
+    bob.ws
+        .send(json!({"type": "chat_message", "serverId": "lobby", "message": {}}))
+        .await;
+    bob.ws.expect_error("FORBIDDEN").await;
+}
