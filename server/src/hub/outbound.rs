@@ -27,9 +27,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use signalbox_protocol::{CloseCode, ServerEnvelope};
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::metrics::HubMetrics;
 
@@ -41,8 +41,12 @@ use super::metrics::HubMetrics;
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 
 /// One serialized envelope (JSON text), cheap to clone and share between recipients.
+///
+/// Held as [`Utf8Bytes`] (reference-counted bytes known to be UTF-8, from the `tungstenite`
+/// crate but free of any socket): the WebSocket writer hands a clone straight to the socket, so
+/// a frame serialized once is neither copied nor re-validated per recipient.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Frame(Arc<str>);
+pub struct Frame(Utf8Bytes);
 
 impl Frame {
     /// Serializes an envelope once; clone the result for every recipient.
@@ -50,19 +54,20 @@ impl Frame {
         serde_json::to_string(envelope).map(Self::from_text)
     }
 
-    /// Wraps text that is already serialized JSON.
-    pub fn from_text(text: impl Into<Arc<str>>) -> Self {
+    /// Wraps text that is already serialized JSON (a `String` is taken over without a copy).
+    pub fn from_text(text: impl Into<Utf8Bytes>) -> Self {
         Self(text.into())
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    /// The JSON text as [`Bytes`] sharing this frame's allocation (no copy).
-    pub fn to_bytes(&self) -> Bytes {
-        Bytes::from_owner(SharedText(Arc::clone(&self.0)))
+    /// The JSON text as a WebSocket text payload sharing this frame's allocation (no copy, no
+    /// UTF-8 check).
+    pub fn to_text(&self) -> Utf8Bytes {
+        self.0.clone()
     }
 
     /// Length of the JSON text in bytes.
@@ -79,15 +84,6 @@ impl Frame {
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Frame").field(&self.as_str()).finish()
-    }
-}
-
-/// Lets [`Bytes`] borrow a frame's `Arc<str>` without copying it.
-struct SharedText(Arc<str>);
-
-impl AsRef<[u8]> for SharedText {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
     }
 }
 
@@ -416,9 +412,9 @@ mod tests {
     #[test]
     fn bytes_share_the_frame_allocation() {
         let f = frame("{\"type\":\"keepalive\"}");
-        let b = f.to_bytes();
-        assert_eq!(&b[..], f.as_str().as_bytes());
-        assert_eq!(b.as_ptr(), f.as_str().as_ptr());
+        let b = f.to_text();
+        assert_eq!(b.as_str(), f.as_str());
+        assert_eq!(b.as_str().as_ptr(), f.as_str().as_ptr());
     }
 
     #[tokio::test]

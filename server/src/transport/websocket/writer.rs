@@ -13,7 +13,6 @@ use signalbox_protocol::CloseCode;
 use tokio::time::{MissedTickBehavior, interval, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 
 use super::handshake::WsStream;
 
@@ -63,10 +62,7 @@ pub async fn run(
                 }
                 for frame in batch.drain(..) {
                     // The frame's bytes are shared, not copied, with every recipient.
-                    let Ok(text) = Utf8Bytes::try_from(frame.to_bytes()) else {
-                        continue; // a frame is a `str`: unreachable
-                    };
-                    let message = Message::Text(text);
+                    let message = Message::Text(frame.to_text());
                     if !bounded(settings.write_timeout, sink.feed(message)).await {
                         return WriterEnd::SocketGone;
                     }
