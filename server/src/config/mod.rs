@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use realtime::{Forwarding, Realtime};
+pub use realtime::Realtime;
 pub use variables::{AuthMode, Secret, Variables};
 
 use crate::cli::{LogFormat, Overrides};

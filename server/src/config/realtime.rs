@@ -11,17 +11,6 @@ use crate::hub::outbound::DEFAULT_MAX_QUEUED_BYTES;
 use crate::hub::{ForwardingPolicy, HubConfig, OutboundConfig};
 use crate::transport::rate_limit::RateLimit;
 
-/// Who a forwarded envelope (`offer`, `direct-message`, ...) may reach.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Forwarding {
-    /// Only users sharing a joined or viewed server (own devices always).
-    #[default]
-    SharedServer,
-    /// Any online user (Toju's behaviour).
-    Open,
-}
-
 /// Default cap on open realtime connections.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 /// Default cap on open realtime connections from one IP address.
@@ -62,7 +51,7 @@ pub struct Realtime {
     /// Who a forwarded envelope (`offer`, `direct-message`, ...) may reach: `shared-server` (a
     /// user sharing a joined or viewed server with the sender; own devices always) or `open`
     /// (any online user, Toju's behaviour).
-    pub forwarding: Forwarding,
+    pub forwarding: ForwardingPolicy,
 }
 
 impl Default for Realtime {
@@ -79,7 +68,7 @@ impl Default for Realtime {
             write_timeout_ms: DEFAULT_WRITE_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
-            forwarding: Forwarding::SharedServer,
+            forwarding: ForwardingPolicy::SharedServer,
         }
     }
 }
@@ -148,10 +137,7 @@ impl Realtime {
                 capacity: self.outbound_queue_envelopes,
                 max_bytes: self.outbound_queue_bytes,
             },
-            forwarding: match self.forwarding {
-                Forwarding::SharedServer => ForwardingPolicy::SharedServer,
-                Forwarding::Open => ForwardingPolicy::Open,
-            },
+            forwarding: self.forwarding,
             ..HubConfig::default()
         }
     }
@@ -209,9 +195,9 @@ mod tests {
 
     #[test]
     fn forwarding_spellings() {
-        let open: Forwarding = serde_json::from_str("\"open\"").expect("parses");
-        assert_eq!(open, Forwarding::Open);
-        let shared: Forwarding = serde_json::from_str("\"shared-server\"").expect("parses");
-        assert_eq!(shared, Forwarding::SharedServer);
+        let open: ForwardingPolicy = serde_json::from_str("\"open\"").expect("parses");
+        assert_eq!(open, ForwardingPolicy::Open);
+        let shared: ForwardingPolicy = serde_json::from_str("\"shared-server\"").expect("parses");
+        assert_eq!(shared, ForwardingPolicy::SharedServer);
     }
 }

@@ -88,8 +88,20 @@ pub use scopes::{Joined, Left};
 
 use registry::{Ctx, State};
 
-/// Whether forwarded envelopes require a shared server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Whether forwarded envelopes require a shared server. Spelled `shared-server` / `open` in the
+/// variables file (`realtime.forwarding`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ForwardingPolicy {
     /// Sender and target must share a joined or viewed server (own devices always allowed).
     #[default]
