@@ -72,14 +72,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
 }
 
 fn truncate(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..text.floor_char_boundary(max_bytes)]
 }
 
 #[cfg(test)]

@@ -31,6 +31,17 @@ pub enum AuthError {
     Expired,
 }
 
+impl AuthError {
+    /// The realtime `error` code for this failure (`AUTH_EXPIRED` or `AUTH_INVALID`), sent before
+    /// close 4001.
+    pub fn error_code(&self) -> signalbox_protocol::ErrorCode {
+        match self {
+            Self::Expired => signalbox_protocol::ErrorCode::AuthExpired,
+            Self::Missing | Self::Invalid(_) => signalbox_protocol::ErrorCode::AuthInvalid,
+        }
+    }
+}
+
 /// Who is calling, as a valid token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

@@ -11,7 +11,7 @@ use signalbox_protocol::ws::Identify;
 use signalbox_protocol::{CloseCode, ErrorCode, TimestampMs, UserId};
 
 use super::{Handled, Next, Refusal, Session, validate};
-use crate::auth::{AuthError, Caller};
+use crate::auth::Caller;
 use crate::directory::access::{self, IdentifyDenied};
 use crate::directory::{DirectoryError, commands};
 use crate::hub::Profile;
@@ -48,6 +48,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     }
     let mode = session.state.auth.mode;
     let display_name = identify.display_name.trim().to_owned();
+    let stored_name = display_name.clone();
     let (claimed, proof) = (user.clone(), caller.clone());
     let decision = session
         .state
@@ -58,7 +59,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
                 commands::upsert_user(
                     conn,
                     &claimed,
-                    Some(&display_name),
+                    Some(&stored_name),
                     proof.as_ref().and_then(|c| c.public_key.as_deref()),
                     proof.as_ref().is_none_or(|c| c.guest),
                     TimestampMs::now(),
@@ -74,7 +75,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     }
 
     let mut profile = Profile::from_identify(&identify);
-    profile.display_name = identify.display_name.trim().to_owned();
+    profile.display_name = display_name;
     session
         .hub()
         .identify(session.key(), user.clone(), profile)?;
@@ -83,13 +84,11 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
 }
 
 fn check_token(session: &Session, token: &str) -> Result<Caller, Refusal> {
-    session.state.auth.check(token).map_err(|e| {
-        let code = match e {
-            AuthError::Expired => ErrorCode::AuthExpired,
-            AuthError::Missing | AuthError::Invalid(_) => ErrorCode::AuthInvalid,
-        };
-        Refusal::new(code, e.to_string()).then_close(CloseCode::AuthFailed)
-    })
+    session
+        .state
+        .auth
+        .check(token)
+        .map_err(|e| Refusal::auth(&e, ""))
 }
 
 fn denial_message(denied: IdentifyDenied) -> &'static str {

@@ -52,7 +52,7 @@ pub async fn dispatch(session: &mut Session, envelope: ClientEnvelope) -> Option
         Ok(Next::Continue) => None,
         Ok(Next::Close(code)) => Some(code),
         Err(refusal) => {
-            session.send(&refusal.to_event(request_type));
+            session.send(&refusal.to_event(Some(request_type)));
             refusal.close
         }
     }

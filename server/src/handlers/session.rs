@@ -11,7 +11,7 @@ use signalbox_protocol::ws::ErrorEvent;
 use signalbox_protocol::{CloseCode, ErrorCode, RequestId, ServerEnvelope, UserId};
 
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::hub::{ConnKey, ConnectionHandle, Hub, HubError};
 
 /// One realtime connection, as the handlers see it.
@@ -128,12 +128,17 @@ impl Refusal {
         self
     }
 
-    /// The `error` envelope, naming the envelope type that failed.
-    pub fn to_event(&self, request_type: &str) -> ServerEnvelope {
+    /// An authentication failure: `AUTH_INVALID` / `AUTH_EXPIRED`, then close 4001.
+    pub fn auth(e: &AuthError, context: &str) -> Self {
+        Self::new(e.error_code(), format!("{context}{e}")).then_close(CloseCode::AuthFailed)
+    }
+
+    /// The `error` envelope, naming the envelope type that failed when there is one.
+    pub fn to_event(&self, request_type: Option<&str>) -> ServerEnvelope {
         ServerEnvelope::Error(ErrorEvent {
             code: self.code,
             message: self.message.clone(),
-            request_type: Some(request_type.to_owned()),
+            request_type: request_type.map(str::to_owned),
             request_id: self.request_id.clone(),
         })
     }

@@ -170,11 +170,7 @@ fn check_name(what: &'static str, value: &str) -> Result<(), ManifestError> {
 
 /// Names echoed in errors are cut to the name limit so a hostile one cannot bloat the reply.
 fn truncate(text: &str) -> &str {
-    let mut end = text.len().min(PLUGIN_MAX_NAME_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..text.floor_char_boundary(PLUGIN_MAX_NAME_BYTES)]
 }
 
 /// Validator messages quote the offending value; keep them short.
@@ -183,11 +179,7 @@ fn truncate_message(message: &str) -> String {
     if message.len() <= MAX {
         return message.to_owned();
     }
-    let mut end = MAX;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
+    format!("{}…", &message[..message.floor_char_boundary(MAX)])
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use signalbox_protocol::ws::{Connected, ErrorEvent, parse_client_frame};
+use signalbox_protocol::ws::{Connected, parse_client_frame};
 use signalbox_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -25,8 +25,7 @@ use super::UpgradeRequest;
 use super::handshake::WsStream;
 use super::writer::{self, WriterSettings};
 use crate::app::AppState;
-use crate::auth::AuthError;
-use crate::handlers::{self, Session};
+use crate::handlers::{self, Refusal, Session};
 use crate::ice;
 use crate::transport::connection_gate::ConnectionPermit;
 use crate::transport::rate_limit::TokenBucket;
@@ -88,12 +87,9 @@ pub async fn run(
         match state.auth.check(token) {
             Ok(caller) => session.upgrade_caller = Some(caller),
             Err(e) => {
-                let code = match e {
-                    AuthError::Expired => ErrorCode::AuthExpired,
-                    AuthError::Missing | AuthError::Invalid(_) => ErrorCode::AuthInvalid,
-                };
-                session.send(&error(code, format!("?token=: {e}"), None));
-                read_end = Some(ReadEnd::Close(CloseCode::AuthFailed));
+                let refusal = Refusal::auth(&e, "?token=: ");
+                session.send(&refusal.to_event(None));
+                read_end = refusal.close.map(ReadEnd::Close);
             }
         }
     }
@@ -193,14 +189,14 @@ async fn read_loop(
                 now.duration_since(at) >= Duration::from_secs(1)
             }) {
                 last_rate_limited = Some(now);
-                session.send(&error(
+                let refusal = Refusal::new(
                     ErrorCode::RateLimited,
                     format!(
                         "more than {} envelopes per second; slow down or the connection closes",
                         realtime.rate_limit_refill_per_sec
                     ),
-                    None,
-                ));
+                );
+                session.send(&refusal.to_event(None));
             }
             continue;
         }
@@ -213,11 +209,9 @@ async fn read_loop(
             Message::Text(text) => text.as_str(),
             Message::Close(_) => return ReadEnd::ClientClosed,
             Message::Binary(_) => {
-                session.send(&error(
-                    ErrorCode::InvalidMessage,
-                    "binary frames are not supported; send JSON text frames".into(),
-                    None,
-                ));
+                let refusal =
+                    Refusal::invalid("binary frames are not supported; send JSON text frames");
+                session.send(&refusal.to_event(None));
                 continue;
             }
             // Pings and pongs only refresh liveness (tungstenite answers pings itself).
@@ -252,13 +246,4 @@ fn read_error(e: &tungstenite::Error) -> ReadEnd {
     } else {
         ReadEnd::Gone
     }
-}
-
-fn error(code: ErrorCode, message: String, request_type: Option<String>) -> ServerEnvelope {
-    ServerEnvelope::Error(ErrorEvent {
-        code,
-        message,
-        request_type,
-        request_id: None,
-    })
 }
