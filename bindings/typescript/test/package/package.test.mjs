@@ -185,9 +185,10 @@ main().catch((error: unknown) => {
     main: ESM_MAIN,
   },
   {
-    // Run with require() of an ES module: Node >= 20.19 / 22.12.
+    // Runs with require() of an ES module: Node >= 20.19 / 22.12 (older: ERR_REQUIRE_ESM).
     name: "node10 (CommonJS output, require)",
     dir: "node10",
+    requiresRequireEsm: true,
     type: "commonjs",
     compilerOptions: { ...NODE_TYPES, module: "CommonJS", moduleResolution: "Node10", esModuleInterop: true },
     main: ESM_MAIN,
@@ -222,7 +223,15 @@ describe("scratch projects install the tarball, type-check with skipLibCheck fal
       run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--no-package-lock", tarball], dir);
       assert.ok(existsSync(join(dir, "node_modules", "@signalbox", "protocol", "dist")));
       run(process.execPath, [tsc, "-p", "tsconfig.json"], dir);
-      const { stdout } = run(process.execPath, [join(dir, "out", "main.js")], dir);
+      const main = join(dir, "out", "main.js");
+      if (scenario.requiresRequireEsm && process.features.require_module !== true) {
+        // What the README says: require() of this ES-module-only package needs Node >= 20.19.
+        const refused = spawnSync(process.execPath, [main], { cwd: dir, encoding: "utf8" });
+        assert.notEqual(refused.status, 0);
+        assert.match(refused.stderr, /ERR_REQUIRE_ESM/);
+        return;
+      }
+      const { stdout } = run(process.execPath, [main], dir);
       assert.deepEqual(JSON.parse(stdout.trim()), expected);
     });
   }
