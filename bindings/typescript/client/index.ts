@@ -5,8 +5,8 @@
 // Works in browsers (global WebSocket) and in Node 20+ (pass a constructor, e.g. the `ws`
 // package's `WebSocket`; Node 22 also has a global one).
 
-import type { ClientEnvelope, Identify, ServerEnvelope } from "../src/index";
-import type { CLOSE_CODES, PROTOCOL_MAJOR } from "../src/constants";
+import type { ClientEnvelope, Identify, ServerEnvelope } from "../src/index.js";
+import type { CLOSE_CODES, PROTOCOL_MAJOR } from "../src/constants.js";
 
 import { backoffDelay } from "./backoff.js";
 

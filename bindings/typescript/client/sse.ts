@@ -11,7 +11,7 @@ import type {
   SseJoined,
   SseRoster,
   SseSignal,
-} from "../src/index";
+} from "../src/index.js";
 import { backoffDelay } from "./backoff.js";
 
 /** The events of an SSE session, by event name. */

@@ -8,7 +8,7 @@ import {
   type ConnectionState,
   type ServerEnvelopeOf,
 } from "../client/index.js";
-import type { IceCandidate, IceServer, TokenResponse, UserSummary } from "../src/index";
+import type { IceCandidate, IceServer, TokenResponse, UserSummary } from "../src/index.js";
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);

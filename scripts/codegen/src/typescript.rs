@@ -40,7 +40,12 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
         std::fs::remove_dir_all(&src)
             .map_err(|e| format!("cannot clear {}: {e}", src.display()))?;
     }
-    let config = Config::new().with_out_dir(&src).with_large_int("number");
+    // Relative imports carry `.js`: Node's ESM resolution (and TypeScript's `node16`/`nodenext`)
+    // needs the extension, and the compiled package keeps the specifiers as written.
+    let config = Config::new()
+        .with_out_dir(&src)
+        .with_large_int("number")
+        .with_import_extension(Some("js"));
     let mut exporter = TsExporter {
         config: &config,
         top_level: Vec::new(),
@@ -53,9 +58,9 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
     collect_modules(&src, "", &mut modules)?;
     let mut index = format!("// {GENERATED_NOTICE}\n\n");
     for module in &modules {
-        index.push_str(&format!("export type * from \"./{module}\";\n"));
+        index.push_str(&format!("export type * from \"./{module}.js\";\n"));
     }
-    index.push_str("export * from \"./constants\";\n");
+    index.push_str("export * from \"./constants.js\";\n");
     write_file(&src.join("index.ts"), &index)?;
     write_file(&src.join("constants.ts"), &constants_ts())?;
     write_file(
