@@ -112,6 +112,7 @@ pub fn routes() -> Vec<Route> {
             "Sets the join password, stored as an Argon2 hash (owner only).",
             handler!(set_password),
         )
+        .secret_body()
         .takes(body!(SetPasswordRequest))
         .answers(body!(OkResponse)),
         Route::new(
@@ -211,11 +212,10 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         None => ServerId(uuid::Uuid::new_v4().to_string()),
     };
     let now = TimestampMs::now();
-    let summary = state
-        .db
-        .call(move |c| commands::create_server(c, id, &request, &owner, now))
-        .await?;
-    Reply::with_status(StatusCode::CREATED, &summary)
+    req.write(&state, StatusCode::CREATED, move |c| {
+        commands::create_server(c, id, &request, &owner, now)
+    })
+    .await
 }
 
 /// `GET /api/servers/{serverId}`.
@@ -248,11 +248,10 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     }
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let summary = state
-        .db
-        .call(move |c| commands::update_server(c, &server, &request))
-        .await?;
-    Reply::ok(&summary)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::update_server(c, &server, &request)
+    })
+    .await
 }
 
 /// `DELETE /api/servers/{serverId}`.
@@ -260,15 +259,16 @@ pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
     let deleted = server.clone();
-    state
-        .db
-        .call(move |c| commands::delete_server(c, &server))
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            commands::delete_server(c, &server).map(|()| OkResponse { ok: true })
+        })
         .await?;
     // Nobody stays in the live room of a server that no longer exists.
     state
         .hub
         .evict(&deleted, None, AccessDeniedReason::NotFound);
-    Reply::ok(&OkResponse { ok: true })
+    Ok(reply)
 }
 
 /// `GET /api/servers/{serverId}/bans`.
@@ -302,9 +302,9 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     require_staff(&state, &server, &by, false).await?;
     let now = TimestampMs::now();
     let banned_from = server.clone();
-    let ban = state
-        .db
-        .call(move |c| {
+    let banned = request.user_id.clone();
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
             commands::ban(
                 c,
                 &server,
@@ -319,8 +319,8 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     // next reconnect.
     state
         .hub
-        .evict(&banned_from, Some(&ban.user_id), AccessDeniedReason::Banned);
-    Reply::ok(&ban)
+        .evict(&banned_from, Some(&banned), AccessDeniedReason::Banned);
+    Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/bans/{userId}`.
@@ -328,11 +328,10 @@ pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    state
-        .db
-        .call(move |c| commands::unban(c, &server, &user))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::unban(c, &server, &user).map(|()| OkResponse { ok: true })
+    })
+    .await
 }
 
 /// `PUT /api/servers/{serverId}/password`.
@@ -349,20 +348,18 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
         .await
         .map_err(|e| ApiFailure::internal(&e))?
         .map_err(|e| ApiFailure::internal(&e))?;
-    state
-        .db
-        .call(move |c| commands::set_password_hash(c, &server, Some(&hash)))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::set_password_hash(c, &server, Some(&hash)).map(|()| OkResponse { ok: true })
+    })
+    .await
 }
 
 /// `DELETE /api/servers/{serverId}/password`.
 pub async fn clear_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    state
-        .db
-        .call(move |c| commands::set_password_hash(c, &server, None))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::set_password_hash(c, &server, None).map(|()| OkResponse { ok: true })
+    })
+    .await
 }
