@@ -123,3 +123,32 @@ impl From<AuthError> for ApiFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::DbError;
+
+    fn sqlite(code: i32) -> DbError {
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_busy_or_full_database_is_503_with_retry_after_never_500() {
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_FULL] {
+            let failure = ApiFailure::from(DirectoryError::Db(sqlite(code)));
+            assert_eq!(failure.code, ApiErrorCode::Unavailable);
+            let response = failure.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(warp::http::header::RETRY_AFTER),
+                Some(&warp::http::HeaderValue::from(RETRY_AFTER_SECONDS))
+            );
+        }
+        let other = ApiFailure::from(sqlite(rusqlite::ffi::SQLITE_CORRUPT));
+        assert_eq!(other.code, ApiErrorCode::Internal);
+    }
+}
