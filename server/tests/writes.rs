@@ -227,3 +227,72 @@ fn rusqlite_free_text(db: &std::path::Path) -> String {
     }
     text
 }
+
+#[tokio::test]
+async fn bodies_must_be_objects_and_names_refuse_control_characters() {
+    let s = TestServer::start().await;
+    let c = s.client();
+    let (token, _) = c.guest("Ada").await;
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    for (method, path, body) in [
+        ("POST", "/api/servers", &br#"["arr-id","arr-name"]"#[..]),
+        ("POST", "/api/servers", b"\"arr-id\""),
+        ("POST", "/api/auth/guest", br#"["x"]"#),
+    ] {
+        let answer = c.raw(method, path, &headers, body).await;
+        answer.expect_error(400, "INVALID_BODY");
+        assert!(answer.text.contains("JSON object"), "{}", answer.text);
+    }
+    post_with(
+        c,
+        &token,
+        "/api/servers",
+        None,
+        &json!({ "id": "s", "name": "S" }),
+    )
+    .await
+    .expect_ok(201);
+    c.raw("PATCH", "/api/servers/s", &headers, br#"["x"]"#)
+        .await
+        .expect_error(400, "INVALID_BODY");
+    c.get("/api/servers/arr-id", None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    for name in ["nul\u{0}name", "esc\u{1b}[31m", "line\nbreak", "del\u{7f}"] {
+        let answer = post_with(c, &token, "/api/servers", None, &json!({ "name": name })).await;
+        answer.expect_error(400, "BAD_REQUEST");
+        assert!(
+            answer.text.contains("control characters"),
+            "{}",
+            answer.text
+        );
+        c.call(
+            "POST",
+            "/api/auth/guest",
+            None,
+            Some(&json!({ "displayName": name })),
+        )
+        .await
+        .expect_error(400, "BAD_REQUEST");
+    }
+    post_with(
+        c,
+        &token,
+        "/api/servers",
+        None,
+        &json!({ "name": "Multi", "description": "two\nlines\tand a tab" }),
+    )
+    .await
+    .expect_ok(201);
+    let wrong = post_with(c, &token, "/api/servers", None, &json!({ "name": 123 })).await;
+    wrong.expect_error(400, "BAD_REQUEST");
+    assert!(
+        wrong.text.contains("`name`") && wrong.text.contains("expected a string"),
+        "{}",
+        wrong.text
+    );
+}

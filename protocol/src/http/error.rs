@@ -10,6 +10,9 @@ use ts_rs::TS;
 pub enum ApiErrorCode {
     /// 400: the body or query is malformed or a field is missing or invalid.
     BadRequest,
+    /// 400: the body is JSON of the wrong shape (an array or a scalar where the route takes an
+    /// object); the message names the expected shape.
+    InvalidBody,
     /// 401: no token, or a forged or malformed one.
     Unauthorized,
     /// 401: the token has expired.
@@ -50,7 +53,7 @@ impl ApiErrorCode {
     /// The HTTP status this code is sent with.
     pub const fn status(self) -> u16 {
         match self {
-            Self::BadRequest => 400,
+            Self::BadRequest | Self::InvalidBody => 400,
             Self::Unauthorized | Self::TokenExpired => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,

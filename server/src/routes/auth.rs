@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use signalbox_protocol::http::{
-    ApiErrorCode, ChallengeRequest, ChallengeResponse, GuestRequest, MeResponse, TokenResponse,
-    VerifyRequest,
+    ChallengeRequest, ChallengeResponse, GuestRequest, MeResponse, TokenResponse, VerifyRequest,
 };
 use signalbox_protocol::limits::MAX_DISPLAY_NAME_CHARS;
 use signalbox_protocol::{TimestampMs, UserId};
@@ -127,13 +126,8 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let request: GuestRequest = req.json()?;
     let name = request.display_name.map(|n| n.trim().to_owned());
-    if let Some(name) = &name
-        && (name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS)
-    {
-        return Err(ApiFailure::new(
-            ApiErrorCode::BadRequest,
-            format!("field `displayName`: must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
-        ));
+    if let Some(name) = &name {
+        super::servers::check_text("displayName", name, MAX_DISPLAY_NAME_CHARS, false)?;
     }
     let user = UserId(format!("guest-{}", uuid::Uuid::new_v4()));
     let now = TimestampMs::now();

@@ -80,6 +80,9 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             "field `message`: at most {MAX_MESSAGE_CHARS} characters"
         )));
     }
+    if let Some(m) = &request.message {
+        super::servers::check_text("message", m, MAX_MESSAGE_CHARS, true)?;
+    }
     let user = req.caller()?.user_id.clone();
     let join_request = JoinRequest {
         id: uuid::Uuid::new_v4().to_string(),

@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::auth::password;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
+use crate::handlers::validate;
 use crate::http::ApiFailure;
 
 /// Longest server name, in characters.
@@ -126,11 +127,24 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiFailure> {
+/// 1 to `max` characters of display text (see [`validate::control_character`]: names refuse
+/// every control character, multi-line text keeps line breaks and tabs).
+pub(crate) fn check_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<(), ApiFailure> {
     let chars = value.chars().count();
     if value.trim().is_empty() || chars > max {
         return Err(ApiFailure::bad_request(format!(
             "field `{field}`: must be 1 to {max} characters"
+        )));
+    }
+    if let Some(refused) = validate::control_character(value, multiline) {
+        return Err(ApiFailure::bad_request(format!(
+            "field {}",
+            validate::control_character_message(field, refused)
         )));
     }
     Ok(())
@@ -144,7 +158,7 @@ fn check_tags(tags: Option<&Vec<String>>) -> Result<(), ApiFailure> {
         )));
     }
     for (i, tag) in tags.iter().enumerate() {
-        check_text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS)?;
+        check_text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS, false)?;
     }
     Ok(())
 }
@@ -197,9 +211,9 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let owner = req.caller()?.user_id.clone();
     let request: CreateServerRequest = req.json()?;
-    check_text("name", &request.name, MAX_NAME_CHARS)?;
+    check_text("name", &request.name, MAX_NAME_CHARS, false)?;
     if let Some(d) = &request.description {
-        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+        check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
     }
     check_tags(request.tags.as_ref())?;
     let id = match &request.id {
@@ -241,10 +255,10 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let server = ServerId::from(req.param(0));
     let request: UpdateServerRequest = req.json()?;
     if let Some(name) = &request.name {
-        check_text("name", name, MAX_NAME_CHARS)?;
+        check_text("name", name, MAX_NAME_CHARS, false)?;
     }
     if let Some(d) = &request.description {
-        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+        check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
     }
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
@@ -297,6 +311,9 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
         return Err(ApiFailure::bad_request(format!(
             "field `userId`: must be 1 to {MAX_ID_BYTES} bytes"
         )));
+    }
+    if let Some(reason) = &request.reason {
+        check_text("reason", reason, MAX_DESCRIPTION_CHARS, true)?;
     }
     let by = req.caller()?.user_id.clone();
     require_staff(&state, &server, &by, false).await?;
