@@ -30,7 +30,9 @@ pub enum UserStatus {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// The frame is not JSON, not an object, has no `type`, or a known type has a missing or
-    /// wrongly typed field (the message names it).
+    /// wrongly typed field (the message names it by its JSON path, with the expected type), or a
+    /// text field breaks the display-text rule: names and ids refuse control characters (Unicode
+    /// `Cc`); multi-line text allows only line feed, carriage return and tab among them.
     InvalidMessage,
     /// The `type` is not one this server knows; `requestType` carries it.
     UnknownType,

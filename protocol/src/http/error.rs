@@ -8,7 +8,11 @@ use ts_rs::TS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ApiErrorCode {
-    /// 400: the body or query is malformed or a field is missing or invalid.
+    /// 400: the body or query is malformed or a field is missing or invalid (the message names
+    /// the field by its JSON path and the expected type). Display text follows one rule on every
+    /// transport: names, ids and tags refuse control characters (Unicode `Cc`); multi-line text
+    /// (descriptions, messages, reasons) allows only line feed, carriage return and tab among
+    /// them.
     BadRequest,
     /// 400: the body is JSON of the wrong shape (an array or a scalar where the route takes an
     /// object); the message names the expected shape.
