@@ -30,7 +30,9 @@ pub enum UserStatus {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// The frame is not JSON, not an object, has no `type`, or a known type has a missing or
-    /// wrongly typed field (the message names it).
+    /// wrongly typed field (the message names it by its JSON path, with the expected type), or a
+    /// text field breaks the display-text rule: names and ids refuse control characters (Unicode
+    /// `Cc`); multi-line text allows only line feed, carriage return and tab among them.
     InvalidMessage,
     /// The `type` is not one this server knows; `requestType` carries it.
     UnknownType,
@@ -112,6 +114,12 @@ pub enum AccessDeniedReason {
 pub enum CloseCode {
     /// 1001: the server is shutting down gracefully; reconnect later.
     GoingAway,
+    /// 1002: the client broke the WebSocket protocol (RFC 6455): reserved bits or opcodes, a
+    /// fragmented or oversized control frame, a stray continuation, an unmasked frame, a
+    /// malformed close frame.
+    ProtocolError,
+    /// 1007: a text frame or a close reason was not valid UTF-8.
+    InvalidPayload,
     /// 1008: policy violation, such as sustained rate-limit abuse.
     PolicyViolation,
     /// 1009: a frame exceeded the configured maximum size.
@@ -128,8 +136,10 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every close code, in numeric order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::GoingAway,
+        Self::ProtocolError,
+        Self::InvalidPayload,
         Self::PolicyViolation,
         Self::MessageTooBig,
         Self::UnsupportedVersion,
@@ -142,6 +152,8 @@ impl CloseCode {
     pub const fn code(self) -> u16 {
         match self {
             Self::GoingAway => 1001,
+            Self::ProtocolError => 1002,
+            Self::InvalidPayload => 1007,
             Self::PolicyViolation => 1008,
             Self::MessageTooBig => 1009,
             Self::UnsupportedVersion => 4000,
@@ -155,6 +167,8 @@ impl CloseCode {
     pub const fn name(self) -> &'static str {
         match self {
             Self::GoingAway => "GOING_AWAY",
+            Self::ProtocolError => "PROTOCOL_ERROR",
+            Self::InvalidPayload => "INVALID_PAYLOAD",
             Self::PolicyViolation => "POLICY_VIOLATION",
             Self::MessageTooBig => "MESSAGE_TOO_BIG",
             Self::UnsupportedVersion => "UNSUPPORTED_VERSION",
@@ -168,6 +182,8 @@ impl CloseCode {
     pub const fn reason(self) -> &'static str {
         match self {
             Self::GoingAway => "server shutting down",
+            Self::ProtocolError => "protocol error",
+            Self::InvalidPayload => "invalid UTF-8",
             Self::PolicyViolation => "policy violation",
             Self::MessageTooBig => "frame too large",
             Self::UnsupportedVersion => "unsupported protocol version",

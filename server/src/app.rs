@@ -79,7 +79,8 @@ impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn new(config: Config) -> Result<Arc<Self>, RunError> {
         let path = config.db_path.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE))
+        let busy_timeout = config.variables.database.busy_timeout();
+        let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE, busy_timeout))
             .await
             .map_err(|e| RunError::Start(e.to_string()))??;
         let fresh = Authority::fresh_secret();
@@ -196,6 +197,7 @@ pub struct RunningServer {
     pub state: Arc<AppState>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    purge: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -220,6 +222,7 @@ impl RunningServer {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let _ = self.stop.send(());
+        self.purge.abort();
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");
         }
@@ -240,10 +243,15 @@ pub async fn start(config: Config) -> Result<RunningServer, RunError> {
             let _ = stopped.await;
         });
     let task = tokio::spawn(server.run());
+    let purge = tokio::spawn(crate::http::idempotency::purge_expired(
+        state.db.clone(),
+        state.config.variables.database.idempotency_ttl_ms(),
+    ));
     Ok(RunningServer {
         addr,
         state,
         stop,
         task,
+        purge,
     })
 }

@@ -5,10 +5,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -87,6 +90,141 @@ async fn data_survives_sigkill_and_restart() {
     child.wait().unwrap();
 }
 
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `POST /api/servers` named `crash-{i}` with `Idempotency-Key: k-{i}`; `None` when the server
+/// died before answering.
+async fn create_keyed(c: common::Client, token: &str, i: usize) -> Option<common::Response> {
+    let auth = format!("Bearer {token}");
+    let key = format!("k-{i}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+        ("Idempotency-Key", key.as_str()),
+    ];
+    let body = json!({ "name": format!("crash-{i}") }).to_string();
+    c.try_raw("POST", "/api/servers", &headers, body.as_bytes())
+        .await
+}
+
+/// Runs `create_keyed` for `0..creates` from `workers` concurrent clients until the server dies;
+/// returns the acknowledged answers (index to server id).
+async fn create_all(
+    c: common::Client,
+    token: &str,
+    creates: usize,
+    workers: usize,
+    acked: &Arc<Mutex<BTreeMap<usize, String>>>,
+) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..workers).map(|_| {
+        let (next, acked, token) = (Arc::clone(&next), Arc::clone(acked), token.to_owned());
+        tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= creates {
+                    return;
+                }
+                let Some(answer) = create_keyed(c, &token, i).await else {
+                    return;
+                };
+                assert_eq!(answer.status, 201, "create {i}: {}", answer.text);
+                let id = answer.json()["id"].as_str().unwrap().to_owned();
+                acked.lock().unwrap().insert(i, id);
+            }
+        })
+    });
+    for task in futures_util::future::join_all(tasks).await {
+        task.unwrap();
+    }
+}
+
+/// The SIGKILL loop of issue 11: creates with keys, `kill -9` at a random point, restart, replay
+/// every key; every key then has exactly one server and every acknowledged answer is unchanged.
+/// `SIGNALBOX_SIGKILL_ROUNDS` and `SIGNALBOX_SIGKILL_CREATES` raise the size (`scripts/faults`
+/// runs 10 rounds of 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_keyed_creates_then_replay_leaves_one_server_per_key() {
+    let rounds = env_number("SIGNALBOX_SIGKILL_ROUNDS", 3);
+    let creates = env_number("SIGNALBOX_SIGKILL_CREATES", 100);
+    const WORKERS: usize = 25;
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, addr) = spawn(dir.path());
+        let c = common::Client { addr };
+        let (token, _) = c.guest("Crash").await;
+        let span = u128::try_from(creates * 8 / 10).unwrap().max(1);
+        let kill_after =
+            creates / 10 + usize::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap();
+        let acked = Arc::new(Mutex::new(BTreeMap::new()));
+        let run = create_all(c, &token, creates, WORKERS, &acked);
+        let kill = async {
+            while acked.lock().unwrap().len() < kill_after {
+                tokio::task::yield_now().await;
+            }
+            child.kill().unwrap(); // SIGKILL
+        };
+        tokio::join!(run, kill);
+        child.wait().unwrap();
+        let before: BTreeMap<usize, String> = acked.lock().unwrap().clone();
+
+        let (mut child, addr) = spawn(dir.path());
+        let c = common::Client { addr };
+        let replayed = Arc::new(Mutex::new(BTreeMap::new()));
+        create_all(c, &token, creates, WORKERS, &replayed).await;
+        let replayed = replayed.lock().unwrap().clone();
+        assert_eq!(
+            replayed.len(),
+            creates,
+            "every key answered after the restart"
+        );
+        for (i, id) in &before {
+            assert_eq!(
+                &replayed[i], id,
+                "acknowledged create {i} changed on replay"
+            );
+        }
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(cursor) => format!("/api/servers?limit=100&cursor={cursor}"),
+                None => "/api/servers?limit=100".to_owned(),
+            };
+            let page = c.get(&path, None).await.expect_ok(200);
+            for item in page["items"].as_array().unwrap() {
+                *names
+                    .entry(item["name"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(names.len(), creates, "one name per key");
+        assert!(
+            names.values().all(|n| *n == 1),
+            "a key made two servers: {:?}",
+            names.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+        );
+        println!(
+            "round {round}: SIGKILL after {} of {creates} keyed creates were acknowledged \
+             (target {kill_after}); after restart and replay of every key: {} servers, \
+             one per key, every acknowledged id unchanged",
+            before.len(),
+            names.len()
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn migrate_applies_every_migration_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,7 +241,11 @@ fn migrate_applies_every_migration_once() {
     };
     let first = run();
     assert!(first.status.success(), "{first:?}");
-    assert!(String::from_utf8_lossy(&first.stdout).contains("2 migration(s) applied"));
+    let all = format!(
+        "{} migration(s) applied",
+        signalbox::directory::db::migration_count()
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains(&all));
     let second = run();
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
     assert!(

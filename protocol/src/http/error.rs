@@ -8,8 +8,15 @@ use ts_rs::TS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ApiErrorCode {
-    /// 400: the body or query is malformed or a field is missing or invalid.
+    /// 400: the body or query is malformed or a field is missing or invalid (the message names
+    /// the field by its JSON path and the expected type). Display text follows one rule on every
+    /// transport: names, ids and tags refuse control characters (Unicode `Cc`); multi-line text
+    /// (descriptions, messages, reasons) allows only line feed, carriage return and tab among
+    /// them.
     BadRequest,
+    /// 400: the body is JSON of the wrong shape (an array or a scalar where the route takes an
+    /// object); the message names the expected shape.
+    InvalidBody,
     /// 401: no token, or a forged or malformed one.
     Unauthorized,
     /// 401: the token has expired.
@@ -50,7 +57,7 @@ impl ApiErrorCode {
     /// The HTTP status this code is sent with.
     pub const fn status(self) -> u16 {
         match self {
-            Self::BadRequest => 400,
+            Self::BadRequest | Self::InvalidBody => 400,
             Self::Unauthorized | Self::TokenExpired => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,

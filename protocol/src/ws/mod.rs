@@ -22,7 +22,7 @@ pub use chat::*;
 pub use forward::*;
 pub use icons::*;
 pub use membership::*;
-pub use parse::{FrameError, parse_client_frame};
+pub use parse::{FrameError, MAX_FIELD_ERROR_BYTES, describe_field_error, parse_client_frame};
 pub use plugins::*;
 pub use presence::*;
 pub use voice::*;
@@ -61,6 +61,23 @@ macro_rules! envelope_union {
             pub fn wire_type(&self) -> &'static str {
                 match self {
                     $(Self::$variant(_) => $wire,)+
+                }
+            }
+
+            /// Deserializes `value` as the payload of the wire type `wire`, tracking the JSON
+            /// path: `Some((path, reason))` when it fails. (The tagged union buffers its input,
+            /// which loses the path; this names the field at fault.)
+            pub fn payload_error(wire: &str, value: &serde_json::Value) -> Option<(String, String)> {
+                fn check<T: serde::de::DeserializeOwned>(
+                    value: &serde_json::Value,
+                ) -> Option<(String, String)> {
+                    serde_path_to_error::deserialize::<_, T>(value)
+                        .err()
+                        .map(|e| (e.path().to_string(), e.into_inner().to_string()))
+                }
+                match wire {
+                    $($wire => check::<$payload>(value),)+
+                    _ => None,
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! open in every case. This module is the one place that decides which; transports only call
 //! [`parse_client_frame`].
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::ClientEnvelope;
@@ -66,9 +67,34 @@ pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
             request_type: Some(shown.to_owned()),
         });
     }
-    serde_json::from_value(value).map_err(|e| {
-        FrameError::invalid(format!("invalid `{request_type}`: {e}"), Some(request_type))
+    ClientEnvelope::deserialize(&value).map_err(|e| {
+        let (path, reason) = ClientEnvelope::payload_error(&request_type, &value)
+            .unwrap_or_else(|| (".".to_owned(), e.to_string()));
+        let message = describe_field_error(&path, &reason);
+        FrameError::invalid(
+            format!("invalid `{request_type}`: {message}"),
+            Some(request_type),
+        )
     })
+}
+
+/// The longest description of a field error sent back: serde's message may quote the value.
+pub const MAX_FIELD_ERROR_BYTES: usize = 200;
+
+/// One wording for a field that failed to deserialize, on every transport: the field by its JSON
+/// path (`.` for the whole value) and serde's reason (which names the expected type), bounded to
+/// [`MAX_FIELD_ERROR_BYTES`].
+pub fn describe_field_error(path: &str, reason: &str) -> String {
+    let text = if path == "." || path.is_empty() {
+        reason.to_owned()
+    } else {
+        format!("field `{path}`: {reason}")
+    };
+    if text.len() <= MAX_FIELD_ERROR_BYTES {
+        text
+    } else {
+        format!("{}…", truncate(&text, MAX_FIELD_ERROR_BYTES))
+    }
 }
 
 fn truncate(text: &str, max_bytes: usize) -> &str {
@@ -108,6 +134,24 @@ mod tests {
         assert!(err.message.contains("serverId"), "{}", err.message);
         let err = parse_client_frame(r#"{"type":"teleport"}"#).expect_err("unknown");
         assert_eq!(err.request_type.as_deref(), Some("teleport"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field_and_the_expected_type() {
+        let err =
+            parse_client_frame(r#"{"type":"join_server","serverId":123}"#).expect_err("wrong type");
+        assert!(err.message.contains("field `serverId`"), "{}", err.message);
+        assert!(err.message.contains("expected a string"), "{}", err.message);
+        let long = format!(
+            r#"{{"type":"join_server","serverId":"s","password":{{"x":"{}"}}}}"#,
+            "y".repeat(5000)
+        );
+        let err = parse_client_frame(&long).expect_err("wrong type");
+        assert!(
+            err.message.len() < MAX_FIELD_ERROR_BYTES + 64,
+            "{}",
+            err.message
+        );
     }
 
     #[test]

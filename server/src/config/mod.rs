@@ -5,6 +5,7 @@
 //! malformed file, an unknown key or a bad value is a [`ConfigError`] naming the key; nothing
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
 
+mod database;
 mod realtime;
 pub mod reference;
 mod variables;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use database::DatabaseSettings;
 pub use realtime::Realtime;
 pub use variables::{AuthMode, Secret, Variables};
 

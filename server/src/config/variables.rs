@@ -99,6 +99,8 @@ pub struct Variables {
     pub max_body_bytes: u32,
     /// Limits and timings of the realtime transports.
     pub realtime: Realtime,
+    /// Write concurrency of the database and the `Idempotency-Key` store.
+    pub database: super::DatabaseSettings,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
     /// image proxy, GIF search) may reach despite the outbound guard's forbidden ranges.
     pub outbound_allowlist: Vec<String>,
@@ -133,6 +135,7 @@ impl Default for Variables {
             challenge_ttl_seconds: 120,
             max_body_bytes: 64 * 1024,
             realtime: Realtime::default(),
+            database: super::DatabaseSettings::default(),
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
@@ -182,6 +185,7 @@ impl Variables {
             return invalid("turnSecret", "must not be empty");
         }
         self.sse.validate()?;
+        self.database.validate()?;
         self.realtime.validate()
     }
 }

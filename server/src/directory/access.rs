@@ -179,7 +179,7 @@ mod tests {
     const NOW: TimestampMs = TimestampMs(1_000);
 
     fn setup(visibility: ServerVisibility) -> (Connection, ServerId) {
-        let mut conn = open_in_memory().expect("db");
+        let conn = open_in_memory().expect("db");
         let request = CreateServerRequest {
             id: None,
             name: "s".into(),
@@ -188,7 +188,7 @@ mod tests {
             visibility: Some(visibility),
         };
         let id = ServerId::from("s");
-        commands::create_server(&mut conn, id.clone(), &request, &UserId::from("owner"), NOW)
+        commands::create_server(&conn, id.clone(), &request, &UserId::from("owner"), NOW)
             .expect("create");
         (conn, id)
     }
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn public_server_admits_anyone_but_the_banned() {
-        let (mut conn, id) = setup(ServerVisibility::Public);
+        let (conn, id) = setup(ServerVisibility::Public);
         let none = JoinCredentials::default();
         assert_eq!(decide(&conn, "s", "anyone", none), Ok(Access::Public));
         assert_eq!(
@@ -253,7 +253,7 @@ mod tests {
             Ok(Access::Role(MemberRole::Owner))
         );
         let owner = UserId::from("owner");
-        commands::ban(&mut conn, &id, &UserId::from("bad"), None, &owner, NOW).expect("ban");
+        commands::ban(&conn, &id, &UserId::from("bad"), None, &owner, NOW).expect("ban");
         assert_eq!(
             decide(&conn, "s", "bad", none),
             Err(AccessDeniedReason::Banned)

@@ -1,8 +1,10 @@
-//! Writes to the directory, one typed function per action, each in one transaction.
+//! Writes to the directory, one typed function per action.
 //!
-//! Never decides who may act (routes ask [`super::access`] first) and never sees a plain-text
-//! password (callers pass Argon2 hashes). Each function commits before returning, so a caller
-//! that answers success after it has made the write durable.
+//! Never decides who may act (routes ask [`super::access`] first), never sees a plain-text
+//! password (callers pass Argon2 hashes), and never opens or commits a transaction: callers run
+//! each function inside the one `BEGIN IMMEDIATE` transaction of [`super::db::Db::write`], which
+//! commits before the caller answers success (and, for an `Idempotency-Key`, stores the answer
+//! in that same transaction).
 
 use rusqlite::{Connection, params};
 use signalbox_protocol::http::{
@@ -63,14 +65,13 @@ pub fn upsert_user(
 
 /// Creates a server owned by `owner` (who becomes its first member, as owner).
 pub fn create_server(
-    conn: &mut Connection,
+    conn: &Connection,
     id: ServerId,
     request: &CreateServerRequest,
     owner: &UserId,
     now: TimestampMs,
 ) -> Result<ServerSummary, DirectoryError> {
-    let tx = conn.transaction()?;
-    let exists: bool = tx.query_row(
+    let exists: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM servers WHERE id = ?1)",
         [id.as_str()],
         |row| row.get(0),
@@ -82,7 +83,7 @@ pub fn create_server(
     }
     let visibility = request.visibility.unwrap_or(ServerVisibility::Public);
     let tags = request.tags.clone().unwrap_or_default();
-    tx.execute(
+    conn.execute(
         "INSERT INTO servers (id, name, description, tags, visibility, owner_id, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -95,11 +96,10 @@ pub fn create_server(
             now.0
         ],
     )?;
-    tx.execute(
+    conn.execute(
         "INSERT INTO members (server_id, user_id, role, joined_at) VALUES (?1, ?2, 'owner', ?3)",
         params![id.as_str(), owner.as_str(), now.0],
     )?;
-    tx.commit()?;
     queries::server(conn, &id)?
         .map(|r| r.summary)
         .ok_or(DirectoryError::NotFound("server"))
@@ -107,12 +107,11 @@ pub fn create_server(
 
 /// Changes the fields of `request` that are present.
 pub fn update_server(
-    conn: &mut Connection,
+    conn: &Connection,
     id: &ServerId,
     request: &UpdateServerRequest,
 ) -> Result<ServerSummary, DirectoryError> {
-    let tx = conn.transaction()?;
-    let changed = tx.execute(
+    let changed = conn.execute(
         "UPDATE servers SET name = coalesce(?2, name), \
            description = coalesce(?3, description), tags = coalesce(?4, tags), \
            visibility = coalesce(?5, visibility) WHERE id = ?1",
@@ -127,7 +126,6 @@ pub fn update_server(
     if changed == 0 {
         return Err(DirectoryError::NotFound("server"));
     }
-    tx.commit()?;
     queries::server(conn, id)?
         .map(|r| r.summary)
         .ok_or(DirectoryError::NotFound("server"))
@@ -233,30 +231,28 @@ pub fn remove_member(
 
 /// Bans `user` from `server` and removes their membership. The owner cannot be banned.
 pub fn ban(
-    conn: &mut Connection,
+    conn: &Connection,
     server: &ServerId,
     user: &UserId,
     reason: Option<&str>,
     by: &UserId,
     now: TimestampMs,
 ) -> Result<Ban, DirectoryError> {
-    let tx = conn.transaction()?;
-    if queries::role(&tx, server, user)? == Some(MemberRole::Owner) {
+    if queries::role(conn, server, user)? == Some(MemberRole::Owner) {
         return Err(DirectoryError::Forbidden(
             "the owner cannot be banned".into(),
         ));
     }
-    tx.execute(
+    conn.execute(
         "INSERT INTO bans (server_id, user_id, reason, banned_by, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (server_id, user_id) \
          DO UPDATE SET reason = excluded.reason, banned_by = excluded.banned_by",
         params![server.as_str(), user.as_str(), reason, by.as_str(), now.0],
     )?;
-    tx.execute(
+    conn.execute(
         "DELETE FROM members WHERE server_id = ?1 AND user_id = ?2",
         [server.as_str(), user.as_str()],
     )?;
-    tx.commit()?;
     Ok(Ban {
         user_id: user.clone(),
         reason: reason.map(str::to_owned),
@@ -296,25 +292,23 @@ pub fn create_invite(conn: &Connection, invite: &Invite) -> Result<(), Directory
 /// Uses the invite `code`: `user` becomes a member of its server (a use is counted only for a
 /// new member).
 pub fn accept_invite(
-    conn: &mut Connection,
+    conn: &Connection,
     code: &str,
     user: &UserId,
     now: TimestampMs,
 ) -> Result<Membership, DirectoryError> {
-    let tx = conn.transaction()?;
-    let record = queries::invite(&tx, code)?.ok_or(DirectoryError::NotFound("invite"))?;
+    let record = queries::invite(conn, code)?.ok_or(DirectoryError::NotFound("invite"))?;
     if let Some(reason) = record.unusable_reason(now) {
         return Err(DirectoryError::Gone(reason.into()));
     }
     let server = record.invite.server_id;
-    if queries::is_banned(&tx, &server, user)? {
+    if queries::is_banned(conn, &server, user)? {
         return Err(DirectoryError::Forbidden("banned from this server".into()));
     }
-    if queries::role(&tx, &server, user)?.is_none() {
-        tx.execute("UPDATE invites SET uses = uses + 1 WHERE code = ?1", [code])?;
+    if queries::role(conn, &server, user)?.is_none() {
+        conn.execute("UPDATE invites SET uses = uses + 1 WHERE code = ?1", [code])?;
     }
-    let membership = add_member(&tx, &server, user, MemberRole::Member, now)?;
-    tx.commit()?;
+    let membership = add_member(conn, &server, user, MemberRole::Member, now)?;
     Ok(membership)
 }
 
@@ -327,15 +321,11 @@ pub fn revoke_invite(conn: &Connection, code: &str) -> Result<(), DirectoryError
 }
 
 /// Records a pending join request; a member, or a user with a pending request, conflicts.
-pub fn create_join_request(
-    conn: &mut Connection,
-    request: &JoinRequest,
-) -> Result<(), DirectoryError> {
-    let tx = conn.transaction()?;
-    if queries::role(&tx, &request.server_id, &request.user_id)?.is_some() {
+pub fn create_join_request(conn: &Connection, request: &JoinRequest) -> Result<(), DirectoryError> {
+    if queries::role(conn, &request.server_id, &request.user_id)?.is_some() {
         return Err(DirectoryError::Conflict("already a member".into()));
     }
-    let inserted = tx.execute(
+    let inserted = conn.execute(
         "INSERT INTO join_requests (id, server_id, user_id, message, status, created_at) \
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5) ON CONFLICT DO NOTHING",
         params![
@@ -351,41 +341,38 @@ pub fn create_join_request(
             "a join request is already pending".into(),
         ));
     }
-    tx.commit()?;
     Ok(())
 }
 
 /// Moves a pending join request to `status` (approved adds the member).
 pub fn decide_join_request(
-    conn: &mut Connection,
+    conn: &Connection,
     id: &str,
     status: JoinRequestStatus,
     by: &UserId,
     now: TimestampMs,
 ) -> Result<JoinRequest, DirectoryError> {
-    let tx = conn.transaction()?;
     let request =
-        queries::join_request(&tx, id)?.ok_or(DirectoryError::NotFound("join request"))?;
+        queries::join_request(conn, id)?.ok_or(DirectoryError::NotFound("join request"))?;
     if request.status != JoinRequestStatus::Pending {
         return Err(DirectoryError::Conflict(format!(
             "the join request is already {}",
             status_text(request.status)
         )));
     }
-    tx.execute(
+    conn.execute(
         "UPDATE join_requests SET status = ?2, decided_at = ?3, decided_by = ?4 WHERE id = ?1",
         params![id, status_text(status), now.0, by.as_str()],
     )?;
     if status == JoinRequestStatus::Approved {
         add_member(
-            &tx,
+            conn,
             &request.server_id,
             &request.user_id,
             MemberRole::Member,
             now,
         )?;
     }
-    tx.commit()?;
     queries::join_request(conn, id)?.ok_or(DirectoryError::NotFound("join request"))
 }
 
@@ -438,7 +425,7 @@ mod tests {
         UserId::from(id)
     }
 
-    fn server(conn: &mut Connection, id: &str, visibility: ServerVisibility) -> ServerSummary {
+    fn server(conn: &Connection, id: &str, visibility: ServerVisibility) -> ServerSummary {
         let request = CreateServerRequest {
             id: None,
             name: format!("Server {id}"),
@@ -451,8 +438,8 @@ mod tests {
 
     #[test]
     fn create_read_update_delete_server() {
-        let mut conn = open_in_memory().expect("db");
-        let created = server(&mut conn, "s1", ServerVisibility::Public);
+        let conn = open_in_memory().expect("db");
+        let created = server(&conn, "s1", ServerVisibility::Public);
         assert_eq!(created.member_count, 1);
         assert_eq!(created.owner_id, user("ada"));
         assert!(!created.has_password);
@@ -468,7 +455,7 @@ mod tests {
             visibility: None,
         };
         assert!(matches!(
-            create_server(&mut conn, created.id.clone(), &again, &user("bob"), NOW),
+            create_server(&conn, created.id.clone(), &again, &user("bob"), NOW),
             Err(DirectoryError::Conflict(_))
         ));
         let update = UpdateServerRequest {
@@ -477,7 +464,7 @@ mod tests {
             tags: None,
             visibility: Some(ServerVisibility::Private),
         };
-        let updated = update_server(&mut conn, &created.id, &update).expect("update");
+        let updated = update_server(&conn, &created.id, &update).expect("update");
         assert_eq!(updated.name, "Renamed");
         assert_eq!(updated.description.as_deref(), Some("about rust"));
         assert_eq!(updated.visibility, ServerVisibility::Private);
@@ -491,11 +478,11 @@ mod tests {
 
     #[test]
     fn public_listing_paginates_and_searches() {
-        let mut conn = open_in_memory().expect("db");
+        let conn = open_in_memory().expect("db");
         for id in ["a", "b", "c"] {
-            server(&mut conn, id, ServerVisibility::Public);
+            server(&conn, id, ServerVisibility::Public);
         }
-        server(&mut conn, "hidden", ServerVisibility::Private);
+        server(&conn, "hidden", ServerVisibility::Private);
         let page = queries::list_public_servers(&conn, None, 2, None).expect("page 1");
         assert_eq!(page.items.len(), 2);
         let next = page.next_cursor.expect("more");
@@ -509,25 +496,17 @@ mod tests {
 
     #[test]
     fn bans_remove_membership_and_spare_the_owner() {
-        let mut conn = open_in_memory().expect("db");
-        let s = server(&mut conn, "s", ServerVisibility::Public);
+        let conn = open_in_memory().expect("db");
+        let s = server(&conn, "s", ServerVisibility::Public);
         add_member(&conn, &s.id, &user("bob"), MemberRole::Member, NOW).expect("member");
-        ban(
-            &mut conn,
-            &s.id,
-            &user("bob"),
-            Some("spam"),
-            &user("ada"),
-            NOW,
-        )
-        .expect("ban");
+        ban(&conn, &s.id, &user("bob"), Some("spam"), &user("ada"), NOW).expect("ban");
         assert!(queries::is_banned(&conn, &s.id, &user("bob")).expect("banned"));
         assert_eq!(
             queries::role(&conn, &s.id, &user("bob")).expect("role"),
             None
         );
         assert!(matches!(
-            ban(&mut conn, &s.id, &user("ada"), None, &user("ada"), NOW),
+            ban(&conn, &s.id, &user("ada"), None, &user("ada"), NOW),
             Err(DirectoryError::Forbidden(_))
         ));
         let bans = queries::list_bans(&conn, &s.id, 10, None).expect("list");
@@ -541,8 +520,8 @@ mod tests {
 
     #[test]
     fn roles_change_but_never_the_owner() {
-        let mut conn = open_in_memory().expect("db");
-        let s = server(&mut conn, "s", ServerVisibility::Public);
+        let conn = open_in_memory().expect("db");
+        let s = server(&conn, "s", ServerVisibility::Public);
         add_member(&conn, &s.id, &user("bob"), MemberRole::Member, NOW).expect("member");
         let m = set_role(&conn, &s.id, &user("bob"), MemberRole::Moderator).expect("promote");
         assert_eq!(m.role, MemberRole::Moderator);
@@ -570,8 +549,8 @@ mod tests {
 
     #[test]
     fn invites_count_uses_and_expire() {
-        let mut conn = open_in_memory().expect("db");
-        let s = server(&mut conn, "s", ServerVisibility::Private);
+        let conn = open_in_memory().expect("db");
+        let s = server(&conn, "s", ServerVisibility::Private);
         let invite = Invite {
             code: "code1".into(),
             server_id: s.id.clone(),
@@ -582,10 +561,10 @@ mod tests {
             uses: 0,
         };
         create_invite(&conn, &invite).expect("create");
-        let m = accept_invite(&mut conn, "code1", &user("bob"), NOW).expect("accept");
+        let m = accept_invite(&conn, "code1", &user("bob"), NOW).expect("accept");
         assert_eq!(m.role, MemberRole::Member);
         assert!(matches!(
-            accept_invite(&mut conn, "code1", &user("carol"), NOW),
+            accept_invite(&conn, "code1", &user("carol"), NOW),
             Err(DirectoryError::Gone(_))
         ));
         let expiring = Invite {
@@ -595,25 +574,20 @@ mod tests {
         };
         create_invite(&conn, &expiring).expect("create");
         assert!(matches!(
-            accept_invite(
-                &mut conn,
-                "code2",
-                &user("carol"),
-                TimestampMs(NOW.0 + 1000)
-            ),
+            accept_invite(&conn, "code2", &user("carol"), TimestampMs(NOW.0 + 1000)),
             Err(DirectoryError::Gone(_))
         ));
         revoke_invite(&conn, "code2").expect("revoke");
         assert!(matches!(
-            accept_invite(&mut conn, "nope", &user("carol"), NOW),
+            accept_invite(&conn, "nope", &user("carol"), NOW),
             Err(DirectoryError::NotFound(_))
         ));
     }
 
     #[test]
     fn join_requests_are_decided_once() {
-        let mut conn = open_in_memory().expect("db");
-        let s = server(&mut conn, "s", ServerVisibility::Private);
+        let conn = open_in_memory().expect("db");
+        let s = server(&conn, "s", ServerVisibility::Private);
         let request = JoinRequest {
             id: "r1".into(),
             server_id: s.id.clone(),
@@ -623,38 +597,27 @@ mod tests {
             created_at: NOW,
             decided_at: None,
         };
-        create_join_request(&mut conn, &request).expect("create");
+        create_join_request(&conn, &request).expect("create");
         let dup = JoinRequest {
             id: "r2".into(),
             ..request.clone()
         };
         assert!(matches!(
-            create_join_request(&mut conn, &dup),
+            create_join_request(&conn, &dup),
             Err(DirectoryError::Conflict(_))
         ));
         let pending = queries::pending_join_requests(&conn, &s.id, 10, None).expect("list");
         assert_eq!(pending.items.len(), 1);
-        let approved = decide_join_request(
-            &mut conn,
-            "r1",
-            JoinRequestStatus::Approved,
-            &user("ada"),
-            NOW,
-        )
-        .expect("approve");
+        let approved =
+            decide_join_request(&conn, "r1", JoinRequestStatus::Approved, &user("ada"), NOW)
+                .expect("approve");
         assert_eq!(approved.status, JoinRequestStatus::Approved);
         assert_eq!(
             queries::role(&conn, &s.id, &user("bob")).expect("role"),
             Some(MemberRole::Member)
         );
         assert!(matches!(
-            decide_join_request(
-                &mut conn,
-                "r1",
-                JoinRequestStatus::Rejected,
-                &user("ada"),
-                NOW
-            ),
+            decide_join_request(&conn, "r1", JoinRequestStatus::Rejected, &user("ada"), NOW),
             Err(DirectoryError::Conflict(_))
         ));
     }

@@ -82,70 +82,87 @@ pub fn consume_challenge(
     Ok((public_key, challenge))
 }
 
-/// A stored response to an `Idempotency-Key`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IdempotencyRecord {
-    /// The method of the first request.
-    pub method: String,
-    /// The path of the first request.
-    pub path: String,
-    /// The body of the first request.
-    pub body: Vec<u8>,
-    /// The status answered.
-    pub status: u16,
-    /// The JSON answered.
-    pub response: String,
+/// Which `Idempotency-Key` a record answers: caller, route (method and path template) and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyScope {
+    /// The caller's user id.
+    pub user: String,
+    /// `METHOD /path/{template}`.
+    pub route: String,
+    /// The key the client sent.
+    pub key: String,
 }
 
-/// The record of `key` for `user` made after `since`, if any.
+/// A stored answer to an `Idempotency-Key`. Never holds the request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the canonical request (see [`crate::http::idempotency`]).
+    pub request_hash: Vec<u8>,
+    /// The status answered.
+    pub status: u16,
+    /// The JSON answered; `None` for a route whose answer is not kept (secret-bearing routes).
+    pub response: Option<String>,
+}
+
+/// The record of `scope` made after `since`, if any.
 pub fn idempotency_record(
     conn: &Connection,
-    user: &str,
-    key: &str,
+    scope: &IdempotencyScope,
     since: TimestampMs,
 ) -> Result<Option<IdempotencyRecord>, DirectoryError> {
     Ok(conn
         .query_row(
-            "SELECT method, path, body, status, response FROM idempotency_records \
-             WHERE user_id = ?1 AND key = ?2 AND created_at > ?3",
-            params![user, key, since.0],
+            "SELECT request_hash, status, response FROM idempotency_records \
+             WHERE user_id = ?1 AND route = ?2 AND key = ?3 AND created_at > ?4",
+            params![scope.user, scope.route, scope.key, since.0],
             |row| {
                 Ok(IdempotencyRecord {
-                    method: row.get(0)?,
-                    path: row.get(1)?,
-                    body: row.get(2)?,
-                    status: row.get(3)?,
-                    response: row.get(4)?,
+                    request_hash: row.get(0)?,
+                    status: row.get(1)?,
+                    response: row.get(2)?,
                 })
             },
         )
         .optional()?)
 }
 
-/// Stores (or replaces an expired) record of `key` for `user`.
+/// Stores the record of `scope` (replacing an expired one not purged yet). Run it in the
+/// transaction of the write it records.
 pub fn store_idempotency_record(
     conn: &Connection,
-    user: &str,
-    key: &str,
+    scope: &IdempotencyScope,
     record: &IdempotencyRecord,
     now: TimestampMs,
 ) -> Result<(), DirectoryError> {
     conn.execute(
-        "INSERT OR REPLACE INTO idempotency_records \
-         (user_id, key, method, path, body, status, response, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO idempotency_records \
+         (user_id, route, key, request_hash, status, response, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (user_id, route, key) DO UPDATE SET request_hash = excluded.request_hash, \
+           status = excluded.status, response = excluded.response, \
+           created_at = excluded.created_at",
         params![
-            user,
-            key,
-            record.method,
-            record.path,
-            record.body,
+            scope.user,
+            scope.route,
+            scope.key,
+            record.request_hash,
             record.status,
             record.response,
             now.0
         ],
     )?;
     Ok(())
+}
+
+/// Deletes the records made at or before `cutoff`; returns how many.
+pub fn purge_idempotency_records(
+    conn: &Connection,
+    cutoff: TimestampMs,
+) -> Result<usize, DirectoryError> {
+    Ok(conn.execute(
+        "DELETE FROM idempotency_records WHERE created_at <= ?1",
+        [cutoff.0],
+    )?)
 }
 
 #[cfg(test)]
@@ -186,27 +203,53 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_records_expire() {
+    fn idempotency_records_expire_and_are_purged() {
         let conn = open_in_memory().expect("db");
-        let record = IdempotencyRecord {
-            method: "POST".into(),
-            path: "/api/servers".into(),
-            body: b"{}".to_vec(),
-            status: 200,
-            response: "{}".into(),
+        let scope = IdempotencyScope {
+            user: "u".into(),
+            route: "POST /api/servers".into(),
+            key: "k".into(),
         };
-        store_idempotency_record(&conn, "u", "k", &record, TimestampMs(10)).expect("store");
+        let record = IdempotencyRecord {
+            request_hash: vec![1; 32],
+            status: 201,
+            response: Some("{}".into()),
+        };
+        store_idempotency_record(&conn, &scope, &record, TimestampMs(10)).expect("store");
         assert_eq!(
-            idempotency_record(&conn, "u", "k", TimestampMs(5)).expect("read"),
-            Some(record)
+            idempotency_record(&conn, &scope, TimestampMs(5)).expect("read"),
+            Some(record.clone())
         );
         assert_eq!(
-            idempotency_record(&conn, "u", "k", TimestampMs(10)).expect("read"),
+            idempotency_record(&conn, &scope, TimestampMs(10)).expect("read"),
+            None,
+            "expired"
+        );
+        let other_route = IdempotencyScope {
+            route: "PATCH /api/servers/{serverId}".into(),
+            ..scope.clone()
+        };
+        assert_eq!(
+            idempotency_record(&conn, &other_route, TimestampMs(5)).expect("read"),
             None
         );
+        let renewed = IdempotencyRecord {
+            status: 200,
+            response: None,
+            ..record
+        };
+        store_idempotency_record(&conn, &scope, &renewed, TimestampMs(20)).expect("replace");
         assert_eq!(
-            idempotency_record(&conn, "other", "k", TimestampMs(5)).expect("read"),
-            None
+            idempotency_record(&conn, &scope, TimestampMs(15)).expect("read"),
+            Some(renewed)
+        );
+        assert_eq!(
+            purge_idempotency_records(&conn, TimestampMs(19)).expect("purge"),
+            0
+        );
+        assert_eq!(
+            purge_idempotency_records(&conn, TimestampMs(20)).expect("purge"),
+            1
         );
     }
 }

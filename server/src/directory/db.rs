@@ -4,11 +4,22 @@
 //! Owns connections and threads. Every call runs on tokio's blocking pool with one pooled
 //! connection, so a query never blocks a socket task. Never holds business rules (see
 //! `commands`, `queries`, `access`).
+//!
+//! Concurrency rules:
+//! - Every write transaction begins `IMMEDIATE` ([`Db::write`], and the default behaviour of
+//!   `Connection::transaction` on pooled connections): it takes the write lock before its first
+//!   read, so SQLite can make a second writer wait (the busy timeout, a bounded wait with
+//!   retries) instead of refusing a deferred lock upgrade at once. A `SQLITE_BUSY` that still
+//!   escapes is [`DbError::is_busy`]; routes answer it with 503 and `Retry-After`.
+//! - A pool slot cannot leak: the semaphore permit and the connection's [`Lease`] both move into
+//!   the blocking closure, so a cancelled caller frees its slot only once the closure is done,
+//!   and a panicking closure still gives the connection back (rolled back to autocommit).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
@@ -38,32 +49,67 @@ pub enum DbError {
     Worker(String),
 }
 
+impl DbError {
+    /// Whether SQLite gave up waiting for a lock (`SQLITE_BUSY`/`SQLITE_LOCKED` after the busy
+    /// timeout): the request may be retried as it is.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+
+    /// Whether the disk (or the database's size limit) is full: writes fail until space returns,
+    /// reads still work.
+    pub fn is_disk_full(&self) -> bool {
+        self.sqlite_code() == Some(ErrorCode::DiskFull)
+    }
+
+    fn sqlite_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Sqlite(e) => e.sqlite_error_code(),
+            _ => None,
+        }
+    }
+}
+
+/// How long a connection waits for another writer's lock before `SQLITE_BUSY` (tests and
+/// `signalbox migrate`; the server uses `database.busyTimeoutMs`).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a connection with the pragmas every connection needs.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
+    open_with(path, DEFAULT_BUSY_TIMEOUT)
+}
+
+/// [`open`] with a busy timeout of `busy_timeout`.
+pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, DbError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
             path: dir.to_owned(),
             source,
         })?;
     }
-    let conn = Connection::open(path)?;
-    configure(&conn)?;
+    let mut conn = Connection::open(path)?;
+    configure(&mut conn, busy_timeout)?;
     Ok(conn)
 }
 
 /// An in-memory database with every migration applied (tests).
 pub fn open_in_memory() -> Result<Connection, DbError> {
     let mut conn = Connection::open_in_memory()?;
-    configure(&conn)?;
+    configure(&mut conn, DEFAULT_BUSY_TIMEOUT)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
 
-fn configure(conn: &Connection) -> Result<(), DbError> {
+fn configure(conn: &mut Connection, busy_timeout: Duration) -> Result<(), DbError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(busy_timeout)?;
+    // A transaction that reads before it writes must hold the write lock from its start.
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
     Ok(())
 }
 
@@ -91,6 +137,11 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
+/// How many migrations are embedded (what an empty database gets).
+pub fn migration_count() -> usize {
+    embedded::migrations::runner().get_migrations().len()
+}
+
 /// Opens the file at `path` and applies pending migrations (`signalbox migrate`).
 pub fn migrate_file(path: &Path) -> Result<usize, DbError> {
     let mut conn = open(path)?;
@@ -105,7 +156,7 @@ pub struct Db {
 
 struct Inner {
     idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Db {
@@ -114,16 +165,55 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// A connection taken from the pool; it goes back when the lease drops, also while a panic
+/// unwinds. A transaction the closure left open is rolled back first.
+struct Lease<'a> {
+    pool: &'a Inner,
+    conn: Option<Connection>,
+}
+
+impl<'a> Lease<'a> {
+    fn take(pool: &'a Inner) -> Option<Self> {
+        let conn = pool
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()?;
+        Some(Self {
+            pool,
+            conn: Some(conn),
+        })
+    }
+
+    fn conn(&mut self) -> Option<&mut Connection> {
+        self.conn.as_mut()
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.pool
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
+    }
+}
+
 impl Db {
     /// Opens `size` connections to `path`, migrating first.
-    pub fn open(path: &Path, size: usize) -> Result<Self, DbError> {
-        let mut first = open(path)?;
+    pub fn open(path: &Path, size: usize, busy_timeout: Duration) -> Result<Self, DbError> {
+        let mut first = open_with(path, busy_timeout)?;
         migrate(&mut first)?;
         let mut conns = vec![first];
         for _ in 1..size.max(1) {
-            conns.push(open(path)?);
+            conns.push(open_with(path, busy_timeout)?);
         }
-        let permits = Semaphore::new(conns.len());
+        let permits = Arc::new(Semaphore::new(conns.len()));
         Ok(Self {
             inner: Arc::new(Inner {
                 idle: Mutex::new(conns),
@@ -133,39 +223,50 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
+    ///
+    /// The permit and the connection stay with the blocking task: if the caller's future is
+    /// dropped mid-call, the slot frees only when `f` has returned and the connection is back.
     pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let permit = self
-            .inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
             .map_err(|e| DbError::Worker(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
         let joined = tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let Some(mut conn) = conn else {
+            // Dropped in reverse order: the connection goes back before the permit.
+            let _permit = permit;
+            let mut lease = Lease::take(&inner);
+            let Some(conn) = lease.as_mut().and_then(Lease::conn) else {
                 return Err(E::from(DbError::Worker("no idle connection".into())));
             };
-            let result = f(&mut conn);
-            inner
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(conn);
-            result
+            f(conn)
         })
         .await;
-        drop(permit);
         joined.map_err(|e| E::from(DbError::Worker(e.to_string())))?
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds and rolled
+    /// back when it fails. Every write of the directory goes through here.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(DbError::from)?;
+            Ok(value)
+        })
+        .await
     }
 
     /// Whether the database answers (`GET /api/ready`).
@@ -176,6 +277,16 @@ impl Db {
         })
         .await
         .is_ok()
+    }
+
+    /// Connections currently idle in the pool (tests of the pool's bookkeeping).
+    #[cfg(test)]
+    fn idle_connections(&self) -> usize {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -197,10 +308,7 @@ mod tests {
     fn all_migrations_apply_to_an_empty_database() {
         let mut conn = Connection::open_in_memory().expect("open");
         let applied = migrate(&mut conn).expect("migrate");
-        assert_eq!(
-            applied,
-            usize::try_from(latest_version()).expect("positive")
-        );
+        assert_eq!(applied, migration_count());
         let tables = tables(&conn);
         for table in ["users", "servers", "members", "bans", "invites", "games"] {
             assert!(tables.contains(&table.to_owned()), "{table} in {tables:?}");
@@ -208,21 +316,36 @@ mod tests {
         assert_eq!(migrate(&mut conn).expect("again"), 0, "idempotent");
     }
 
+    fn columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .expect("prepare");
+        stmt.query_map([table], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
     #[test]
-    fn migrations_apply_to_the_previous_version() {
+    fn migrations_upgrade_a_version_2_database() {
         let mut conn = Connection::open_in_memory().expect("open");
-        let latest = latest_version();
-        assert!(latest >= 2);
-        migrate_to(&mut conn, latest - 1).expect("previous");
-        assert!(!tables(&conn).contains(&"auth_challenges".to_owned()));
-        assert_eq!(migrate(&mut conn).expect("upgrade"), 1);
-        assert!(tables(&conn).contains(&"auth_challenges".to_owned()));
+        migrate_to(&mut conn, 2).expect("version 2");
+        assert!(columns(&conn, "idempotency_records").contains(&"body".to_owned()));
+        let newer = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .filter(|m| m.version() > 2)
+            .count();
+        assert_eq!(migrate(&mut conn).expect("upgrade"), newer);
+        let columns = columns(&conn, "idempotency_records");
+        assert!(columns.contains(&"request_hash".to_owned()), "{columns:?}");
+        assert!(!columns.contains(&"body".to_owned()), "bodies are not kept");
     }
 
     #[tokio::test]
     async fn pool_runs_off_the_executor_with_wal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db"), 2).expect("open");
+        let db = Db::open(&dir.path().join("t.db"), 2, DEFAULT_BUSY_TIMEOUT).expect("open");
         assert!(db.ping().await);
         let mode: String = db
             .call(|c| {
@@ -232,5 +355,117 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_callers_and_panics_never_lose_a_connection() {
+        const SIZE: usize = 4;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("t.db"), SIZE, DEFAULT_BUSY_TIMEOUT).expect("open");
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (n INTEGER)")
+                .map_err(DbError::from)
+        })
+        .await
+        .expect("table");
+        // 100 callers dropped while their closure holds a connection.
+        for _ in 0..100 {
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let pool = db.clone();
+            let caller = tokio::spawn(async move {
+                pool.call(move |c| {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                    c.execute("INSERT INTO t (n) VALUES (1)", [])
+                        .map_err(DbError::from)
+                })
+                .await
+            });
+            started_rx.await.expect("the closure started");
+            caller.abort();
+            assert!(caller.await.expect_err("cancelled").is_cancelled());
+            release_tx.send(()).expect("release the closure");
+        }
+        // 20 closures that panic halfway through a transaction.
+        for _ in 0..20 {
+            let result: Result<(), DbError> = db
+                .call(|c| {
+                    let tx = c.transaction()?;
+                    tx.execute("INSERT INTO t (n) VALUES (2)", [])?;
+                    panic!("a bug inside a closure");
+                })
+                .await;
+            assert!(matches!(result, Err(DbError::Worker(_))), "{result:?}");
+        }
+        // Once every slot is free again, every connection is back, in autocommit mode.
+        let all = db
+            .inner
+            .permits
+            .acquire_many(u32::try_from(SIZE).expect("small"))
+            .await
+            .expect("permits");
+        assert_eq!(db.idle_connections(), SIZE);
+        drop(all);
+        // ...and every one of them serves, all at the same time.
+        let together = Arc::new(std::sync::Barrier::new(SIZE));
+        let reads = futures_util::future::join_all((0..SIZE).map(|_| {
+            let together = Arc::clone(&together);
+            db.call(move |c| {
+                together.wait();
+                let autocommit = c.is_autocommit();
+                c.query_row("SELECT count(*), coalesce(sum(n), 0) FROM t", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, autocommit))
+                })
+                .map_err(DbError::from)
+            })
+        }))
+        .await;
+        for read in reads {
+            // The 100 cancelled inserts committed; the 20 panicked ones rolled back.
+            assert_eq!(read.expect("served"), (100, 100, true));
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_begin_immediate_and_roll_back_on_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("t.db"), 2, DEFAULT_BUSY_TIMEOUT).expect("open");
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (n INTEGER)")
+                .map_err(DbError::from)
+        })
+        .await
+        .expect("table");
+        let failed: Result<(), DbError> = db
+            .write(|c| {
+                c.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                Err(DbError::Worker("refused".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let count: i64 = db
+            .call(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("count");
+        assert_eq!(count, 0, "the failed write was rolled back");
+    }
+
+    #[test]
+    fn busy_and_full_are_recognised() {
+        let busy = DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ));
+        assert!(busy.is_busy());
+        let full = DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ));
+        assert!(full.is_disk_full() && !full.is_busy());
+        assert!(!DbError::Worker("x".into()).is_busy());
     }
 }

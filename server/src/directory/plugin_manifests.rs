@@ -106,7 +106,7 @@ mod tests {
     }
 
     fn setup() -> (Connection, ServerId) {
-        let mut conn = open_in_memory().expect("db");
+        let conn = open_in_memory().expect("db");
         let request = CreateServerRequest {
             id: None,
             name: "s".into(),
@@ -116,7 +116,7 @@ mod tests {
         };
         let server = ServerId::from("s");
         commands::create_server(
-            &mut conn,
+            &conn,
             server.clone(),
             &request,
             &UserId::from("o"),

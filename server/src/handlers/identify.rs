@@ -53,7 +53,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     let decision = session
         .state
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             let decision = access::identify(conn, &claimed, proof.as_ref(), mode)?;
             if decision.is_ok() {
                 commands::upsert_user(

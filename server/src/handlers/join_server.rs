@@ -39,7 +39,7 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
     let decision = session
         .state
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             let now = TimestampMs::now();
             let credentials = JoinCredentials {
                 password: join.password.as_deref(),

@@ -11,7 +11,7 @@
 //! through [`crate::directory::Db::call`], hub calls never wait.
 
 mod session;
-mod validate;
+pub(crate) mod validate;
 
 pub mod chat_message;
 pub mod forward;

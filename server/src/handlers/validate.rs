@@ -1,9 +1,36 @@
 //! Bounds on the strings a client chooses (ids, names, profile text): the frame cap bounds a
 //! whole envelope, these keep one user's choices from bloating what everyone else receives.
+//!
+//! Also THE rule for text people see, on every transport (WebSocket, SSE and REST call
+//! [`control_character`]): names, ids and tags refuse every control character (Unicode `Cc`:
+//! NUL, ESC, DEL, the C1 range, and line breaks); multi-line text (descriptions, messages,
+//! reasons) refuses them too except line feed, carriage return and tab.
 
 use signalbox_protocol::limits::{MAX_DISPLAY_NAME_CHARS, MAX_ID_BYTES, MAX_PROFILE_TEXT_CHARS};
 
 use super::Refusal;
+
+/// The first character of `value` the display-text rule refuses, if any (see the module docs).
+pub fn control_character(value: &str, multiline: bool) -> Option<char> {
+    value
+        .chars()
+        .find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// The message for a refused character, the same on every transport.
+pub fn control_character_message(field: &str, refused: char) -> String {
+    format!(
+        "`{field}` must not contain control characters (found U+{:04X})",
+        u32::from(refused)
+    )
+}
+
+fn display_text(field: &str, value: &str, multiline: bool) -> Result<(), Refusal> {
+    match control_character(value, multiline) {
+        Some(c) => Err(Refusal::invalid(control_character_message(field, c))),
+        None => Ok(()),
+    }
+}
 
 /// An identifier (`serverId`, `channelId`, `oderId`, ...): 1 to `MAX_ID_BYTES` bytes, no control
 /// characters.
@@ -13,12 +40,7 @@ pub fn id(field: &str, value: &str) -> Result<(), Refusal> {
             "`{field}` must be 1 to {MAX_ID_BYTES} bytes"
         )));
     }
-    if value.chars().any(char::is_control) {
-        return Err(Refusal::invalid(format!(
-            "`{field}` must not contain control characters"
-        )));
-    }
-    Ok(())
+    display_text(field, value, false)
 }
 
 /// A display name: 1 to `MAX_DISPLAY_NAME_CHARS` characters once trimmed.
@@ -29,7 +51,7 @@ pub fn display_name(value: &str) -> Result<(), Refusal> {
             "`displayName` must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"
         )));
     }
-    Ok(())
+    display_text("displayName", value, false)
 }
 
 /// Free profile text (`description`, `connectionScope`): at most `MAX_PROFILE_TEXT_CHARS`.
@@ -38,7 +60,8 @@ pub fn profile_text(field: &str, value: Option<&str>) -> Result<(), Refusal> {
         Some(text) if text.chars().count() > MAX_PROFILE_TEXT_CHARS => Err(Refusal::invalid(
             format!("`{field}` must be at most {MAX_PROFILE_TEXT_CHARS} characters"),
         )),
-        _ => Ok(()),
+        Some(text) => display_text(field, text, true),
+        None => Ok(()),
     }
 }
 
@@ -54,6 +77,19 @@ mod tests {
         assert!(id("serverId", "a\nb").is_err());
         let err = id("channelId", "").expect_err("empty");
         assert!(err.message.contains("channelId"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_the_same_way_everywhere() {
+        assert_eq!(control_character("Ada", false), None);
+        assert_eq!(control_character("a\0b", false), Some('\0'));
+        assert_eq!(control_character("a\u{1b}[31m", true), Some('\u{1b}'));
+        assert_eq!(control_character("a\u{85}", true), Some('\u{85}'));
+        assert_eq!(control_character("two\nlines\tok", true), None);
+        assert_eq!(control_character("two\nlines", false), Some('\n'));
+        assert!(display_name("A\u{7f}da").is_err());
+        let err = profile_text("description", Some("x\0")).expect_err("NUL");
+        assert!(err.message.contains("U+0000"), "{}", err.message);
     }
 
     #[test]

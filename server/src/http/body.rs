@@ -4,6 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use signalbox_protocol::http::ApiErrorCode;
+use signalbox_protocol::ws::describe_field_error;
 use warp::http::HeaderMap;
 
 use super::ApiFailure;
@@ -34,9 +35,13 @@ where
     Ok(out.freeze())
 }
 
-/// Parses a JSON body into `T`. An empty body reads as `{}`. A body with a content type other
-/// than `application/json` is refused with 415; malformed JSON, a missing field or a wrong type
-/// with 400, naming the field.
+/// Parses a JSON body into `T` (every request body of the API is a JSON object). An empty body
+/// reads as `{}`. A body with a content type other than `application/json` is refused with 415;
+/// an array or a scalar with 400 `INVALID_BODY` (serde would otherwise map an array onto the
+/// fields by position); malformed JSON, a missing field or a wrong type with 400, naming the
+/// field by its JSON path and the expected type, in at most
+/// [`signalbox_protocol::ws::MAX_FIELD_ERROR_BYTES`] bytes (the same wording as the realtime
+/// transports).
 pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiFailure> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -59,19 +64,35 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
         }
         body
     };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[') => return Err(not_an_object("an array")),
+        Some(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => {
+            return Err(not_an_object("a scalar"));
+        }
+        _ => {}
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        let reason = e.into_inner().to_string();
+        let described = describe_field_error(&path, &reason);
         if path == "." {
-            ApiFailure::bad_request(format!("invalid JSON body: {inner}"))
+            ApiFailure::bad_request(format!("invalid JSON body: {described}"))
         } else {
-            ApiFailure::bad_request(format!("field `{path}`: {inner}"))
+            ApiFailure::bad_request(described)
         }
     })?;
     de.end()
         .map_err(|e| ApiFailure::bad_request(format!("invalid JSON body: {e}")))?;
     Ok(value)
+}
+
+fn not_an_object(what: &str) -> ApiFailure {
+    ApiFailure::new(
+        ApiErrorCode::InvalidBody,
+        format!("the body must be a JSON object (`{{...}}`), not {what}"),
+    )
 }
 
 /// Decodes `%XX` escapes of a path segment; `None` if malformed or not UTF-8.
@@ -108,6 +129,26 @@ mod tests {
         assert_eq!(e.code, ApiErrorCode::BadRequest);
         let e = parse_json::<CreateServerRequest>(&h, br#"{"tags": ["a", 1]}"#).expect_err("x");
         assert!(e.message.contains("tags[1]"), "{}", e.message);
+    }
+
+    #[test]
+    fn arrays_and_scalars_are_not_objects() {
+        let h = HeaderMap::new();
+        for body in [
+            &br#"["arr-id","arr-name"]"#[..],
+            b"\n [1]",
+            b"\"x\"",
+            b"5",
+            b"null",
+        ] {
+            let e = parse_json::<CreateServerRequest>(&h, body).expect_err("not an object");
+            assert_eq!(e.code, ApiErrorCode::InvalidBody, "{body:?}");
+            assert!(e.message.contains("JSON object"), "{}", e.message);
+        }
+        let long = format!(r#"{{"name": ["{}"]}}"#, "z".repeat(10_000));
+        let e = parse_json::<CreateServerRequest>(&h, long.as_bytes()).expect_err("type");
+        assert!(e.message.contains("`name`"), "{}", e.message);
+        assert!(e.message.len() < 300, "bounded: {}", e.message.len());
     }
 
     #[test]

@@ -61,11 +61,23 @@ impl ApiFailure {
         ApiError::new(self.code, self.message.clone())
     }
 
-    /// The full response.
+    /// The full response. Every 503 carries `Retry-After` (seconds): the condition is
+    /// temporary (a busy or full database, a draining server).
     pub fn into_response(self) -> warp::reply::Response {
-        warp::reply::with_status(warp::reply::json(&self.body()), self.status()).into_response()
+        let mut response = warp::reply::with_status(warp::reply::json(&self.body()), self.status())
+            .into_response();
+        if self.code == ApiErrorCode::Unavailable {
+            response.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 impl From<DirectoryError> for ApiFailure {
     fn from(e: DirectoryError) -> Self {
@@ -74,14 +86,30 @@ impl From<DirectoryError> for ApiFailure {
             DirectoryError::Conflict(m) => Self::new(ApiErrorCode::Conflict, m),
             DirectoryError::Gone(m) => Self::new(ApiErrorCode::Gone, m),
             DirectoryError::Forbidden(m) => Self::forbidden(m),
-            DirectoryError::Db(e) => Self::internal(&e),
+            DirectoryError::Db(e) => Self::from(e),
         }
     }
 }
 
 impl From<crate::directory::DbError> for ApiFailure {
+    /// A busy database (another writer held the lock past the busy timeout) or a full disk is
+    /// 503 `UNAVAILABLE` with `Retry-After`, never 500: retrying later can succeed.
     fn from(e: crate::directory::DbError) -> Self {
-        Self::internal(&e)
+        if e.is_busy() {
+            tracing::warn!(error = %e, "database busy past the busy timeout");
+            Self::new(
+                ApiErrorCode::Unavailable,
+                "the database is busy; retry after a moment",
+            )
+        } else if e.is_disk_full() {
+            tracing::error!(error = %e, "database write refused: disk full");
+            Self::new(
+                ApiErrorCode::Unavailable,
+                "the server's storage is full; writes are refused until space is freed",
+            )
+        } else {
+            Self::internal(&e)
+        }
     }
 }
 
@@ -93,5 +121,34 @@ impl From<AuthError> for ApiFailure {
             }
             AuthError::Expired => Self::new(ApiErrorCode::TokenExpired, e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::DbError;
+
+    fn sqlite(code: i32) -> DbError {
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_busy_or_full_database_is_503_with_retry_after_never_500() {
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_FULL] {
+            let failure = ApiFailure::from(DirectoryError::Db(sqlite(code)));
+            assert_eq!(failure.code, ApiErrorCode::Unavailable);
+            let response = failure.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(warp::http::header::RETRY_AFTER),
+                Some(&warp::http::HeaderValue::from(RETRY_AFTER_SECONDS))
+            );
+        }
+        let other = ApiFailure::from(sqlite(rusqlite::ffi::SQLITE_CORRUPT));
+        assert_eq!(other.code, ApiErrorCode::Internal);
     }
 }

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use signalbox_protocol::http::{
-    ApiErrorCode, ChallengeRequest, ChallengeResponse, GuestRequest, MeResponse, TokenResponse,
-    VerifyRequest,
+    ChallengeRequest, ChallengeResponse, GuestRequest, MeResponse, TokenResponse, VerifyRequest,
 };
 use signalbox_protocol::limits::MAX_DISPLAY_NAME_CHARS;
 use signalbox_protocol::{TimestampMs, UserId};
@@ -76,7 +75,7 @@ pub async fn challenge(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailu
     };
     state
         .db
-        .call(move |c| {
+        .write(move |c| {
             credentials::insert_challenge(c, &id, &request.public_key, &challenge, expires_at)
         })
         .await?;
@@ -92,7 +91,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let id = request.challenge_id.clone();
     let (stored_key, challenge) = state
         .db
-        .call(move |c| credentials::consume_challenge(c, &id, now))
+        .write(move |c| credentials::consume_challenge(c, &id, now))
         .await?;
     if stored_key != request.public_key {
         return Err(AuthError::Invalid("the challenge was issued for another key").into());
@@ -103,7 +102,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let public_key = request.public_key.clone();
     let user = state
         .db
-        .call(move |c| -> Result<UserId, DirectoryError> {
+        .write(move |c| -> Result<UserId, DirectoryError> {
             let user = queries::user_by_public_key(c, &public_key)?
                 .unwrap_or_else(|| authn::user_id_for_key(&key));
             commands::upsert_user(c, &user, None, Some(&public_key), false, now)?;
@@ -127,20 +126,15 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let request: GuestRequest = req.json()?;
     let name = request.display_name.map(|n| n.trim().to_owned());
-    if let Some(name) = &name
-        && (name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS)
-    {
-        return Err(ApiFailure::new(
-            ApiErrorCode::BadRequest,
-            format!("field `displayName`: must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
-        ));
+    if let Some(name) = &name {
+        super::servers::check_text("displayName", name, MAX_DISPLAY_NAME_CHARS, false)?;
     }
     let user = UserId(format!("guest-{}", uuid::Uuid::new_v4()));
     let now = TimestampMs::now();
     let stored = user.clone();
     state
         .db
-        .call(move |c| commands::upsert_user(c, &stored, name.as_deref(), None, true, now))
+        .write(move |c| commands::upsert_user(c, &stored, name.as_deref(), None, true, now))
         .await?;
     let ttl = state.config.variables.guest_token_ttl_seconds;
     let (token, expires_at) = state.auth.issue(&user, true, None, now, ttl)?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use signalbox_protocol::TimestampMs;
 use signalbox_protocol::http::{GameList, OkResponse, UpsertGameRequest};
-use warp::http::Method;
+use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
@@ -81,19 +81,17 @@ pub async fn upsert(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         ));
     }
     let now = TimestampMs::now();
-    let game = state
-        .db
-        .call(move |c| commands::upsert_game(c, &id, &request, now))
-        .await?;
-    Reply::ok(&game)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::upsert_game(c, &id, &request, now)
+    })
+    .await
 }
 
 /// `DELETE /api/games/{gameId}`.
 pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let id = req.param(0).to_owned();
-    state
-        .db
-        .call(move |c| commands::delete_game(c, &id))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::delete_game(c, &id).map(|()| OkResponse { ok: true })
+    })
+    .await
 }

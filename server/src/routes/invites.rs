@@ -79,11 +79,10 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         uses: 0,
     };
     let stored = invite.clone();
-    state
-        .db
-        .call(move |c| commands::create_invite(c, &stored))
-        .await?;
-    Reply::with_status(StatusCode::CREATED, &invite)
+    req.write(&state, StatusCode::CREATED, move |c| {
+        commands::create_invite(c, &stored).map(|()| invite)
+    })
+    .await
 }
 
 /// `GET /api/invites/{code}`.
@@ -114,11 +113,10 @@ pub async fn accept(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let code = req.param(0).to_owned();
     let user = req.caller()?.user_id.clone();
     let now = TimestampMs::now();
-    let membership = state
-        .db
-        .call(move |c| commands::accept_invite(c, &code, &user, now))
-        .await?;
-    Reply::ok(&membership)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::accept_invite(c, &code, &user, now)
+    })
+    .await
 }
 
 /// `DELETE /api/invites/{code}`.
@@ -137,9 +135,8 @@ pub async fn revoke(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         false,
     )
     .await?;
-    state
-        .db
-        .call(move |c| commands::revoke_invite(c, &code))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::revoke_invite(c, &code).map(|()| OkResponse { ok: true })
+    })
+    .await
 }

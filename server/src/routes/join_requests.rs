@@ -80,6 +80,9 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             "field `message`: at most {MAX_MESSAGE_CHARS} characters"
         )));
     }
+    if let Some(m) = &request.message {
+        super::servers::check_text("message", m, MAX_MESSAGE_CHARS, true)?;
+    }
     let user = req.caller()?.user_id.clone();
     let join_request = JoinRequest {
         id: uuid::Uuid::new_v4().to_string(),
@@ -90,23 +93,20 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         created_at: TimestampMs::now(),
         decided_at: None,
     };
-    let stored = join_request.clone();
-    state
-        .db
-        .call(move |c| -> Result<(), DirectoryError> {
-            let record = queries::server(c, &server)?.ok_or(DirectoryError::NotFound("server"))?;
-            if queries::is_banned(c, &server, &user)? {
-                return Err(DirectoryError::Forbidden("banned from this server".into()));
-            }
-            if record.summary.visibility == ServerVisibility::Public {
-                return Err(DirectoryError::Conflict(
-                    "the server is public: join it directly".into(),
-                ));
-            }
-            commands::create_join_request(c, &stored)
-        })
-        .await?;
-    Reply::with_status(StatusCode::CREATED, &join_request)
+    req.write(&state, StatusCode::CREATED, move |c| {
+        let record = queries::server(c, &server)?.ok_or(DirectoryError::NotFound("server"))?;
+        if queries::is_banned(c, &server, &user)? {
+            return Err(DirectoryError::Forbidden("banned from this server".into()));
+        }
+        if record.summary.visibility == ServerVisibility::Public {
+            return Err(DirectoryError::Conflict(
+                "the server is public: join it directly".into(),
+            ));
+        }
+        commands::create_join_request(c, &join_request)?;
+        Ok(join_request)
+    })
+    .await
 }
 
 /// `GET /api/servers/{serverId}/join-requests`.
@@ -155,11 +155,10 @@ async fn decide(
         require_staff(&state, &server, &by, false).await?;
     }
     let now = TimestampMs::now();
-    let decided = state
-        .db
-        .call(move |c| commands::decide_join_request(c, &id, status, &by, now))
-        .await?;
-    Reply::ok(&decided)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::decide_join_request(c, &id, status, &by, now)
+    })
+    .await
 }
 
 /// `POST .../approve`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use signalbox_protocol::http::{MemberList, MemberRole, OkResponse, SetRoleRequest};
 use signalbox_protocol::{ServerId, UserId};
-use warp::http::Method;
+use warp::http::{Method, StatusCode};
 
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
@@ -81,11 +81,10 @@ pub async fn set_role(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailur
     let user = UserId::from(req.param(1));
     let request: SetRoleRequest = req.json()?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let membership = state
-        .db
-        .call(move |c| commands::set_role(c, &server, &user, request.role))
-        .await?;
-    Reply::ok(&membership)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::set_role(c, &server, &user, request.role)
+    })
+    .await
 }
 
 /// `DELETE /api/servers/{serverId}/members/{userId}`.
@@ -106,9 +105,8 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             ));
         }
     }
-    state
-        .db
-        .call(move |c| commands::remove_member(c, &server, &user))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::remove_member(c, &server, &user).map(|()| OkResponse { ok: true })
+    })
+    .await
 }

@@ -37,7 +37,9 @@ use warp::reply::Reply as _;
 use crate::app::AppState;
 use crate::auth::{AuthError, Caller};
 use crate::config::AuthMode;
-use crate::directory::credentials::{self, IdempotencyRecord};
+use crate::directory::DirectoryError;
+use crate::directory::credentials;
+use crate::http::idempotency::Replayed;
 use crate::http::{ApiFailure, idempotency, parse_json, percent_decode};
 
 /// Who may call a route.
@@ -117,6 +119,9 @@ pub struct Route {
     pub media: Option<&'static str>,
     /// Other query parameters it reads: name and whether it is required.
     pub query: &'static [(&'static str, bool)],
+    /// Whether the request body carries a secret (a password): an `Idempotency-Key` record of
+    /// this route keeps the status only.
+    pub secret_body: bool,
     /// The code.
     pub handler: Handler,
 }
@@ -146,8 +151,15 @@ impl Route {
             paginated: false,
             media: None,
             query: &[],
+            secret_body: false,
             handler,
         }
+    }
+
+    /// Declares that the request body carries a secret (see [`Route::secret_body`]).
+    pub fn secret_body(mut self) -> Self {
+        self.secret_body = true;
+        self
     }
 
     /// Declares the request body.
@@ -243,6 +255,8 @@ pub struct Req {
     pub body: Bytes,
     /// The caller, if a valid token was presented.
     pub caller: Option<Caller>,
+    /// The `Idempotency-Key` claim of a write that sent one.
+    pub idempotency: Option<idempotency::Claim>,
 }
 
 /// A validated page request.
@@ -265,6 +279,48 @@ impl Req {
     /// The body as `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiFailure> {
         parse_json(&self.headers, &self.body)
+    }
+
+    /// Runs the write `f` in one `BEGIN IMMEDIATE` transaction and answers `status` with its
+    /// value as JSON.
+    ///
+    /// With an `Idempotency-Key`, the same transaction first looks the key up (a finished key
+    /// answers its stored response again, the same key with another request 422) and then stores
+    /// this answer with the change: a concurrent duplicate waits for the write lock and replays,
+    /// and a crash leaves the change and its record together or neither.
+    pub async fn write<T, F>(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        f: F,
+    ) -> Result<Reply, ApiFailure>
+    where
+        T: Serialize,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, DirectoryError> + Send + 'static,
+    {
+        let claim = self.idempotency.clone();
+        let written = state
+            .db
+            .write(
+                move |c| -> Result<Result<serde_json::Value, Replayed>, ApiFailure> {
+                    if let Some(claim) = &claim
+                        && let Some(replayed) = claim.lookup(c)?
+                    {
+                        return Ok(Err(replayed));
+                    }
+                    let value =
+                        serde_json::to_value(f(c)?).map_err(|e| ApiFailure::internal(&e))?;
+                    if let Some(claim) = &claim {
+                        claim.store(c, status.as_u16(), &value.to_string())?;
+                    }
+                    Ok(Ok(value))
+                },
+            )
+            .await?;
+        Ok(match written {
+            Ok(value) => Reply::Json(status, value),
+            Err(replayed) => Reply::Raw(json_response(replayed.status, replayed.text)),
+        })
     }
 
     /// The caller, or 401 when there is none.
@@ -451,44 +507,49 @@ async fn dispatch_inner(
                 .map_err(|_| ApiFailure::bad_request("Idempotency-Key must be visible ASCII"))?
                 .to_owned();
             idempotency::validate_key(&key)?;
-            Some((caller.user_id.0.clone(), key))
+            Some(idempotency::Claim::new(
+                &caller.user_id.0,
+                format!("{} {}", route.method, route.path),
+                key,
+                (incoming.method.as_str(), &incoming.path, &body),
+                !route.secret_body,
+                state.config.variables.database.idempotency_ttl_ms(),
+            ))
         }
         _ => None,
     };
-    let method = incoming.method.to_string();
-    if let Some((user, key)) = idempotency.clone() {
+    // A finished key answers at once; the write's own transaction checks again (a duplicate
+    // running concurrently is caught there).
+    if let Some(claim) = idempotency.clone() {
         let now = TimestampMs::now();
         let previous = state
             .db
-            .call(move |c| credentials::idempotency_record(c, &user, &key, idempotency::since(now)))
+            .call(move |c| credentials::idempotency_record(c, &claim.scope, claim.since(now)))
             .await?;
-        if let Some(previous) = previous {
-            let (status, text) = idempotency::replay(&previous, &method, &incoming.path, &body)?;
-            return Ok(json_response(status, text));
+        if let (Some(previous), Some(claim)) = (previous, &idempotency) {
+            let replayed = claim.replay(&previous)?;
+            return Ok(json_response(replayed.status, replayed.text));
         }
     }
     let req = Req {
         params,
         query: incoming.query,
         headers: incoming.headers,
-        body: body.clone(),
+        body,
         caller,
+        idempotency: idempotency.clone(),
     };
     let reply = (route.handler)(Arc::clone(&state), req).await?;
-    if let (Some((user, key)), Reply::Json(status, value)) = (idempotency, &reply)
+    // A route that changes nothing in the directory (no `Req::write`) still gets its answer
+    // recorded, after the fact.
+    if let (Some(claim), Reply::Json(status, value)) = (idempotency, &reply)
         && status.is_success()
+        && !claim.handled()
     {
-        let record = IdempotencyRecord {
-            method,
-            path: incoming.path,
-            body: body.to_vec(),
-            status: status.as_u16(),
-            response: value.to_string(),
-        };
-        let now = TimestampMs::now();
+        let (status, text) = (status.as_u16(), value.to_string());
         state
             .db
-            .call(move |c| credentials::store_idempotency_record(c, &user, &key, &record, now))
+            .write(move |c| claim.store(c, status, &text))
             .await?;
     }
     Ok(reply.into_response())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use signalbox_protocol::http::{OkResponse, PluginManifestList, PluginManifestRequest};
 use signalbox_protocol::limits::PLUGIN_MAX_PER_SERVER;
 use signalbox_protocol::{PluginId, ServerId, TimestampMs};
-use warp::http::Method;
+use warp::http::{Method, StatusCode};
 
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
@@ -78,26 +78,24 @@ pub async fn put(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
     let (manifest, _) = plugins::compile(&plugin, request, TimestampMs::now())
         .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
-    let (s, stored) = (server.clone(), manifest.clone());
-    state
-        .db
-        .call(move |c| {
-            let tx = c.transaction().map_err(DirectoryError::from)?;
-            let others = plugin_manifests::list(&tx, &s)?
+    let s = server.clone();
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            let others = plugin_manifests::list(c, &s)?
                 .into_iter()
-                .filter(|m| m.plugin_id != stored.plugin_id)
+                .filter(|m| m.plugin_id != manifest.plugin_id)
                 .count();
             if others >= PLUGIN_MAX_PER_SERVER {
                 return Err(DirectoryError::Conflict(format!(
                     "a server registers at most {PLUGIN_MAX_PER_SERVER} plugins"
                 )));
             }
-            plugin_manifests::upsert(&tx, &s, &stored)?;
-            tx.commit().map_err(DirectoryError::from)
+            plugin_manifests::upsert(c, &s, &manifest)?;
+            Ok(manifest)
         })
         .await?;
     state.plugins.invalidate(&server, &plugin);
-    Reply::ok(&manifest)
+    Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/plugins/{pluginId}`.
@@ -106,10 +104,11 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let plugin = PluginId::from(req.param(1));
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
     let (s, p) = (server.clone(), plugin.clone());
-    state
-        .db
-        .call(move |c| plugin_manifests::delete(c, &s, &p))
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            plugin_manifests::delete(c, &s, &p).map(|()| OkResponse { ok: true })
+        })
         .await?;
     state.plugins.invalidate(&server, &plugin);
-    Reply::ok(&OkResponse { ok: true })
+    Ok(reply)
 }

@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::auth::password;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
+use crate::handlers::validate;
 use crate::http::ApiFailure;
 
 /// Longest server name, in characters.
@@ -112,6 +113,7 @@ pub fn routes() -> Vec<Route> {
             "Sets the join password, stored as an Argon2 hash (owner only).",
             handler!(set_password),
         )
+        .secret_body()
         .takes(body!(SetPasswordRequest))
         .answers(body!(OkResponse)),
         Route::new(
@@ -125,11 +127,24 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiFailure> {
+/// 1 to `max` characters of display text (see [`validate::control_character`]: names refuse
+/// every control character, multi-line text keeps line breaks and tabs).
+pub(crate) fn check_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<(), ApiFailure> {
     let chars = value.chars().count();
     if value.trim().is_empty() || chars > max {
         return Err(ApiFailure::bad_request(format!(
             "field `{field}`: must be 1 to {max} characters"
+        )));
+    }
+    if let Some(refused) = validate::control_character(value, multiline) {
+        return Err(ApiFailure::bad_request(format!(
+            "field {}",
+            validate::control_character_message(field, refused)
         )));
     }
     Ok(())
@@ -143,7 +158,7 @@ fn check_tags(tags: Option<&Vec<String>>) -> Result<(), ApiFailure> {
         )));
     }
     for (i, tag) in tags.iter().enumerate() {
-        check_text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS)?;
+        check_text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS, false)?;
     }
     Ok(())
 }
@@ -196,9 +211,9 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let owner = req.caller()?.user_id.clone();
     let request: CreateServerRequest = req.json()?;
-    check_text("name", &request.name, MAX_NAME_CHARS)?;
+    check_text("name", &request.name, MAX_NAME_CHARS, false)?;
     if let Some(d) = &request.description {
-        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+        check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
     }
     check_tags(request.tags.as_ref())?;
     let id = match &request.id {
@@ -211,11 +226,10 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         None => ServerId(uuid::Uuid::new_v4().to_string()),
     };
     let now = TimestampMs::now();
-    let summary = state
-        .db
-        .call(move |c| commands::create_server(c, id, &request, &owner, now))
-        .await?;
-    Reply::with_status(StatusCode::CREATED, &summary)
+    req.write(&state, StatusCode::CREATED, move |c| {
+        commands::create_server(c, id, &request, &owner, now)
+    })
+    .await
 }
 
 /// `GET /api/servers/{serverId}`.
@@ -241,18 +255,17 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let server = ServerId::from(req.param(0));
     let request: UpdateServerRequest = req.json()?;
     if let Some(name) = &request.name {
-        check_text("name", name, MAX_NAME_CHARS)?;
+        check_text("name", name, MAX_NAME_CHARS, false)?;
     }
     if let Some(d) = &request.description {
-        check_text("description", d, MAX_DESCRIPTION_CHARS)?;
+        check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
     }
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let summary = state
-        .db
-        .call(move |c| commands::update_server(c, &server, &request))
-        .await?;
-    Reply::ok(&summary)
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::update_server(c, &server, &request)
+    })
+    .await
 }
 
 /// `DELETE /api/servers/{serverId}`.
@@ -260,15 +273,16 @@ pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
     let deleted = server.clone();
-    state
-        .db
-        .call(move |c| commands::delete_server(c, &server))
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            commands::delete_server(c, &server).map(|()| OkResponse { ok: true })
+        })
         .await?;
     // Nobody stays in the live room of a server that no longer exists.
     state
         .hub
         .evict(&deleted, None, AccessDeniedReason::NotFound);
-    Reply::ok(&OkResponse { ok: true })
+    Ok(reply)
 }
 
 /// `GET /api/servers/{serverId}/bans`.
@@ -298,13 +312,16 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
             "field `userId`: must be 1 to {MAX_ID_BYTES} bytes"
         )));
     }
+    if let Some(reason) = &request.reason {
+        check_text("reason", reason, MAX_DESCRIPTION_CHARS, true)?;
+    }
     let by = req.caller()?.user_id.clone();
     require_staff(&state, &server, &by, false).await?;
     let now = TimestampMs::now();
     let banned_from = server.clone();
-    let ban = state
-        .db
-        .call(move |c| {
+    let banned = request.user_id.clone();
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
             commands::ban(
                 c,
                 &server,
@@ -319,8 +336,8 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     // next reconnect.
     state
         .hub
-        .evict(&banned_from, Some(&ban.user_id), AccessDeniedReason::Banned);
-    Reply::ok(&ban)
+        .evict(&banned_from, Some(&banned), AccessDeniedReason::Banned);
+    Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/bans/{userId}`.
@@ -328,11 +345,10 @@ pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    state
-        .db
-        .call(move |c| commands::unban(c, &server, &user))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::unban(c, &server, &user).map(|()| OkResponse { ok: true })
+    })
+    .await
 }
 
 /// `PUT /api/servers/{serverId}/password`.
@@ -349,20 +365,18 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
         .await
         .map_err(|e| ApiFailure::internal(&e))?
         .map_err(|e| ApiFailure::internal(&e))?;
-    state
-        .db
-        .call(move |c| commands::set_password_hash(c, &server, Some(&hash)))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::set_password_hash(c, &server, Some(&hash)).map(|()| OkResponse { ok: true })
+    })
+    .await
 }
 
 /// `DELETE /api/servers/{serverId}/password`.
 pub async fn clear_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    state
-        .db
-        .call(move |c| commands::set_password_hash(c, &server, None))
-        .await?;
-    Reply::ok(&OkResponse { ok: true })
+    req.write(&state, StatusCode::OK, move |c| {
+        commands::set_password_hash(c, &server, None).map(|()| OkResponse { ok: true })
+    })
+    .await
 }

@@ -117,6 +117,34 @@ impl Client {
         parse_response(&buf)
     }
 
+    /// Like [`Client::raw`], but `None` when the connection fails or closes before an answer
+    /// (a server killed mid-request).
+    pub async fn try_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Option<Response> {
+        let mut stream = TcpStream::connect(self.addr).await.ok()?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.ok()?;
+        let _ = stream.write_all(body).await;
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+        buf.windows(4)
+            .any(|w| w == b"\r\n\r\n")
+            .then(|| parse_response(&buf))
+    }
+
     pub async fn call(
         &self,
         method: &str,

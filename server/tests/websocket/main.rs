@@ -5,6 +5,7 @@
 //! - `routing`: chat, typing, voice, every forwarded envelope, icon sync.
 //! - `limits`: frame cap, rate limit, heartbeat, slow consumer, connection caps, `/metrics`.
 //! - `plugins`: the plugin registry and `plugin_event` validation.
+//! - `violations`: protocol violations close with 1002/1007/1009 before the TCP close.
 
 #![allow(missing_docs)]
 
@@ -15,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod plugins;
 mod routing;
+mod violations;
 
 use serde_json::{Value, json};
 

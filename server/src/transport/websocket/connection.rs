@@ -10,6 +10,13 @@
 //! Per frame: any frame refreshes liveness; a text frame costs one rate-limit token, is parsed
 //! by the protocol crate and handed to [`handlers::dispatch`]. Binary frames are refused with
 //! `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
+//!
+//! Protocol violations close by the book (RFC 6455 §7.1.7): a frame tungstenite refuses (reserved
+//! bits or opcodes, a fragmented or oversized control frame, a stray continuation, an unmasked
+//! frame, a malformed close frame) closes with 1002, invalid UTF-8 with 1007, a frame over the
+//! cap with 1009. The close frame goes out first; then, since the rest of the input can no longer
+//! be parsed, the raw bytes are read and discarded ([`drain`], bounded in time and bytes) until
+//! the client closes or goes quiet, so the client sees the close code instead of a reset.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,10 +37,16 @@ use crate::ice;
 use crate::transport::connection_gate::ConnectionPermit;
 use crate::transport::rate_limit::TokenBucket;
 
+/// The writing half of a socket.
+type WsSink = futures_util::stream::SplitSink<WsStream, Message>;
+
 /// What ended the read loop.
 enum ReadEnd {
     /// The server decided to close with this code.
     Close(CloseCode),
+    /// The input broke the protocol (or a frame was over the cap): close with this code, then
+    /// drain instead of reading frames.
+    Violation(CloseCode),
     /// The client sent a close frame.
     ClientClosed,
     /// The writer stopped: it sent the close the hub asked for, or lost the socket.
@@ -108,7 +121,7 @@ pub async fn run(
         None => read_loop(&mut session, &mut stream, &mut writer, &realtime).await,
     };
     match end {
-        ReadEnd::Close(code) => {
+        ReadEnd::Close(code) | ReadEnd::Violation(code) => {
             session.conn.close(code);
             // Leave the hub at once (`user_left` where due, forwards now `TARGET_NOT_FOUND`);
             // the writer keeps the queue and the close code it still has to send.
@@ -116,8 +129,14 @@ pub async fn run(
             // Let the writer flush what is queued and the close frame, within its own bounds.
             let sent = tokio::time::timeout(write_timeout * 2, &mut writer).await;
             writer.abort();
-            if matches!(sent, Ok(Ok(writer::WriterEnd::Closed(_)))) {
-                await_close_reply(&mut stream, write_timeout).await;
+            if let Ok(Ok((writer::WriterEnd::Closed(_), sink))) = sent {
+                if matches!(end, ReadEnd::Violation(_)) {
+                    if let Ok(socket) = sink.reunite(stream) {
+                        drain(socket, write_timeout).await;
+                    }
+                } else {
+                    await_close_reply(&mut stream, write_timeout).await;
+                }
             }
         }
         ReadEnd::ClientClosed => {
@@ -158,7 +177,7 @@ async fn await_close_reply(stream: &mut SplitStream<WsStream>, limit: Duration) 
 async fn read_loop(
     session: &mut Session,
     stream: &mut SplitStream<WsStream>,
-    writer: &mut tokio::task::JoinHandle<writer::WriterEnd>,
+    writer: &mut tokio::task::JoinHandle<(writer::WriterEnd, WsSink)>,
     realtime: &crate::config::Realtime,
 ) -> ReadEnd {
     let silence = Duration::from_millis(realtime.heartbeat_timeout_ms);
@@ -168,7 +187,7 @@ async fn read_loop(
     let mut last_rate_limited: Option<std::time::Instant> = None;
     loop {
         let message = tokio::select! {
-            ended = &mut *writer => return ReadEnd::WriterEnded(ended.ok()),
+            ended = &mut *writer => return ReadEnd::WriterEnded(ended.ok().map(|(end, _)| end)),
             () = sleep_until(deadline) => return ReadEnd::Close(CloseCode::HeartbeatTimeout),
             next = stream.next() => match next {
                 None => return ReadEnd::Gone,
@@ -218,7 +237,7 @@ async fn read_loop(
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if text.len() > realtime.max_frame_bytes {
-            return ReadEnd::Close(CloseCode::MessageTooBig);
+            return ReadEnd::Violation(CloseCode::MessageTooBig);
         }
         let envelope = match parse_client_frame(text) {
             Ok(envelope) => envelope,
@@ -238,12 +257,95 @@ async fn read_loop(
     }
 }
 
-/// A read error: a frame over the size cap closes with 1009; anything else means the socket is
-/// unusable.
+/// A read error: a frame over the size cap closes with 1009, a protocol violation with 1002,
+/// invalid UTF-8 with 1007; anything else (I/O, a reset) means the socket is unusable.
 fn read_error(e: &tungstenite::Error) -> ReadEnd {
-    if matches!(e, tungstenite::Error::Capacity(_)) {
-        ReadEnd::Close(CloseCode::MessageTooBig)
-    } else {
-        ReadEnd::Gone
+    match violation_code(e) {
+        Some(code) => ReadEnd::Violation(code),
+        None => ReadEnd::Gone,
+    }
+}
+
+/// The close code a read error calls for, if the client can still be told.
+fn violation_code(e: &tungstenite::Error) -> Option<CloseCode> {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Capacity(_) => Some(CloseCode::MessageTooBig),
+        tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidPayload),
+        tungstenite::Error::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing,
+        ) => None,
+        tungstenite::Error::Protocol(_) => Some(CloseCode::ProtocolError),
+        _ => None,
+    }
+}
+
+/// Longest a drain after a violation reads, in bytes (the rest of an oversized upload).
+pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+/// A drain ends once the client has sent nothing for this long.
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+
+/// After the close frame of a violation: tungstenite cannot parse the rest of the input (an
+/// oversized frame's payload is still arriving), so read and discard raw bytes until the client
+/// closes its side, goes quiet for [`DRAIN_QUIET`], `limit` passes or [`MAX_DRAIN_BYTES`] were
+/// read; then close our side. Closing with unread input would send a reset, and the client would
+/// never see the close code.
+async fn drain(mut socket: WsStream, limit: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = socket.get_mut();
+    let deadline = Instant::now() + limit;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0usize;
+    loop {
+        let until = deadline.min(Instant::now() + DRAIN_QUIET);
+        match tokio::time::timeout_at(until, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                total += n;
+                if total >= MAX_DRAIN_BYTES {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = tokio::time::timeout(DRAIN_QUIET, io.shutdown()).await;
+}
+
+/// The echo mode of the Autobahn compliance run (`SIGNALBOX_TEST_WS_ECHO`, see
+/// [`super::routes`]): every text or binary message is sent back; violations close exactly as
+/// on a real connection ([`read_error`], [`drain`]). Never touches the hub or the handlers.
+pub async fn echo(socket: WsStream, write_timeout: Duration) {
+    use futures_util::SinkExt;
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        let message = match stream.next().await {
+            None => return,
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                if let ReadEnd::Violation(code) = read_error(&e) {
+                    let reason = code.reason().to_owned();
+                    writer::close_now(&mut sink, code, reason, write_timeout).await;
+                    if let Ok(socket) = sink.reunite(stream) {
+                        drain(socket, write_timeout).await;
+                    }
+                }
+                return;
+            }
+        };
+        let reply = match message {
+            Message::Text(_) | Message::Binary(_) => message,
+            Message::Close(_) => {
+                // tungstenite queued the close reply; one more read flushes it.
+                let _ = tokio::time::timeout(write_timeout, stream.next()).await;
+                return;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        if tokio::time::timeout(write_timeout, sink.send(reply))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return;
+        }
     }
 }

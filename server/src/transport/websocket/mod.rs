@@ -61,11 +61,34 @@ impl UpgradeRequest {
     }
 }
 
-/// The upgrade routes, `GET /` and `GET /ws` with `Upgrade: websocket`. Requests without the
-/// upgrade headers fall through to the next filter.
+/// The environment variable that turns on the test-only echo endpoint `GET /ws-echo` (the
+/// Autobahn compliance run, `scripts/autobahn`). Unset, the path does not exist.
+pub const ECHO_ENV: &str = "SIGNALBOX_TEST_WS_ECHO";
+
+/// The upgrade routes, `GET /` and `GET /ws` with `Upgrade: websocket` (and `GET /ws-echo` when
+/// [`ECHO_ENV`] is set). Requests without the upgrade headers fall through to the next filter.
 pub fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let echo_on = std::env::var_os(ECHO_ENV).is_some_and(|v| v == "1");
+    let echo_state = Arc::clone(&state);
+    let echo = warp::path("ws-echo")
+        .and(warp::path::end())
+        .and(handshake::handshake())
+        .and_then(move |ws: Handshake| {
+            let state = Arc::clone(&echo_state);
+            async move {
+                if !echo_on {
+                    return Err(warp::reject::not_found());
+                }
+                let realtime = &state.config.variables.realtime;
+                let write_timeout = std::time::Duration::from_millis(realtime.write_timeout_ms);
+                let config = socket_config(realtime.max_frame_bytes);
+                Ok::<_, warp::Rejection>(ws.accept(config, move |socket| {
+                    connection::echo(socket, write_timeout)
+                }))
+            }
+        });
     let path = warp::path::end()
         .or(warp::path("ws").and(warp::path::end()))
         .unify();
@@ -80,6 +103,8 @@ pub fn routes(
                 upgrade(Arc::clone(&state), ws, &query, remote)
             },
         )
+        .or(echo)
+        .unify()
 }
 
 fn upgrade(

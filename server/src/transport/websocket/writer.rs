@@ -40,9 +40,20 @@ pub struct WriterSettings {
     pub write_timeout: Duration,
 }
 
-/// Runs until the hub asks for a close or the socket fails.
+/// Runs until the hub asks for a close or the socket fails; hands the sink back (the reader may
+/// need the whole socket again to drain it after a close).
 pub async fn run(
     mut sink: SplitSink<WsStream, Message>,
+    outbound: OutboundReceiver,
+    settings: WriterSettings,
+    metrics: &TransportMetrics,
+) -> (WriterEnd, SplitSink<WsStream, Message>) {
+    let end = drive(&mut sink, outbound, settings, metrics).await;
+    (end, sink)
+}
+
+async fn drive(
+    sink: &mut SplitSink<WsStream, Message>,
     mut outbound: OutboundReceiver,
     settings: WriterSettings,
     metrics: &TransportMetrics,
