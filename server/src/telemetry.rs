@@ -6,6 +6,7 @@
 //! a token, password, key or the variables file's secrets: callers log identities and codes,
 //! not credentials.
 
+pub mod gauges;
 pub mod levels;
 
 use tracing_subscriber::layer::SubscriberExt as _;

@@ -106,6 +106,8 @@ pub struct Variables {
     pub outbound_timeout_ms: u32,
     /// Base URL of the Klipy API (the key and `/gifs/...` are appended).
     pub klipy_base_url: String,
+    /// SQLite tuning of the pooled connections.
+    pub database: super::database::DatabaseSettings,
 }
 
 impl Default for Variables {
@@ -136,6 +138,7 @@ impl Default for Variables {
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
+            database: super::database::DatabaseSettings::default(),
         }
     }
 }
@@ -182,6 +185,7 @@ impl Variables {
             return invalid("turnSecret", "must not be empty");
         }
         self.sse.validate()?;
+        self.database.validate()?;
         self.realtime.validate()
     }
 }

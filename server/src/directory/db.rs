@@ -106,6 +106,7 @@ pub struct Db {
 struct Inner {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    metrics: super::db_metrics::DbMetrics,
 }
 
 impl std::fmt::Debug for Db {
@@ -115,21 +116,34 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens `size` connections to `path`, migrating first.
-    pub fn open(path: &Path, size: usize) -> Result<Self, DbError> {
+    /// Opens `size` connections to `path`, migrating first, each tuned with `settings`.
+    pub fn open(
+        path: &Path,
+        size: usize,
+        settings: &crate::config::database::DatabaseSettings,
+    ) -> Result<Self, DbError> {
         let mut first = open(path)?;
         migrate(&mut first)?;
         let mut conns = vec![first];
         for _ in 1..size.max(1) {
             conns.push(open(path)?);
         }
+        for conn in &conns {
+            super::db_metrics::tune(conn, settings)?;
+        }
         let permits = Semaphore::new(conns.len());
         Ok(Self {
             inner: Arc::new(Inner {
+                metrics: super::db_metrics::DbMetrics::new(conns.len()),
                 idle: Mutex::new(conns),
                 permits,
             }),
         })
+    }
+
+    /// The pool's gauges and query latencies.
+    pub fn metrics(&self) -> &super::db_metrics::DbMetrics {
+        &self.inner.metrics
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -139,12 +153,15 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
+        let mut timer =
+            (self.inner.metrics).start(super::db_metrics::operation(std::any::type_name::<F>()));
         let permit = self
             .inner
             .permits
             .acquire()
             .await
             .map_err(|e| DbError::Worker(e.to_string()))?;
+        timer.acquired();
         let inner = Arc::clone(&self.inner);
         let joined = tokio::task::spawn_blocking(move || {
             let conn = inner
@@ -165,6 +182,7 @@ impl Db {
         })
         .await;
         drop(permit);
+        drop(timer);
         joined.map_err(|e| E::from(DbError::Worker(e.to_string())))?
     }
 
@@ -222,7 +240,7 @@ mod tests {
     #[tokio::test]
     async fn pool_runs_off_the_executor_with_wal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db"), 2).expect("open");
+        let db = Db::open(&dir.path().join("t.db"), 2, &Default::default()).expect("open");
         assert!(db.ping().await);
         let mode: String = db
             .call(|c| {
