@@ -1,7 +1,8 @@
 //! Normal client behaviour never logs at ERROR: the real binary is driven with abandoned SSE
 //! streams, WebSockets dropped without a close frame, half-sent requests and a request that is
 //! not HTTP, then stopped with SIGTERM; its whole JSON log is read and must hold no ERROR line,
-//! while the re-levelled "client went away" lines prove the failures did happen.
+//! while the re-levelled "client went away" lines prove the failures did happen. A refused
+//! request is logged at INFO with its code.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -118,8 +119,10 @@ async fn ordinary_client_behaviour_logs_no_error() {
     assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
     drop(garbage);
     // The server is still well after all that.
-    let health = common::Client { addr }.get("/api/health", None).await;
-    assert_eq!(health.status, 200);
+    let client = common::Client { addr };
+    assert_eq!(client.get("/api/health", None).await.status, 200);
+    // A refused request: logged at INFO with its code.
+    assert_eq!(client.get("/api/servers/nope", None).await.status, 404);
 
     // A graceful stop ends every stream, so every connection's failure has been logged once the
     // process exits; then the whole log is read.
@@ -152,4 +155,10 @@ async fn ordinary_client_behaviour_logs_no_error() {
         refused >= 1,
         "the non-HTTP request was not logged as refused: {lines:#?}"
     );
+    let not_found = entries
+        .iter()
+        .find(|e| e["fields"]["message"] == "request refused" && e["fields"]["status"] == 404)
+        .unwrap_or_else(|| panic!("the 404 was not logged: {lines:#?}"));
+    assert_eq!(not_found["level"], "INFO");
+    assert_eq!(not_found["fields"]["code"], "NotFound");
 }

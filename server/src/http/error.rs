@@ -63,6 +63,7 @@ impl ApiFailure {
 
     /// The full response.
     pub fn into_response(self) -> warp::reply::Response {
+        crate::telemetry::levels::refusal(self.code, self.status().as_u16());
         warp::reply::with_status(warp::reply::json(&self.body()), self.status()).into_response()
     }
 }

@@ -370,10 +370,7 @@ pub async fn dispatch(state: Arc<AppState>, incoming: Incoming) -> warp::reply::
     let method = incoming.method.clone();
     let response = match dispatch_inner(state, incoming).await {
         Ok(response) => response,
-        Err(failure) => {
-            crate::telemetry::levels::refusal(failure.code, failure.status().as_u16());
-            failure.into_response()
-        }
+        Err(failure) => failure.into_response(),
     };
     tracing::debug!(
         %method,

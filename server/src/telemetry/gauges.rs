@@ -3,8 +3,9 @@
 //! Owns the registry [`BOUNDS`] (a map, queue, cache or pool, the setting or constant bounding
 //! it, how to read its size and its limit) and [`SIZES`] (sizes worth watching that have no
 //! limit of their own), and the list [`NOT_BOUNDS`] of settings that bound nothing a gauge could
-//! show, each with the reason. Never formats (see [`crate::routes::metrics`]) and never holds a
-//! lock across reads: each reader takes the structure's own lock briefly.
+//! show, each with the reason (rendered into the variables reference by
+//! [`reference_section`]). Never renders the exposition (see [`crate::routes::metrics`]) and
+//! never holds a lock across reads: each reader takes the structure's own lock briefly.
 //!
 //! # Adding a bound
 //! One line in [`BOUNDS`]: `Bound::setting("key.inReference", "gauge_name", "Help.", size,
