@@ -153,8 +153,8 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let mut timer =
-            (self.inner.metrics).start(super::db_metrics::operation(std::any::type_name::<F>()));
+        let operation = super::db_metrics::operation(std::any::type_name::<F>());
+        let mut timer = self.inner.metrics.start(operation);
         let permit = self
             .inner
             .permits
