@@ -79,8 +79,8 @@ impl AppState {
     /// Opens the database (migrating it) and loads or creates the signing key.
     pub async fn new(config: Config) -> Result<Arc<Self>, RunError> {
         let path = config.db_path.clone();
-        let busy_timeout = config.variables.database.busy_timeout();
-        let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE, busy_timeout))
+        let database = config.variables.database.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE, &database))
             .await
             .map_err(|e| RunError::Start(e.to_string()))??;
         let fresh = Authority::fresh_secret();
@@ -171,7 +171,10 @@ pub fn filters(
         warp::get()
             .and(warp::path("metrics"))
             .and(warp::path::end())
-            .map(move || routes::metrics::render(&state))
+            .then(move || {
+                let state = Arc::clone(&state);
+                async move { routes::metrics::render(&state).await }
+            })
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let demo = crate::demo::routes();

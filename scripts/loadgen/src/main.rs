@@ -6,7 +6,9 @@
 //! - `forward`: pairs of clients send `offer`s to each other at a target rate; reports achieved
 //!   throughput and one-way latency percentiles (sender and receiver share this process's clock);
 //! - `fanout`: M members join one server, one of them posts `chat_message`s; reports the time
-//!   for each message to reach every member and deliveries per second.
+//!   for each message to reach every member and deliveries per second;
+//! - `soak`: live clients, connect/disconnect churn and abandoned SSE sessions for some minutes,
+//!   then quiet; prints every gauge's start, peak and end from `/metrics` (see `scripts/soak`).
 //!
 //! It speaks the protocol through `signalbox-protocol` types only. Connections are spread over
 //! several loopback source addresses (127.0.0.1, 127.0.0.2, ...) so tens of thousands of them do
@@ -14,6 +16,7 @@
 
 mod client;
 mod scenarios;
+mod soak;
 mod stats;
 
 use std::process::ExitCode;
@@ -21,7 +24,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Command line.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version, about = "Load generator for signalbox's WebSocket transport")]
 pub struct Cli {
     /// WebSocket URL of the server.
@@ -39,7 +42,7 @@ pub struct Cli {
 }
 
 /// What to measure.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Scenario {
     /// Hold N identified connections and report server memory per connection.
     Connections {
@@ -80,6 +83,30 @@ pub enum Scenario {
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
         /// The chat server to join.
+        #[arg(long)]
+        server_id: String,
+    },
+    /// Churn for some minutes, then stay idle; report every gauge's start, peak and end.
+    Soak {
+        /// WebSocket clients held during the churn.
+        #[arg(long, default_value_t = 300)]
+        live: usize,
+        /// WebSocket clients opened and closed per second.
+        #[arg(long, default_value_t = 10)]
+        churn_per_sec: u64,
+        /// SSE sessions opened and abandoned (no `/api/leave`) per second.
+        #[arg(long, default_value_t = 2)]
+        sse_per_sec: u64,
+        /// Minutes of churn.
+        #[arg(long, default_value_t = 15)]
+        minutes: u64,
+        /// Seconds of quiet afterwards (longer than the SSE idle timeout plus a prune scan).
+        #[arg(long, default_value_t = 180)]
+        idle_secs: u64,
+        /// Seconds between two scrapes of `/metrics`.
+        #[arg(long, default_value_t = 5)]
+        sample_secs: u64,
+        /// The chat server every client joins.
         #[arg(long)]
         server_id: String,
     },

@@ -1,4 +1,5 @@
-//! The scenarios: `connections`, `forward`, `fanout`. Each prints its figures on stdout.
+//! The scenarios: `connections`, `forward`, `fanout` (and `soak`, in its own module). Each prints
+//! its figures on stdout.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -42,13 +43,33 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             interval_ms,
             server_id,
         } => fanout(&cli, *members, *messages, *interval_ms, server_id).await,
+        Scenario::Soak {
+            live,
+            churn_per_sec,
+            sse_per_sec,
+            minutes,
+            idle_secs,
+            sample_secs,
+            server_id,
+        } => {
+            let soak = crate::soak::Soak {
+                live: *live,
+                churn_per_sec: *churn_per_sec,
+                sse_per_sec: *sse_per_sec,
+                minutes: *minutes,
+                idle_secs: *idle_secs,
+                sample_secs: (*sample_secs).max(1),
+                server_id: server_id.clone(),
+            };
+            crate::soak::run(&cli, soak).await
+        }
     }
 }
 
 /// Opens `names.len()` identified connections, `cli.connect_concurrency` at a time, joining
 /// `server_id` when given; `after_connect` runs on each as soon as it is ready (in connection
 /// order is not guaranteed) and returns what the caller keeps.
-async fn open_many<T, F, Fut>(
+pub(crate) async fn open_many<T, F, Fut>(
     cli: &Cli,
     names: Vec<String>,
     server_id: Option<&str>,

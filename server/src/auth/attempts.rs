@@ -18,7 +18,7 @@ pub const MAX_FAILURES: u32 = 10;
 /// The counting window.
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at most; beyond it, expired windows are swept, then the oldest dropped.
-const MAX_TRACKED: usize = 65_536;
+pub const MAX_TRACKED: usize = 65_536;
 
 /// Failure counts per client address.
 #[derive(Debug, Default)]
@@ -61,6 +61,11 @@ impl PasswordAttempts {
             *entry = (now, 0);
         }
         entry.1 += 1;
+    }
+
+    /// Addresses tracked now, at most [`MAX_TRACKED`] (for gauges).
+    pub fn tracked(&self) -> usize {
+        self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {

@@ -1,8 +1,10 @@
-//! The `database` section of the variables file: how long a write waits for another writer's
-//! lock, and how long an `Idempotency-Key` is remembered.
+//! The `database` section of the variables file: how each pooled SQLite connection is tuned,
+//! how long a write waits for another writer's lock, and how long an `Idempotency-Key` is
+//! remembered.
 //!
-//! Owns these settings and their bounds only; the pool ([`crate::directory::db`]) and the
-//! idempotency store ([`crate::http::idempotency`]) read them.
+//! Owns these settings and their bounds only; the pool ([`crate::directory::db`], with the
+//! pragmas applied by [`crate::directory::db_metrics::tune`]) and the idempotency store
+//! ([`crate::http::idempotency`]) read them.
 
 use std::time::Duration;
 
@@ -11,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
+/// Default page cache of one pooled connection, in KiB (SQLite's own default, made explicit).
+pub const DEFAULT_CACHE_SIZE_KIB: u32 = 2048;
+/// Largest page cache accepted per connection, in KiB (1 GiB).
+pub const MAX_CACHE_SIZE_KIB: u32 = 1024 * 1024;
 /// Default wait for another writer's lock, in milliseconds.
 pub const DEFAULT_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// Longest lock wait accepted, in milliseconds: a request should not hang for longer.
@@ -20,10 +26,14 @@ pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u32 = 24 * 3600;
 /// Longest lifetime of an `Idempotency-Key` record accepted, in seconds (30 days).
 pub const MAX_IDEMPOTENCY_TTL_SECONDS: u32 = 30 * 24 * 3600;
 
-/// The SQLite directory's concurrency and the `Idempotency-Key` store.
+/// SQLite tuning of every pooled connection, its concurrency, and the `Idempotency-Key` store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DatabaseSettings {
+    /// Page cache of each pooled connection, in KiB (`PRAGMA cache_size`). The pool holds a few
+    /// connections, so resident memory grows by up to this much per connection as the database
+    /// grows, then stays flat; `signalbox_db_cache_limit_bytes` reports the total.
+    pub cache_size_kib: u32,
     /// How long a write waits (SQLite retrying) for another writer's lock before the request is
     /// answered `503 UNAVAILABLE` with `Retry-After`, in milliseconds (1 to 60000).
     pub busy_timeout_ms: u32,
@@ -36,6 +46,7 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
+            cache_size_kib: DEFAULT_CACHE_SIZE_KIB,
             busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
             idempotency_ttl_seconds: DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         }
@@ -61,6 +72,12 @@ impl DatabaseSettings {
                 message,
             })
         };
+        if !(1..=MAX_CACHE_SIZE_KIB).contains(&self.cache_size_kib) {
+            return invalid(
+                "cacheSizeKib",
+                format!("must be between 1 and {MAX_CACHE_SIZE_KIB}"),
+            );
+        }
         if !(1..=MAX_BUSY_TIMEOUT_MS).contains(&self.busy_timeout_ms) {
             return invalid(
                 "busyTimeoutMs",
@@ -95,5 +112,18 @@ mod tests {
         };
         let err = long.validate().expect_err("too long");
         assert!(err.to_string().contains("database.idempotencyTtlSeconds"));
+    }
+
+    #[test]
+    fn zero_and_huge_caches_are_refused() {
+        for kib in [0, MAX_CACHE_SIZE_KIB + 1] {
+            let err = DatabaseSettings {
+                cache_size_kib: kib,
+                ..DatabaseSettings::default()
+            }
+            .validate()
+            .expect_err("refused");
+            assert!(err.to_string().contains("database.cacheSizeKib"), "{err}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! malformed file, an unknown key or a bad value is a [`ConfigError`] naming the key; nothing
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
 
-mod database;
+pub mod database;
 mod realtime;
 pub mod reference;
 mod variables;

@@ -25,6 +25,34 @@ pub fn markdown() -> String {
     );
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
     section(&mut out, "", &schema, &defaults, &defs);
+    out.push_str(&crate::telemetry::gauges::reference_section());
+    out
+}
+
+/// Every key of the reference that holds a value (nested sections' keys as `section.key`).
+pub fn keys() -> Vec<String> {
+    fn walk(prefix: &str, schema: &Value, defs: &Value, out: &mut Vec<String>) {
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (key, property) in properties {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let resolved = resolve(property, defs);
+            if resolved.get("properties").is_some() {
+                walk(&path, resolved, defs, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let schema = serde_json::to_value(schemars::schema_for!(Variables)).unwrap_or(Value::Null);
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    walk("", &schema, &defs, &mut out);
     out
 }
 

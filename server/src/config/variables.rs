@@ -99,7 +99,8 @@ pub struct Variables {
     pub max_body_bytes: u32,
     /// Limits and timings of the realtime transports.
     pub realtime: Realtime,
-    /// Write concurrency of the database and the `Idempotency-Key` store.
+    /// SQLite tuning of the pooled connections, write concurrency, and the `Idempotency-Key`
+    /// store.
     pub database: super::DatabaseSettings,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
     /// image proxy, GIF search) may reach despite the outbound guard's forbidden ranges.

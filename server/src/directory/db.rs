@@ -157,6 +157,7 @@ pub struct Db {
 struct Inner {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    metrics: super::db_metrics::DbMetrics,
 }
 
 impl std::fmt::Debug for Db {
@@ -205,21 +206,36 @@ impl Drop for Lease<'_> {
 }
 
 impl Db {
-    /// Opens `size` connections to `path`, migrating first.
-    pub fn open(path: &Path, size: usize, busy_timeout: Duration) -> Result<Self, DbError> {
+    /// Opens `size` connections to `path`, migrating first, each tuned with `settings` (page
+    /// cache, busy timeout).
+    pub fn open(
+        path: &Path,
+        size: usize,
+        settings: &crate::config::database::DatabaseSettings,
+    ) -> Result<Self, DbError> {
+        let busy_timeout = settings.busy_timeout();
         let mut first = open_with(path, busy_timeout)?;
         migrate(&mut first)?;
         let mut conns = vec![first];
         for _ in 1..size.max(1) {
             conns.push(open_with(path, busy_timeout)?);
         }
+        for conn in &conns {
+            super::db_metrics::tune(conn, settings)?;
+        }
         let permits = Arc::new(Semaphore::new(conns.len()));
         Ok(Self {
             inner: Arc::new(Inner {
+                metrics: super::db_metrics::DbMetrics::new(conns.len()),
                 idle: Mutex::new(conns),
                 permits,
             }),
         })
+    }
+
+    /// The pool's gauges and query latencies.
+    pub fn metrics(&self) -> &super::db_metrics::DbMetrics {
+        &self.inner.metrics
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -232,14 +248,31 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
+        let operation = super::db_metrics::operation(std::any::type_name::<F>());
+        self.call_as(operation, f).await
+    }
+
+    /// [`Db::call`], timed under `operation` (the latency histogram's label).
+    async fn call_as<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let waiting = self.inner.metrics.start(operation);
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
             .map_err(|e| DbError::Worker(e.to_string()))?;
+        // Counted as waiting until here; from now on the blocking task counts it as in use.
+        drop(waiting);
         let inner = Arc::clone(&self.inner);
         let joined = tokio::task::spawn_blocking(move || {
-            // Dropped in reverse order: the connection goes back before the permit.
+            // Dropped in reverse order: the connection goes back, then the call is recorded,
+            // then the permit frees.
             let _permit = permit;
+            let mut timer = inner.metrics.start(operation);
+            timer.acquired();
             let mut lease = Lease::take(&inner);
             let Some(conn) = lease.as_mut().and_then(Lease::conn) else {
                 return Err(E::from(DbError::Worker("no idle connection".into())));
@@ -258,7 +291,8 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        self.call(move |conn| {
+        let operation = super::db_metrics::operation(std::any::type_name::<F>());
+        self.call_as(operation, move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
@@ -345,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn pool_runs_off_the_executor_with_wal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db"), 2, DEFAULT_BUSY_TIMEOUT).expect("open");
+        let db = Db::open(&dir.path().join("t.db"), 2, &Default::default()).expect("open");
         assert!(db.ping().await);
         let mode: String = db
             .call(|c| {
@@ -361,7 +395,7 @@ mod tests {
     async fn cancelled_callers_and_panics_never_lose_a_connection() {
         const SIZE: usize = 4;
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db"), SIZE, DEFAULT_BUSY_TIMEOUT).expect("open");
+        let db = Db::open(&dir.path().join("t.db"), SIZE, &Default::default()).expect("open");
         db.write(|c| {
             c.execute_batch("CREATE TABLE t (n INTEGER)")
                 .map_err(DbError::from)
@@ -430,7 +464,7 @@ mod tests {
     #[tokio::test]
     async fn writes_begin_immediate_and_roll_back_on_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db"), 2, DEFAULT_BUSY_TIMEOUT).expect("open");
+        let db = Db::open(&dir.path().join("t.db"), 2, &Default::default()).expect("open");
         db.write(|c| {
             c.execute_batch("CREATE TABLE t (n INTEGER)")
                 .map_err(DbError::from)

@@ -11,6 +11,7 @@ pub mod access;
 pub mod commands;
 pub mod credentials;
 pub mod db;
+pub mod db_metrics;
 pub mod plugin_manifests;
 pub mod queries;
 

@@ -70,6 +70,7 @@ impl Session {
     pub fn send(&self, envelope: &ServerEnvelope) {
         if let ServerEnvelope::Error(error) = envelope {
             self.state.transport_metrics.error(error.code);
+            crate::telemetry::levels::envelope_refusal(error.code);
         }
         if let Err(e) = self.conn.send(envelope) {
             tracing::error!(error = %e, "reply could not be queued");

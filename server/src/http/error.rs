@@ -64,6 +64,7 @@ impl ApiFailure {
     /// The full response. Every 503 carries `Retry-After` (seconds): the condition is
     /// temporary (a busy or full database, a draining server).
     pub fn into_response(self) -> warp::reply::Response {
+        crate::telemetry::levels::refusal(self.code, self.status().as_u16());
         let mut response = warp::reply::with_status(warp::reply::json(&self.body()), self.status())
             .into_response();
         if self.code == ApiErrorCode::Unavailable {

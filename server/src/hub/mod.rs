@@ -576,6 +576,16 @@ impl Hub {
         }
     }
 
+    /// The fullest outbound queue: `(frames, bytes)`, each the largest over every connection
+    /// (for gauges; one pass over the connections under the read lock).
+    pub fn queue_peaks(&self) -> (usize, usize) {
+        self.read()
+            .conns
+            .values()
+            .map(|c| c.outbox.backlog())
+            .fold((0, 0), |(f, b), (cf, cb)| (f.max(cf), b.max(cb)))
+    }
+
     /// Sizes of every index (for tests and gauges).
     pub fn stats(&self) -> HubStats {
         let state = self.read();

@@ -269,6 +269,12 @@ impl Outbox {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// `(frames, bytes)` waiting in the queue (for gauges).
+    pub fn backlog(&self) -> (usize, usize) {
+        let queue = self.shared.lock();
+        (queue.frames.len(), queue.bytes)
+    }
 }
 
 impl OutboundReceiver {

@@ -140,6 +140,7 @@ pub struct Outbound {
     timeout: Duration,
     resolver: Arc<dyn Resolve>,
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 /// Fetches one server runs at once by default; more are refused with [`OutboundError::Busy`]
@@ -232,12 +233,20 @@ impl Outbound {
             timeout,
             resolver: Arc::new(SystemResolver),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            max_in_flight: MAX_IN_FLIGHT,
         }
+    }
+
+    /// `(fetches running now, most at once)` (for gauges).
+    pub fn in_flight(&self) -> (usize, usize) {
+        let free = self.in_flight.available_permits();
+        (self.max_in_flight.saturating_sub(free), self.max_in_flight)
     }
 
     /// This client with at most `n` fetches at once (tests).
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.in_flight = Arc::new(Semaphore::new(n));
+        self.max_in_flight = n;
         self
     }
 

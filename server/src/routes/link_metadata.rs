@@ -109,6 +109,11 @@ impl PreviewCache {
         }
     }
 
+    /// The most entries it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// A fresh preview of `url`.
     pub fn get(&self, url: &str) -> Option<LinkMetadata> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,27 +1,39 @@
-//! `GET /metrics`: Prometheus text exposition of the hub's and the transports' counters.
+//! `GET /metrics`: Prometheus text exposition of the hub's and the transports' counters, every
+//! bounded structure's gauge, the database's, and the process's.
 //!
 //! Mounted beside the REST table (it is not JSON and not under `/api`), public like health. Owns
 //! formatting only; the numbers come from [`crate::hub::HubMetrics`],
-//! [`crate::transport::metrics::TransportMetrics`] and the SSE transport's counters.
+//! [`crate::transport::metrics::TransportMetrics`], the SSE transport's counters, the gauge
+//! registry [`crate::telemetry::gauges`], [`crate::directory::db_metrics`] and the `prometheus`
+//! crate's process collector (`process_*`, unprefixed as the Prometheus conventions name them).
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
+use prometheus::core::Collector as _;
+use prometheus::process_collector::ProcessCollector;
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::Reply as _;
 
 use crate::app::AppState;
+use crate::telemetry::gauges::{self, Scrape};
 
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Renders every metric.
-pub fn render(state: &AppState) -> warp::reply::Response {
-    let text = exposition(state);
+pub async fn render(state: &AppState) -> warp::reply::Response {
+    let scrape = Scrape::take(state).await;
+    let text = exposition(&scrape);
     warp::reply::with_header(text, CONTENT_TYPE, CONTENT_TYPE_TEXT).into_response()
 }
 
+/// The process collector: resident memory, open descriptors, CPU seconds, start time.
+static PROCESS: LazyLock<ProcessCollector> = LazyLock::new(ProcessCollector::for_self);
+
 /// The exposition text (separate from the reply for tests).
-pub fn exposition(state: &AppState) -> String {
+pub fn exposition(scrape: &Scrape<'_>) -> String {
+    let state = scrape.state;
     let hub = state.hub.metrics().snapshot();
     let transport = state.transport_metrics.snapshot();
     let mut out = String::with_capacity(8 * 1024);
@@ -216,7 +228,69 @@ pub fn exposition(state: &AppState) -> String {
         hub.fanout.count,
         hub.fanout.sum.to_string(),
     );
+
+    gauge_lines(&mut out, scrape);
+    db_latency(&mut out, state);
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&PROCESS.collect(), &mut out) {
+        tracing::error!(error = %e, "metrics: process gauges could not be encoded");
+    }
     out
+}
+
+/// Every registered bound (size and `_limit`) and size.
+fn gauge_lines(out: &mut String, scrape: &Scrape<'_>) {
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP signalbox_{name} {help}");
+        let _ = writeln!(out, "# TYPE signalbox_{name} gauge");
+        let _ = writeln!(out, "signalbox_{name} {value}");
+    };
+    for bound in gauges::BOUNDS {
+        let by = match bound.source {
+            gauges::Source::Setting(key) => format!("setting {key}"),
+            gauges::Source::Constant(path) => format!("constant {path}"),
+        };
+        gauge(bound.gauge, bound.help, (bound.size)(scrape));
+        gauge(
+            &format!("{}_limit", bound.gauge),
+            &format!("Limit of signalbox_{} ({by}).", bound.gauge),
+            (bound.limit)(scrape),
+        );
+    }
+    for (name, help, read) in gauges::SIZES {
+        gauge(name, help, read(scrape));
+    }
+}
+
+/// The database query latency histogram, by operation.
+fn db_latency(out: &mut String, state: &AppState) {
+    let name = "signalbox_db_query_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time a database call held its pool connection, by operation (the \
+         calling function)."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for op in state.db.metrics().latency() {
+        let label = op.operation.replace(['\\', '"'], "_");
+        for (le, n) in &op.buckets {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{operation=\"{label}\",le=\"{}\"}} {n}",
+                seconds(*le)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{operation=\"{label}\",le=\"+Inf\"}} {}",
+            op.count
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{{operation=\"{label}\"}} {}",
+            seconds(op.sum_us)
+        );
+        let _ = writeln!(out, "{name}_count{{operation=\"{label}\"}} {}", op.count);
+    }
 }
 
 /// Microseconds as a decimal number of seconds.

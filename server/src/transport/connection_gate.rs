@@ -66,6 +66,13 @@ impl ConnectionGate {
         self.lock().total
     }
 
+    /// `(addresses with an open connection, connections from the busiest one)` (for gauges).
+    pub fn per_ip(&self) -> (usize, u32) {
+        let counts = self.lock();
+        let busiest = counts.per_ip.values().copied().max().unwrap_or(0);
+        (counts.per_ip.len(), busiest)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
         // Every critical section leaves the counts consistent.
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)

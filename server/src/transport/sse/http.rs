@@ -15,6 +15,7 @@ use crate::http::read_capped;
 /// The answer to an SSE route that failed: its status and `{"error": MESSAGE}`.
 pub fn error_response(error: SseError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    crate::telemetry::levels::refusal(error, status.as_u16());
     warp::reply::with_status(warp::reply::json(&error.body()), status).into_response()
 }
 

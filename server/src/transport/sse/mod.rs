@@ -75,6 +75,22 @@ pub struct SseMetrics {
     pub events_dropped: AtomicU64,
 }
 
+/// Sizes of the SSE registry at one instant (see [`SseTransport::gauges`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SseGauges {
+    /// Sessions held (bounded by `sse.maxSessions`).
+    pub sessions: usize,
+    /// Sessions with an open stream.
+    pub streams: usize,
+    /// Rooms with at least one session.
+    pub rooms: usize,
+    /// Sessions in the fullest room (bounded by `sse.maxSessionsPerRoom`).
+    pub largest_room: usize,
+    /// Events waiting for the furthest-behind session, in its stream or its buffer (bounded by
+    /// `sse.streamBufferEvents`).
+    pub largest_buffer: usize,
+}
+
 /// The SSE transport: cheap to clone, shared by the HTTP handlers, the pumps and the pruner.
 #[derive(Clone)]
 pub struct SseTransport {
@@ -240,6 +256,26 @@ impl SseTransport {
     /// Sessions held now.
     pub fn session_count(&self) -> usize {
         self.shared.lock().sessions.len()
+    }
+
+    /// Sizes of the registry now, in one pass under its lock (for gauges).
+    pub fn gauges(&self) -> SseGauges {
+        let registry = self.shared.lock();
+        let buffered = |s: &Session| match &s.stream {
+            Some(slot) => slot.tx.max_capacity() - slot.tx.capacity(),
+            None => s.pending.len(),
+        };
+        SseGauges {
+            sessions: registry.sessions.len(),
+            streams: registry
+                .sessions
+                .values()
+                .filter(|s| s.stream.is_some())
+                .count(),
+            rooms: registry.room_sizes.len(),
+            largest_room: registry.room_sizes.values().copied().max().unwrap_or(0),
+            largest_buffer: registry.sessions.values().map(buffered).max().unwrap_or(0),
+        }
     }
 
     /// Sessions with an open stream now.
