@@ -23,6 +23,9 @@
 //!   transports hand to clients.
 //! - [`demo`] serves the demo page at `/demo` (embedded files built from `bindings/typescript`).
 //! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
+//! - [`tls`] serves the same filter tree over HTTPS/WSS when `tls.certFile`/`tls.keyFile` are
+//!   set (reloading the pair on SIGHUP and file changes); [`peer`] gives routes the client's
+//!   address whichever loop accepted it.
 
 pub mod app;
 pub mod auth;
@@ -36,10 +39,12 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod outbound;
+pub mod peer;
 pub mod plugins;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 
 use thiserror::Error;
