@@ -7,7 +7,8 @@
 //! 1. `/api/...`: every REST route, through the one route table ([`routes::dispatch`]);
 //! 2. `GET /metrics` (Prometheus text) and the WebSocket upgrade at `/` and `/ws`
 //!    ([`crate::transport::websocket`]);
-//! 3. `GET /demo` and its files ([`crate::demo`]);
+//! 3. `GET /demo` and its files ([`crate::demo`]), `GET /admin`, its files and `/admin/stats`
+//!    ([`crate::admin`]);
 //! 4. anything else: `404 NOT_FOUND` as an `ApiError`.
 //!
 //! The tree is served by warp's own loop over plain HTTP, or by [`crate::tls::serve`] when
@@ -178,6 +179,7 @@ pub fn filters(
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let demo = crate::demo::routes();
+    let admin = crate::admin::routes(Arc::clone(&state));
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
     sse.or(api)
         .unify()
@@ -186,6 +188,8 @@ pub fn filters(
         .or(realtime)
         .unify()
         .or(demo)
+        .unify()
+        .or(admin)
         .unify()
         .or(fallback)
         .unify()

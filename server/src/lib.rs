@@ -21,12 +21,14 @@
 //!   type, dispatched by one exhaustive `match`.
 //! - [`plugins`] checks plugin manifests and events; [`ice`] mints the STUN/TURN list the
 //!   transports hand to clients.
+//! - [`admin`] serves the operator dashboard at `/admin` and the JSON snapshot it polls.
 //! - [`demo`] serves the demo page at `/demo` (embedded files built from `bindings/typescript`).
 //! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
 //! - [`tls`] serves the same filter tree over HTTPS/WSS when `tls.certFile`/`tls.keyFile` are
 //!   set (reloading the pair on SIGHUP and file changes); [`peer`] gives routes the client's
 //!   address whichever loop accepted it.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
