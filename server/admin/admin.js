@@ -47,7 +47,7 @@ function lineChart(svg, series, unit = "") {
       .filter((p) => p !== null)
       .join(" ");
     if (points) svg.append(el("polyline", { class: `s${i}`, points }));
-    svg.append(el("text", { x: 4 + i * 90, y: 10, class: `muted` }, `${s.label}`));
+    svg.append(el("text", { x: 4 + i * 90, y: 10, class: `l${i}` }, s.label));
   });
   svg.append(el("text", { x: w - 4, y: 10, "text-anchor": "end", class: "muted" }, `max ${fmt(max)}${unit}`));
 }
