@@ -1,7 +1,8 @@
 //! Built-in TLS against real clients: a self-signed pair made here (rcgen), a rustls client for
 //! HTTPS, WSS (tokio-tungstenite over the TLS stream) and SSE, and reloads (explicit, by file
 //! change, by SIGHUP) under live connections: open connections keep working, new handshakes see
-//! the new certificate. Also: a pair that cannot be used stops the start, naming the key.
+//! the new certificate. Also: a pair that cannot be used stops the start, naming the key, and
+//! the client's address reaches the routes (loopback-only `/admin/stats` answers over HTTPS).
 
 mod common;
 
@@ -251,6 +252,15 @@ async fn https_wss_and_sse_share_the_tls_port() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    // The client address reaches the routes through the TLS loop: /admin answers loopback.
+    let (status, body) = https(
+        &server,
+        &roots,
+        "GET /admin/stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 
     let (mut ws, connected) = wss(&server, &roots).await;
     assert_eq!(connected["type"], "connected", "{connected}");
