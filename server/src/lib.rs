@@ -85,7 +85,7 @@ pub fn run(cli: cli::Cli) -> Result<(), RunError> {
                 .build()?;
             runtime.block_on(async move {
                 let server = app::start(config).await?;
-                tracing::info!(addr = %server.addr, "signalbox listening");
+                tracing::info!(addr = %server.addr, tls = server.tls.is_some(), "signalbox listening");
                 server.wait(shutdown::signal()).await;
                 Ok(())
             })

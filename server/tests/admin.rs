@@ -12,6 +12,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde_json::json;
 use signalbox::auth::{decode_b64, encode_b64};
 use signalbox_protocol::http::AdminStats;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 fn header<'a>(r: &'a common::Response, name: &str) -> Option<&'a str> {
     r.headers
@@ -110,9 +112,33 @@ async fn the_snapshot_follows_real_traffic() {
     assert!(after.uptime_seconds >= before.uptime_seconds);
     assert_eq!(after.upgrades_refused.len(), 3);
 
-    // The SSE transport shows up too.
-    let sse = s.client().get("/admin/stats", None).await;
-    assert!(sse.text.contains("\"sse\""));
+    // An SSE agent shows up as a session with an open stream.
+    let mut agent = TcpStream::connect(s.addr).await.expect("tcp");
+    agent
+        .write_all(
+            b"GET /api/connect?room=ops HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut seen = String::new();
+    while !seen.contains("event: joined") {
+        let mut buf = [0u8; 2048];
+        let n = tokio::time::timeout(common::ws::WAIT, agent.read(&mut buf))
+            .await
+            .expect("joined in time")
+            .expect("read");
+        assert!(n > 0, "stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let with_sse = stats(&s, None).await;
+    assert_eq!(with_sse.sse.sessions, 1);
+    assert_eq!(with_sse.sse.sessions_created, 1);
+    assert_eq!(with_sse.connections.sse_streams, 1);
+    assert_eq!(
+        with_sse.connections.websocket, 3,
+        "SSE is not counted as WebSocket"
+    );
+    drop(agent);
     for (client, _) in [alice, bob, carol] {
         client.close().await;
     }
