@@ -7,8 +7,12 @@
 //! 1. `/api/...`: every REST route, through the one route table ([`routes::dispatch`]);
 //! 2. `GET /metrics` (Prometheus text) and the WebSocket upgrade at `/` and `/ws`
 //!    ([`crate::transport::websocket`]);
-//! 3. `GET /demo` and its files ([`crate::demo`]);
+//! 3. `GET /demo` and its files ([`crate::demo`]), `GET /admin`, its files and `/admin/stats`
+//!    ([`crate::admin`]);
 //! 4. anything else: `404 NOT_FOUND` as an `ApiError`.
+//!
+//! The tree is served by warp's own loop over plain HTTP, or by [`crate::tls::serve`] when
+//! `tls.certFile`/`tls.keyFile` are set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use crate::outbound::Outbound;
 use crate::plugins::PluginRegistry;
 use crate::routes::link_metadata::PreviewCache;
 use crate::routes::{self, Incoming, Route};
+use crate::tls::TlsReloader;
 use crate::transport::connection_gate::ConnectionGate;
 use crate::transport::metrics::TransportMetrics;
 use crate::transport::sse::SseTransport;
@@ -178,6 +183,7 @@ pub fn filters(
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let demo = crate::demo::routes();
+    let admin = crate::admin::routes(Arc::clone(&state));
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
     sse.or(api)
         .unify()
@@ -186,6 +192,8 @@ pub fn filters(
         .or(realtime)
         .unify()
         .or(demo)
+        .unify()
+        .or(admin)
         .unify()
         .or(fallback)
         .unify()
@@ -198,6 +206,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Its state.
     pub state: Arc<AppState>,
+    /// The certificate reloader when serving TLS (`None` for plain HTTP).
+    pub tls: Option<Arc<TlsReloader>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     purge: JoinHandle<()>,
@@ -233,24 +243,45 @@ impl RunningServer {
     }
 }
 
-/// Opens the database, binds the listener and starts serving in the background.
+/// Opens the database, binds the listener and starts serving in the background: plain HTTP
+/// by default, TLS when `tls.certFile` and `tls.keyFile` are set (a pair that cannot be used
+/// stops the start with an error naming the key).
 pub async fn start(config: Config) -> Result<RunningServer, RunError> {
     let addr = config.addr;
+    let reloader = TlsReloader::from_settings(&config.variables.tls)?;
+    let handshake_timeout =
+        std::time::Duration::from_millis(u64::from(config.variables.tls.handshake_timeout_ms));
     let state = AppState::new(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = warp::serve(filters(Arc::clone(&state)))
-        .incoming(listener)
-        .graceful(async {
-            let _ = stopped.await;
-        });
-    let task = tokio::spawn(server.run());
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let task = match reloader.clone() {
+        None => {
+            let server = warp::serve(filters(Arc::clone(&state)))
+                .incoming(listener)
+                .graceful(stopped);
+            tokio::spawn(server.run())
+        }
+        Some(reloader) => {
+            let config = crate::tls::certs::server_config(reloader.provider(), reloader.current())?;
+            let filter = filters(Arc::clone(&state));
+            tokio::spawn(async move {
+                let watch = tokio::spawn(Arc::clone(&reloader).watch());
+                crate::tls::serve::serve(listener, filter, config, handshake_timeout, stopped)
+                    .await;
+                watch.abort();
+            })
+        }
+    };
     let purge = tokio::spawn(crate::http::idempotency::purge_expired(
         state.db.clone(),
         state.config.variables.database.idempotency_ttl_ms(),
     ));
     Ok(RunningServer {
+        tls: reloader,
         addr,
         state,
         stop,

@@ -68,6 +68,12 @@ pub struct Overrides {
     /// Auth mode: `open` (Toju-compatible) or `required` (default from the variables file).
     #[arg(long, global = true, env = "SIGNALBOX_AUTH", value_enum)]
     pub auth: Option<AuthMode>,
+    /// PEM certificate chain for built-in TLS (`tls.certFile`; needs `--tls-key-file`).
+    #[arg(long, global = true, env = "SIGNALBOX_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for built-in TLS (`tls.keyFile`; needs `--tls-cert-file`).
+    #[arg(long, global = true, env = "SIGNALBOX_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// How logs are written.

@@ -21,9 +21,14 @@
 //!   type, dispatched by one exhaustive `match`.
 //! - [`plugins`] checks plugin manifests and events; [`ice`] mints the STUN/TURN list the
 //!   transports hand to clients.
+//! - [`admin`] serves the operator dashboard at `/admin` and the JSON snapshot it polls.
 //! - [`demo`] serves the demo page at `/demo` (embedded files built from `bindings/typescript`).
 //! - [`outbound`] is the SSRF guard every fetch the server makes for a client goes through.
+//! - [`tls`] serves the same filter tree over HTTPS/WSS when `tls.certFile`/`tls.keyFile` are
+//!   set (reloading the pair on SIGHUP and file changes); [`peer`] gives routes the client's
+//!   address whichever loop accepted it.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -36,10 +41,12 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod outbound;
+pub mod peer;
 pub mod plugins;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 
 use thiserror::Error;
@@ -78,7 +85,7 @@ pub fn run(cli: cli::Cli) -> Result<(), RunError> {
                 .build()?;
             runtime.block_on(async move {
                 let server = app::start(config).await?;
-                tracing::info!(addr = %server.addr, "signalbox listening");
+                tracing::info!(addr = %server.addr, tls = server.tls.is_some(), "signalbox listening");
                 server.wait(shutdown::signal()).await;
                 Ok(())
             })

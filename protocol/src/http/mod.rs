@@ -3,6 +3,7 @@
 //! Every JSON error of these routes has one shape, [`ApiError`]; the SSE routes keep their own
 //! (see [`crate::sse`]).
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod games;
@@ -16,6 +17,7 @@ pub mod plugins;
 pub mod servers;
 pub mod users;
 
+pub use admin::*;
 pub use auth::*;
 pub use error::*;
 pub use games::*;
@@ -89,4 +91,5 @@ pub(crate) fn visit_catalog<V: CatalogVisitor>(visitor: &mut V) {
     visitor.visit::<GifPage>(http(
         "GET /api/klipy/gifs/search, GET /api/klipy/gifs/trending (200 body)",
     ));
+    visitor.visit::<AdminStats>(http("GET /admin/stats (200 body, operator dashboard)"));
 }

@@ -76,6 +76,12 @@ impl Config {
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
         let path = overrides.data_dir.join(VARIABLES_FILE);
         let mut variables = load_or_create(&path)?;
+        if let Some(cert_file) = &overrides.tls_cert_file {
+            variables.tls.cert_file = Some(cert_file.clone());
+        }
+        if let Some(key_file) = &overrides.tls_key_file {
+            variables.tls.key_file = Some(key_file.clone());
+        }
         variables.validate()?;
         if let Some(auth) = overrides.auth {
             variables.auth = auth;

@@ -109,6 +109,8 @@ pub struct Variables {
     pub outbound_timeout_ms: u32,
     /// Base URL of the Klipy API (the key and `/gifs/...` are appended).
     pub klipy_base_url: String,
+    /// Built-in TLS (HTTPS, WSS, SSE over HTTPS on `port`); off unless both files are set.
+    pub tls: crate::tls::TlsSettings,
 }
 
 impl Default for Variables {
@@ -140,6 +142,7 @@ impl Default for Variables {
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Variables {
         }
         self.sse.validate()?;
         self.database.validate()?;
+        self.tls.validate()?;
         self.realtime.validate()
     }
 }

@@ -599,6 +599,23 @@ impl Hub {
             icon_records: state.icons.len(),
         }
     }
+
+    /// The `limit` servers with the most joined connections, most first (ties by id), for the
+    /// operator dashboard.
+    pub fn largest_servers(&self, limit: usize) -> Vec<(ServerId, usize)> {
+        let state = self.read();
+        let mut all: Vec<(&ServerId, usize)> = state
+            .servers
+            .iter()
+            .map(|(id, server)| (id, server.members.len()))
+            .filter(|(_, members)| *members > 0)
+            .collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        all.into_iter()
+            .take(limit)
+            .map(|(id, members)| (id.clone(), members))
+            .collect()
+    }
 }
 
 /// One registered connection, as its transport holds it. Dropping it disconnects the

@@ -65,6 +65,12 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
         &one(hub.users_online),
     );
     metric(
+        "ready",
+        "gauge",
+        "1 while the server accepts new work, 0 while it drains (as /api/ready).",
+        &one(u64::from(!state.is_draining())),
+    );
+    metric(
         "envelopes_in_total",
         "counter",
         "Client envelopes received, by type.",

@@ -437,7 +437,7 @@ pub async fn dispatch(state: Arc<AppState>, incoming: Incoming) -> warp::reply::
     response
 }
 
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiFailure> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiFailure> {
     let Some(value) = headers.get(warp::http::header::AUTHORIZATION) else {
         return Ok(None);
     };

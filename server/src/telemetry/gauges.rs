@@ -187,6 +187,13 @@ pub static SIZES: &[Size] = &[
 
 /// Settings that bound nothing a gauge could show, with the reason.
 pub static NOT_BOUNDS: &[(&str, &str)] = &[
+    ("tls.certFile", "a path"),
+    ("tls.keyFile", "a path"),
+    ("tls.reloadPollMs", "a polling interval"),
+    (
+        "tls.handshakeTimeoutMs",
+        "a lifetime of a connection still in its handshake; such sockets count in process_open_fds",
+    ),
     (
         "database.busyTimeoutMs",
         "a wait, not a size; calls waiting for a connection are signalbox_db_pool_waiting",

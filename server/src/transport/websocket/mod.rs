@@ -97,7 +97,7 @@ pub fn routes(
         .unify();
     path.and(handshake::handshake())
         .and(query)
-        .and(warp::addr::remote())
+        .and(crate::peer::remote())
         .map(
             move |ws: Handshake, query: Vec<(String, String)>, remote: Option<SocketAddr>| {
                 upgrade(Arc::clone(&state), ws, &query, remote)
