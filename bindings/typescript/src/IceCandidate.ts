@@ -6,18 +6,19 @@ import type { JsonValue } from "./serde_json/JsonValue";
  */
 export type IceCandidate = { 
 /**
- * The candidate line; empty for end-of-candidates.
+ * The candidate line; empty or absent (WebRTC's default) for end-of-candidates; forwarded
+ * as sent.
  */
-candidate: string, 
+candidate?: string | null, 
 /**
  * The media stream identification tag.
  */
-sdpMid?: string, 
+sdpMid?: string | null, 
 /**
  * The index of the m-line the candidate belongs to.
  */
-sdpMLineIndex?: number, 
+sdpMLineIndex?: number | null, 
 /**
  * The ICE username fragment.
  */
-usernameFragment?: string, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+usernameFragment?: string | null, } & { [key in string]: JsonValue };

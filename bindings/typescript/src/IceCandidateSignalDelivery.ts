@@ -18,4 +18,4 @@ targetUserId: UserId,
 /**
  * The candidate.
  */
-candidate: IceCandidate, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+candidate: IceCandidate, } & { [key in string]: JsonValue };

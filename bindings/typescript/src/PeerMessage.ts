@@ -10,4 +10,4 @@ export type PeerMessage = {
 /**
  * The peer to deliver to.
  */
-targetUserId: UserId, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+targetUserId: UserId, } & { [key in string]: JsonValue };

@@ -14,4 +14,4 @@ fromUserId: UserId,
 /**
  * The recipient (this user).
  */
-targetUserId: UserId, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+targetUserId: UserId, } & { [key in string]: JsonValue };

@@ -26,4 +26,4 @@ method: string,
 /**
  * The method's arguments.
  */
-params?: JsonValue, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+params?: JsonValue, } & { [key in string]: JsonValue };

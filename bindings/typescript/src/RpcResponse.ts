@@ -23,4 +23,4 @@ result?: JsonValue,
 /**
  * The failure, on error; its shape is the peers' business.
  */
-error?: JsonValue, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+error?: JsonValue, } & { [key in string]: JsonValue };

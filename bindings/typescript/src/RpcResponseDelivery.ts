@@ -26,4 +26,4 @@ result?: JsonValue,
 /**
  * The failure, on error.
  */
-error?: JsonValue, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+error?: JsonValue, } & { [key in string]: JsonValue };

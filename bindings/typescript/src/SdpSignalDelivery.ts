@@ -18,4 +18,4 @@ targetUserId: UserId,
 /**
  * The session description.
  */
-sdp: SessionDescription, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+sdp: SessionDescription, } & { [key in string]: JsonValue };

@@ -11,6 +11,7 @@ export type SessionDescription = {
  */
 type: SdpType, 
 /**
- * The SDP text.
+ * The SDP text. Absent (WebRTC's default, the empty string) only for `rollback`; forwarded
+ * as sent.
  */
-sdp: string, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+sdp?: string | null, } & { [key in string]: JsonValue };

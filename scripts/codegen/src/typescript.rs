@@ -48,6 +48,7 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
     };
     catalog::visit(&mut exporter);
     exporter.result?;
+    name_flattened_json_objects(&src)?;
 
     let mut modules = BTreeSet::new();
     collect_modules(&src, "", &mut modules)?;
@@ -62,6 +63,33 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
         &package_dir.join("test/examples.generated.ts"),
         &examples_ts(examples_dir)?,
     )
+}
+
+/// What ts-rs writes for a `#[serde(flatten)]` JSON object (the unknown fields a forwarded
+/// envelope keeps): `JsonValue`'s definition spelled out in place.
+const FLATTENED_JSON_OBJECT: &str = "& ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null })";
+
+/// The same type, said by name: every other field is any JSON value. The declared fields stay
+/// declared beside it, so a reader sees both what the server sets and what it carries opaquely.
+const NAMED_JSON_OBJECT: &str = "& { [key in string]: JsonValue }";
+
+/// Rewrites the spelled-out form of flattened JSON objects to the named one in every file of
+/// `src` (same type, readable, and the contract checker recognises it as opaque payload).
+fn name_flattened_json_objects(src: &Path) -> Result<(), String> {
+    let mut modules = BTreeSet::new();
+    collect_modules(src, "", &mut modules)?;
+    for module in modules {
+        let path = src.join(format!("{module}.ts"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if text.contains(FLATTENED_JSON_OBJECT) {
+            write_file(
+                &path,
+                &text.replace(FLATTENED_JSON_OBJECT, NAMED_JSON_OBJECT),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Every `.ts` file under `dir`, as module paths relative to `src/` without the extension.
