@@ -5,6 +5,7 @@
 //! - `routing`: chat, typing, voice, every forwarded envelope, icon sync.
 //! - `limits`: frame cap, rate limit, heartbeat, slow consumer, connection caps, `/metrics`.
 //! - `plugins`: the plugin registry and `plugin_event` validation.
+//! - `seed_shapes`: frames in the exact shapes of Toju's envelope catalogue.
 
 #![allow(missing_docs)]
 
@@ -15,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod plugins;
 mod routing;
+mod seed_shapes;
 
 use serde_json::{Value, json};
 
