@@ -10,7 +10,9 @@
 //   fields, and the fields the server sets on deliveries).
 // - Idiom variants: the fixture rewritten the ways hand-written Angular contracts are (string
 //   and const enums, branded ids, `T | undefined`, classes with methods and getters, DOM WebRTC
-//   types, Readonly/Pick/Omit/Partial/intersections, imports and aliases); each must agree.
+//   types, Readonly/Pick/Omit/Partial/intersections, imports and aliases), and all of them in
+//   one file; each must agree. The matrix then runs over that all-idioms file too, so no idiom
+//   hides a drift.
 //
 // The sizes are printed (`t.diagnostic`), and the test fails on any miss or false drift.
 
@@ -21,7 +23,7 @@ import { test } from "node:test";
 
 import ts from "typescript";
 
-import { envelopesByType, lookupNamedType } from "../tools/client-contract.mjs";
+import { ContractError, envelopesByType, lookupNamedType } from "../tools/client-contract.mjs";
 import {
   BINDINGS,
   BINDINGS_INDEX,
@@ -42,8 +44,8 @@ import {
  * envelope, nested object and array-of-object fields too, the property declaration in the
  * fixture and the `DIRECTION ENVELOPE.path` prefixes reports about it start with.
  */
-function fixtureFields() {
-  const program = createProgram(new Map([[FIXTURE, FIXTURE_TEXT]]));
+function fixtureFields(text = FIXTURE_TEXT) {
+  const program = createProgram(new Map([[FIXTURE, text]]));
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(FIXTURE);
   const byDeclaration = new Map();
@@ -51,11 +53,19 @@ function fixtureFields() {
     if (depth > 4) return;
     for (const prop of checker.getPropertiesOfType(type)) {
       if (prop.name === skip) continue;
-      const declaration = prop.declarations?.find((d) => d.getSourceFile() === source && ts.isPropertySignature(d));
+      const declaration = prop.declarations?.find(
+        (d) => d.getSourceFile() === source && (ts.isPropertySignature(d) || ts.isPropertyDeclaration(d)) && d.type,
+      );
       if (!declaration) continue;
       const at = `${where}.${prop.name}`;
-      if (!byDeclaration.has(declaration)) byDeclaration.set(declaration, { declaration, name: prop.name, uses: new Set() });
-      byDeclaration.get(declaration).uses.add(`${direction} ${at}`);
+      if (!byDeclaration.has(declaration)) {
+        byDeclaration.set(declaration, { declaration, name: prop.name, uses: new Set(), optionalityForced: new Set() });
+      }
+      const field = byDeclaration.get(declaration);
+      field.uses.add(`${direction} ${at}`);
+      // Through Partial/Required (a mapped type with a `?` modifier) the declaration's own `?`
+      // does not reach this use, so flipping it changes nothing there.
+      if (prop.links?.mappedType?.declaration?.questionToken) field.optionalityForced.add(`${direction} ${at}`);
       const fieldType = checker.getNonNullableType(checker.getTypeOfSymbol(prop));
       if (checker.isArrayType(fieldType)) visitObject(direction, `${at}[]`, checker.getTypeArguments(fieldType)[0], depth + 1);
       else if (fieldType.flags & ts.TypeFlags.Object && checker.getPropertiesOfType(fieldType).length > 0) {
@@ -74,7 +84,7 @@ function fixtureFields() {
 function incompatibleType(checker, declaration) {
   const type = checker.getTypeAtLocation(declaration.type);
   if (type.flags & (ts.TypeFlags.Unknown | ts.TypeFlags.Any)) return "bigint";
-  const parts = type.isUnion() ? type.types : [type];
+  const parts = (type.isUnion() ? type.types : [type]).flatMap((p) => (p.isIntersection() ? p.types : [p]));
   if (parts.some((p) => p.flags & ts.TypeFlags.StringLike)) return "number";
   return "string";
 }
@@ -83,51 +93,84 @@ function replaceRange(text, start, end, replacement) {
   return text.slice(0, start) + replacement + text.slice(end);
 }
 
-/** The four planted drifts of one field declaration: [mutation, fixture text]. */
-function driftsOf(field, checker) {
+/** The four planted drifts of one field declaration: [mutation, contract text]. */
+function driftsOf(field, checker, text = FIXTURE_TEXT) {
   const d = field.declaration;
   const nameStart = d.name.getStart();
   const nameEnd = d.name.getEnd();
-  const optionalized = d.questionToken
-    ? replaceRange(FIXTURE_TEXT, d.questionToken.getStart(), d.questionToken.getEnd(), "")
-    : replaceRange(FIXTURE_TEXT, nameEnd, nameEnd, "?");
+  // Optional is `name?: T` or `name: T | undefined`: the change flips both spellings.
+  const undefinedMembers = ts.isUnionTypeNode(d.type)
+    ? d.type.types.filter((t) => t.kind === ts.SyntaxKind.UndefinedKeyword)
+    : [];
+  const optional = d.questionToken !== undefined || undefinedMembers.length > 0;
+  const typeText = ts.isUnionTypeNode(d.type)
+    ? d.type.types.filter((t) => !undefinedMembers.includes(t)).map((t) => t.getText()).join(" | ")
+    : d.type.getText();
+  const head = text.slice(d.getStart(), d.name.getStart());
+  const optionalized = replaceRange(text, d.getStart(), d.type.getEnd(), `${head}${d.name.getText()}${optional ? "" : "?"}: ${typeText}`);
   return [
-    ["rename", replaceRange(FIXTURE_TEXT, nameStart, nameEnd, `${field.name}Renamed`)],
-    ["removal", replaceRange(FIXTURE_TEXT, d.getStart(), d.getEnd(), "")],
-    ["type change", replaceRange(FIXTURE_TEXT, d.type.getStart(), d.type.getEnd(), incompatibleType(checker, d))],
+    ["rename", replaceRange(text, nameStart, nameEnd, `${field.name}Renamed`)],
+    ["removal", replaceRange(text, d.getStart(), d.getEnd(), "")],
+    ["type change", replaceRange(text, d.type.getStart(), d.type.getEnd(), incompatibleType(checker, d))],
     ["optionality change", optionalized],
   ];
 }
 
-// ---------------------------------------------------------------------------------------------
-
-test("the planted-drift matrix: every mutation of every field is reported, naming it", (t) => {
-  const { fields, checker } = fixtureFields();
+/**
+ * Plants every drift of every field of `text` and checks them in one program. Returns the
+ * counts and the misses; a drift that makes the contract stop compiling (a class method or a
+ * `Pick` using the renamed field) is refused by the checker with exit 2 and counted apart.
+ */
+function runMatrix(text) {
+  const { fields, checker } = fixtureFields(text);
   const cases = [];
   const files = new Map();
   for (const field of fields) {
-    for (const [mutation, text] of driftsOf(field, checker)) {
+    for (const [mutation, mutated] of driftsOf(field, checker, text)) {
       const file = path.join(VIRTUAL_DIR, `__drift-${cases.length}.ts`);
-      files.set(file, text);
+      files.set(file, mutated);
       cases.push({ file, field, mutation });
     }
   }
   const program = createProgram(files);
   const misses = [];
+  let uncompilable = 0;
+  let unchanged = 0;
   for (const { file, field, mutation } of cases) {
-    const issues = check(program, file);
-    const unnamed = [...field.uses].filter((use) => !issues.some((line) => line.startsWith(`${use}:`)));
+    const expected = [...field.uses].filter((use) => mutation !== "optionality change" || !field.optionalityForced.has(use));
+    if (expected.length === 0) {
+      unchanged += 1;
+      continue;
+    }
+    let issues;
+    try {
+      issues = check(program, file);
+    } catch (err) {
+      if (!(err instanceof ContractError) || !/does not compile/.test(err.message)) throw err;
+      uncompilable += 1;
+      continue;
+    }
+    const unnamed = expected.filter((use) => !issues.some((line) => line.startsWith(`${use}:`)));
     if (issues.length === 0 || unnamed.length > 0) {
       misses.push(`${mutation} of ${[...field.uses].join(", ")}: not reported at ${unnamed.join(", ")}; got ${JSON.stringify(issues)}`);
     }
   }
   const uses = fields.reduce((n, f) => n + f.uses.size, 0);
+  return { cases: cases.length, fields: fields.length, uses, misses, uncompilable, unchanged };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test("the planted-drift matrix: every mutation of every field is reported, naming it", (t) => {
+  const { cases, fields, uses, misses, uncompilable, unchanged } = runMatrix(FIXTURE_TEXT);
   t.diagnostic(
-    `planted-drift matrix: ${cases.length} drifts (${fields.length} field declarations x 4 mutations; ` +
-      `${uses} envelope fields named), ${cases.length - misses.length} reported, ${misses.length} missed`,
+    `planted-drift matrix: ${cases} drifts (${fields} field declarations x 4 mutations; ` +
+      `${uses} envelope fields named), ${cases - misses.length - uncompilable} reported, ${misses.length} missed`,
   );
   assert.deepEqual(misses, []);
-  assert.ok(fields.length > 50, `the walk found only ${fields.length} fields`);
+  assert.equal(uncompilable, 0);
+  assert.equal(unchanged, 0);
+  assert.ok(fields > 50, `the walk found only ${fields} fields`);
 });
 
 test("protocol-side renames are reported too, optional and server-set fields included", (t) => {
@@ -194,9 +237,9 @@ const IDIOMS = {
   ],
   "branded id types": [
     [
-      USER_STATUS,
-      `${USER_STATUS}\nexport type UserId = string & { readonly __brand: 'UserId' };\n` +
-        "export type ServerId = string & { readonly __brand: 'ServerId' };\nexport type Millis = number & { readonly __unit: 'ms' };",
+      "// Shared shapes\n",
+      "// Shared shapes\n\nexport type UserId = string & { readonly __brand: 'UserId' };\n" +
+        "export type ServerId = string & { readonly __brand: 'ServerId' };\nexport type Millis = number & { readonly __unit: 'ms' };\n",
     ],
     [/(oderId|fromUserId|targetUserId|senderId|sourceUserId)(\??): string;/g, "$1$2: UserId;"],
     [/serverId: string;/g, "serverId: ServerId;"],
@@ -255,6 +298,12 @@ const IDIOMS = {
   ],
 };
 
+/** The fixture with every idiom but the string enum (the const enum replaces it) applied. */
+function combinedIdioms() {
+  const together = Object.keys(IDIOMS).filter((idiom) => idiom !== "a string enum as a field type");
+  return together.reduce((text, idiom) => rewrite(text, IDIOMS[idiom]), FIXTURE_TEXT);
+}
+
 test("idiom variants agree: no false drift", (t) => {
   const files = new Map();
   const variants = Object.entries(IDIOMS).map(([idiom, replacements], i) => {
@@ -276,6 +325,10 @@ test("idiom variants agree: no false drift", (t) => {
       "",
     ].join("\n"),
   );
+  // All of them at once, as one hand-written Angular contract would mix them.
+  const combined = path.join(VIRTUAL_DIR, "__idiom-combined.ts");
+  files.set(combined, combinedIdioms());
+  variants.push({ idiom: "all of the above but the string enum, in one file", file: combined });
   const program = createProgram(files);
   const falseDrifts = [];
   for (const { idiom, file } of variants) {
@@ -285,6 +338,21 @@ test("idiom variants agree: no false drift", (t) => {
   const wrapped = check(program, wrapper, BINDINGS_INDEX, { outgoing: "ToServer", incoming: "ServerToClient" });
   if (wrapped.length > 0) falseDrifts.push(`imports and aliases:\n  ${wrapped.join("\n  ")}`);
   if (check(program, base).length > 0) falseDrifts.push("the fixture itself");
-  t.diagnostic(`idiom variants: ${variants.length + 2} (${Object.keys(IDIOMS).join("; ")}; imports and aliases; the fixture), ${falseDrifts.length} false drifts`);
+  t.diagnostic(
+    `idiom variants: ${variants.length + 2} (${variants.map((v) => v.idiom).join("; ")}; imports and aliases; ` +
+      `the fixture), ${falseDrifts.length} false drifts`,
+  );
   assert.deepEqual(falseDrifts, []);
+});
+
+test("the matrix over the all-idioms contract: idioms hide no drift", (t) => {
+  const { cases, fields, uses, misses, uncompilable, unchanged } = runMatrix(combinedIdioms());
+  t.diagnostic(
+    `all-idioms matrix: ${cases} drifts (${fields} field declarations x 4 mutations; ${uses} envelope fields named), ` +
+      `${cases - misses.length - uncompilable - unchanged} reported, ${misses.length} missed, ` +
+      `${uncompilable} stop the contract compiling (a method or Pick using the field: exit 2, CI fails), ` +
+      `${unchanged} not drifts (a \`?\` flipped under Partial/Required)`,
+  );
+  assert.deepEqual(misses, []);
+  assert.ok(uncompilable < cases / 10, `${uncompilable} mutations did not compile`);
 });
