@@ -90,8 +90,8 @@ describe("a planted drift exits 1", () => {
     const result = await check("--client", file);
     assert.equal(result.status, 1, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
     assert.deepEqual(result.lines, [
-      "outgoing join_server.serverID: required in client, unknown to signalbox (dropped)",
-      "outgoing join_server.serverId: required in signalbox, missing in client",
+      "outgoing join_server.serverID: required in client, unknown to signalbox, which drops it (client is stricter)",
+      "outgoing join_server.serverId: required in signalbox, missing in client (signalbox is stricter)",
     ]);
     assert.match(result.stderr, /client contract differs from signalbox: 2 disagreement\(s\)/);
   });
@@ -132,7 +132,7 @@ const EXPECTED = {
   "a changed field type (outgoing typing.isTyping: string)": [
     "outgoing typing.isTyping: client type 'string' is not assignable to signalbox type 'boolean' (client and signalbox share no value)",
   ],
-  "a new required incoming field (user_joined.avatarUrl)": ["incoming user_joined.avatarUrl: required in client, not sent by signalbox"],
+  "a new required incoming field (user_joined.avatarUrl)": ["incoming user_joined.avatarUrl: required in client, not sent by signalbox (client is stricter)"],
   "an envelope type that is not in the protocol, in either direction": [
     "incoming server_icon_changed: not in the signalbox protocol",
     "outgoing ping: not in the signalbox protocol",
@@ -144,11 +144,11 @@ const EXPECTED = {
     "outgoing view_server.serverId: optional in client, required in signalbox (signalbox is stricter)",
   ],
   "a renamed optional field (identify.profileUpdatedAt)": [
-    "outgoing identify.profileUpdatedAt: optional in signalbox, missing in client",
-    "outgoing identify.profileUpdatedAtMs: optional in client, unknown to signalbox (dropped)",
+    "outgoing identify.profileUpdatedAt: optional in signalbox, missing in client (client is stricter)",
+    "outgoing identify.profileUpdatedAtMs: optional in client, unknown to signalbox, which drops it (signalbox is stricter)",
   ],
   "a renamed server-set field on a delivery (ice_candidate fromUserId)": [
-    "incoming ice_candidate.fromUserId: required in signalbox, missing in client",
+    "incoming ice_candidate.fromUserId: required in signalbox, missing in client (signalbox is stricter)",
   ],
   "a narrower incoming type, inside nested arrays of objects": [
     `incoming server_users.users[].status: signalbox type ${STATUSES} is not assignable to client type '"online" | "offline"' (client is stricter)`,
@@ -158,7 +158,7 @@ const EXPECTED = {
     "outgoing chat_message.message: client type 'string' is not assignable to signalbox type '{ [x: string]: JsonValue; }' (client and signalbox share no value)",
   ],
   "a field signalbox does not know, even optional (leave_server.reason)": [
-    "outgoing leave_server.reason: optional in client, unknown to signalbox (dropped)",
+    "outgoing leave_server.reason: optional in client, unknown to signalbox, which drops it (signalbox is stricter)",
   ],
   "extra fields of forwarded envelopes, both ways (not a disagreement)": [],
   "several drifts, all reported, sorted": [

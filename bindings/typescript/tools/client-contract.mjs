@@ -167,14 +167,18 @@ function compareObjects(ctx, direction, where, ours, client, depth, { skip, open
     const at = `${direction} ${where}.${name}`;
     const o = oursFields.get(name);
     const c = clientFields.get(name);
+    // Which side is stricter about a field only one side declares: the side that requires it,
+    // or, when it is optional, the side without it (whose type allows fewer objects).
     if (!c) {
-      issues.push(`${at}: ${o.optional ? "optional" : "required"} in signalbox, missing in client`);
+      const stricter = o.optional ? "client is stricter" : "signalbox is stricter";
+      issues.push(`${at}: ${o.optional ? "optional" : "required"} in signalbox, missing in client (${stricter})`);
       continue;
     }
     if (!o) {
       if (!oursIsOpen) {
-        const role = outgoing ? "unknown to signalbox (dropped)" : "not sent by signalbox";
-        issues.push(`${at}: ${c.optional ? "optional" : "required"} in client, ${role}`);
+        const role = outgoing ? "unknown to signalbox, which drops it" : "not sent by signalbox";
+        const stricter = c.optional ? "signalbox is stricter" : "client is stricter";
+        issues.push(`${at}: ${c.optional ? "optional" : "required"} in client, ${role} (${stricter})`);
       }
       continue;
     }
