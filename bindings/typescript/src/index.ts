@@ -21,6 +21,7 @@ export type * from "./CreateJoinRequest";
 export type * from "./CreateServerRequest";
 export type * from "./ErrorCode";
 export type * from "./ErrorEvent";
+export type * from "./ExtraFields";
 export type * from "./Game";
 export type * from "./GameList";
 export type * from "./Gif";
