@@ -69,3 +69,43 @@ pub struct VoiceStateBroadcast {
     /// The voice state, untouched.
     pub voice_state: JsonObject,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::VoiceState;
+    use crate::ws::{ClientEnvelope, parse_client_frame};
+
+    fn voice_state(frame: serde_json::Value) -> VoiceState {
+        match parse_client_frame(&frame.to_string()) {
+            Ok(ClientEnvelope::VoiceState(voice)) => voice,
+            other => panic!("not a voice_state: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_wrapper_is_the_state_and_round_trips_as_documented() {
+        let frame = json!({"type": "voice_state", "serverId": "s", "voiceState": {"muted": true}});
+        let voice = voice_state(frame.clone());
+        let back = serde_json::to_value(ClientEnvelope::VoiceState(voice.clone()));
+        assert_eq!(back.ok(), Some(frame));
+        assert_eq!(
+            voice.into_state(),
+            json!({"muted": true})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn without_the_wrapper_the_other_fields_are_the_state_minus_the_sender() {
+        let voice = voice_state(json!({
+            "type": "voice_state", "oderId": "forged", "displayName": "Mallory", "isMuted": true
+        }));
+        assert_eq!(voice.server_id, None);
+        let state = voice.into_state();
+        assert_eq!(serde_json::Value::Object(state), json!({"isMuted": true}));
+    }
+}
