@@ -186,7 +186,7 @@ async function flushCandidates(peer: Peer): Promise<void> {
 async function onOffer(e: ServerEnvelopeOf<"offer">): Promise<void> {
   log(`offer from ${nameOf(e.fromUserId)}`);
   const peer = newPeer(e.fromUserId);
-  await peer.pc.setRemoteDescription({ type: "offer", sdp: e.sdp.sdp });
+  await peer.pc.setRemoteDescription({ type: "offer", sdp: e.sdp.sdp ?? "" });
   await flushCandidates(peer);
   const answer = await peer.pc.createAnswer();
   await peer.pc.setLocalDescription(answer);
@@ -201,7 +201,7 @@ async function onAnswer(e: ServerEnvelopeOf<"answer">): Promise<void> {
   const peer = peers.get(e.fromUserId);
   if (!peer) return;
   log(`answer from ${nameOf(e.fromUserId)}`);
-  await peer.pc.setRemoteDescription({ type: "answer", sdp: e.sdp.sdp });
+  await peer.pc.setRemoteDescription({ type: "answer", sdp: e.sdp.sdp ?? "" });
   await flushCandidates(peer);
 }
 
@@ -209,7 +209,7 @@ async function onCandidate(e: ServerEnvelopeOf<"ice_candidate">): Promise<void> 
   const peer = peers.get(e.fromUserId);
   if (!peer) return;
   const init: RTCIceCandidateInit = {
-    candidate: e.candidate.candidate,
+    candidate: e.candidate.candidate ?? "",
     sdpMid: e.candidate.sdpMid ?? null,
     sdpMLineIndex: e.candidate.sdpMLineIndex ?? null,
   };

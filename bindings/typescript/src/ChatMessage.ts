@@ -8,6 +8,10 @@ import type { JsonValue } from "./serde_json/JsonValue.js";
 export type ChatMessage = { 
 /**
  * The server to post in; the sender must have joined it.
+ *
+ * Documented as required. For clients written from Toju's envelope catalogue, a frame
+ * without it is accepted when the connection has joined or views exactly one server, which
+ * is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
  */
 serverId: ServerId, 
 /**

@@ -11,7 +11,7 @@ export type Identify = {
  * The user's identity; the server makes a UUID when absent. In `auth: open` mode an id bound
  * to a key can only be claimed with that key's token.
  */
-oderId?: UserId, 
+oderId?: UserId | null, 
 /**
  * The name shown to other users.
  */
@@ -19,17 +19,17 @@ displayName: string,
 /**
  * Tells apart several connections of one user, typically the signal URL.
  */
-connectionScope?: string, 
+connectionScope?: string | null, 
 /**
  * The user's profile text.
  */
-description?: string, 
+description?: string | null, 
 /**
  * When the profile last changed, ms since epoch.
  */
-profileUpdatedAt?: TimestampMs, 
+profileUpdatedAt?: TimestampMs | null, 
 /**
  * A token from `/api/auth/verify` or `/api/auth/guest`, unless one was given as `?token=` at
  * upgrade.
  */
-token?: string, };
+token?: string | null, };

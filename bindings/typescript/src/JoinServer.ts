@@ -13,8 +13,8 @@ serverId: ServerId,
 /**
  * The server's password, when it has one.
  */
-password?: string, 
+password?: string | null, 
 /**
  * An invite code for a private server.
  */
-inviteCode?: string, };
+inviteCode?: string | null, };

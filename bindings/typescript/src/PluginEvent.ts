@@ -28,4 +28,4 @@ payload: JsonValue,
 /**
  * The plugin's own notion of its user, when it has one.
  */
-sourcePluginUserId?: string, };
+sourcePluginUserId?: string | null, };

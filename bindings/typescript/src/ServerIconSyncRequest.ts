@@ -12,5 +12,7 @@ export type ServerIconSyncRequest = {
 serverId: ServerId, 
 /**
  * The version the asker holds (0 for none).
+ *
+ * Documented as required; a frame without it (Toju's catalogue shape) asks as if it were 0.
  */
 iconUpdatedAt: TimestampMs, };

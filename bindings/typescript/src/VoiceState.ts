@@ -8,9 +8,17 @@ import type { JsonValue } from "./serde_json/JsonValue.js";
 export type VoiceState = { 
 /**
  * The server; the sender must have joined it.
+ *
+ * Documented as required. For clients written from Toju's envelope catalogue, a frame
+ * without it is accepted when the connection has joined or views exactly one server, which
+ * is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
  */
 serverId: ServerId, 
 /**
  * Mute, deafen, room metadata: opaque to the server.
+ *
+ * Documented as required. A frame without it (Toju's catalogue shape: the state's fields
+ * beside `type`) is read as if its other fields, but `oderId` and `displayName`, were
+ * wrapped here.
  */
 voiceState: { [key in string]: JsonValue }, };

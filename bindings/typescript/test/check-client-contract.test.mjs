@@ -1,8 +1,10 @@
 // Tests of tools/check-client-contract.mjs (run by `npm test` through `node --test`).
 //
-// The fixture (test/fixtures/client-contract.ts) must agree with the generated bindings; copies of
-// it with one planted drift each must fail with exit code 1 and exactly the report lines naming
-// the envelope and field; bad usage and unreadable inputs exit 2.
+// The command: the fixture (test/fixtures/client-contract.ts) agrees with the generated bindings
+// (exit 0), a planted drift exits 1 with its report lines, bad usage and unreadable inputs exit 2.
+// The report: copies of the fixture with one drift each give exactly the lines naming the
+// envelope, the field and the stricter side (checked in-process, one program for all; the
+// generated matrix of every field is test/contract-matrix.test.mjs).
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -11,6 +13,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+
+import { checkAll } from "./helpers/contract-program.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TOOL = path.join(HERE, "..", "tools", "check-client-contract.mjs");
@@ -44,10 +48,15 @@ function plant(...replacements) {
   return file;
 }
 
-async function assertDrift(file, expectedLines) {
-  const result = await check("--client", file);
-  assert.equal(result.status, 1, `expected exit 1; stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-  assert.deepEqual(result.lines, expectedLines);
+/** The fixture with [from, to] replacements (string: exactly once; RegExp: once). */
+function rewriteFixture(replacements) {
+  let text = FIXTURE_TEXT;
+  for (const [from, to] of replacements) {
+    if (typeof from === "string") assert.equal(text.split(from).length - 1, 1, `the fixture should contain exactly once: ${from}`);
+    else assert.match(text, from);
+    text = text.replace(from, to);
+  }
+  return text;
 }
 
 describe("the fixture", { concurrency: 2 }, () => {
@@ -75,88 +84,94 @@ describe("the fixture", { concurrency: 2 }, () => {
   });
 });
 
-describe("planted drifts exit 1 and name the envelope and field", { concurrency: 2 }, () => {
-  test("a renamed field (join_server serverId -> serverID)", async () => {
+describe("a planted drift exits 1", () => {
+  test("a renamed field (join_server serverId -> serverID), reported both ways", async () => {
     const file = plant(["type: 'join_server';\n  serverId: string;", "type: 'join_server';\n  serverID: string;"]);
-    await assertDrift(file, [
-      "outgoing join_server.serverID: required by client, unknown to signalbox (dropped)",
-      "outgoing join_server.serverId: required by signalbox, missing in client",
+    const result = await check("--client", file);
+    assert.equal(result.status, 1, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    assert.deepEqual(result.lines, [
+      "outgoing join_server.serverID: required in client, unknown to signalbox, which drops it (client is stricter)",
+      "outgoing join_server.serverId: required in signalbox, missing in client (signalbox is stricter)",
     ]);
+    assert.match(result.stderr, /client contract differs from signalbox: 2 disagreement\(s\)/);
   });
+});
 
-  test("an envelope removed from the outgoing union (typing)", async () => {
-    const file = plant(["  | TypingMessage\n", ""]);
-    await assertDrift(file, ["outgoing typing: missing in client contract"]);
-  });
-
-  test("a changed field type (outgoing typing.isTyping: string)", async () => {
-    const file = plant([
-      "type: 'typing';\n  serverId: string;\n  channelId: string;\n  isTyping: boolean;\n}\n\nexport interface VoiceStateMessage",
-      "type: 'typing';\n  serverId: string;\n  channelId: string;\n  isTyping: string;\n}\n\nexport interface VoiceStateMessage",
-    ]);
-    await assertDrift(file, ["outgoing typing.isTyping: client type 'string' is not assignable to signalbox type 'boolean'"]);
-  });
-
-  test("a new required incoming field (user_joined.avatarUrl)", async () => {
-    const file = plant(["type: 'user_joined';\n  serverId: string;", "type: 'user_joined';\n  serverId: string;\n  avatarUrl: string;"]);
-    await assertDrift(file, ["incoming user_joined.avatarUrl: required by client, not sent by signalbox"]);
-  });
-
-  test("an envelope type that is not in the protocol, in either direction", async () => {
-    const file = plant(
+/** Each [name, replacements] planted in its own copy of the fixture, all checked in one program. */
+const DRIFTS = [
+  ["an envelope removed from the outgoing union (typing)", [["  | TypingMessage\n", ""]]],
+  [
+    "a changed field type (outgoing typing.isTyping: string)",
+    [[/(type: 'typing';\n {2}serverId: string;\n {2}channelId: string;\n {2})isTyping: boolean;(\n\}\n\nexport interface VoiceStateMessage)/, "$1isTyping: string;$2"]],
+  ],
+  ["a new required incoming field (user_joined.avatarUrl)", [["type: 'user_joined';\n  serverId: string;", "type: 'user_joined';\n  serverId: string;\n  avatarUrl: string;"]]],
+  [
+    "an envelope type that is not in the protocol, in either direction",
+    [
       ["  | PluginEventEvent;", "  | PluginEventEvent\n  | { type: 'server_icon_changed'; serverId: string };"],
       ["  | PluginEventMessage;", "  | PluginEventMessage\n  | { type: 'ping' };"],
-    );
-    await assertDrift(file, [
-      "incoming server_icon_changed: not in the signalbox protocol",
-      "outgoing ping: not in the signalbox protocol",
-    ]);
-  });
+    ],
+  ],
+  ["a field the client requires but signalbox sends as optional (error.requestId)", [["  requestId?: string;\n}", "  requestId: string;\n}"]]],
+  ["a field signalbox requires that the client marks optional (view_server.serverId)", [["type: 'view_server';\n  serverId: string;", "type: 'view_server';\n  serverId?: string;"]]],
+  ["a renamed optional field (identify.profileUpdatedAt)", [["  profileUpdatedAt?: number;\n  token?: string;", "  profileUpdatedAtMs?: number;\n  token?: string;"]]],
+  ["a renamed server-set field on a delivery (ice_candidate fromUserId)", [["type: 'ice_candidate';\n  fromUserId: string;", "type: 'ice_candidate';\n  fromUserID: string;"]]],
+  ["a narrower incoming type, inside nested arrays of objects", [["  status: UserStatus;\n  profileUpdatedAt?: number;", "  status: 'online' | 'offline';\n  profileUpdatedAt?: number;"]]],
+  ["an opaque record typed as a non-object (chat_message.message: string)", [["  message: OpaqueRecord;\n}\n\nexport interface TypingMessage", "  message: string;\n}\n\nexport interface TypingMessage"]]],
+  ["a field signalbox does not know, even optional (leave_server.reason)", [["type: 'leave_server';\n  serverId: string;", "type: 'leave_server';\n  serverId: string;\n  reason?: string;"]]],
+  ["extra fields of forwarded envelopes, both ways (not a disagreement)", [
+    ["type: 'ice_candidate';\n  targetUserId: string;", "type: 'ice_candidate';\n  targetUserId: string;\n  callId: string;"],
+    ["type: 'ice_candidate';\n  fromUserId: string;", "type: 'ice_candidate';\n  fromUserId: string;\n  callId: string;"],
+  ]],
+  ["several drifts, all reported, sorted", [["  | TypingMessage\n", ""], ["  requestId?: string;\n}", "  requestId: string;\n}"]]],
+];
 
-  test("a field the client requires but signalbox sends as optional (error.requestId)", async () => {
-    const file = plant(["  requestId?: string;\n}", "  requestId: string;\n}"]);
-    await assertDrift(file, ["incoming error.requestId: required by client, optional in signalbox"]);
-  });
+const STATUSES = `'"online" | "away" | "busy" | "offline"'`;
+const EXPECTED = {
+  "an envelope removed from the outgoing union (typing)": ["outgoing typing: missing in client contract"],
+  "a changed field type (outgoing typing.isTyping: string)": [
+    "outgoing typing.isTyping: client type 'string' is not assignable to signalbox type 'boolean' (client and signalbox share no value)",
+  ],
+  "a new required incoming field (user_joined.avatarUrl)": ["incoming user_joined.avatarUrl: required in client, not sent by signalbox (client is stricter)"],
+  "an envelope type that is not in the protocol, in either direction": [
+    "incoming server_icon_changed: not in the signalbox protocol",
+    "outgoing ping: not in the signalbox protocol",
+  ],
+  "a field the client requires but signalbox sends as optional (error.requestId)": [
+    "incoming error.requestId: required in client, optional in signalbox (client is stricter)",
+  ],
+  "a field signalbox requires that the client marks optional (view_server.serverId)": [
+    "outgoing view_server.serverId: optional in client, required in signalbox (signalbox is stricter)",
+  ],
+  "a renamed optional field (identify.profileUpdatedAt)": [
+    "outgoing identify.profileUpdatedAt: optional in signalbox, missing in client (client is stricter)",
+    "outgoing identify.profileUpdatedAtMs: optional in client, unknown to signalbox, which drops it (signalbox is stricter)",
+  ],
+  "a renamed server-set field on a delivery (ice_candidate fromUserId)": [
+    "incoming ice_candidate.fromUserId: required in signalbox, missing in client (signalbox is stricter)",
+  ],
+  "a narrower incoming type, inside nested arrays of objects": [
+    `incoming server_users.users[].status: signalbox type ${STATUSES} is not assignable to client type '"online" | "offline"' (client is stricter)`,
+    `incoming user_joined.status: signalbox type ${STATUSES} is not assignable to client type '"online" | "offline"' (client is stricter)`,
+  ],
+  "an opaque record typed as a non-object (chat_message.message: string)": [
+    "outgoing chat_message.message: client type 'string' is not assignable to signalbox type '{ [x: string]: JsonValue; }' (client and signalbox share no value)",
+  ],
+  "a field signalbox does not know, even optional (leave_server.reason)": [
+    "outgoing leave_server.reason: optional in client, unknown to signalbox, which drops it (signalbox is stricter)",
+  ],
+  "extra fields of forwarded envelopes, both ways (not a disagreement)": [],
+  "several drifts, all reported, sorted": [
+    "incoming error.requestId: required in client, optional in signalbox (client is stricter)",
+    "outgoing typing: missing in client contract",
+  ],
+};
 
-  test("a field signalbox requires that the client marks optional (outgoing view_server.serverId)", async () => {
-    const file = plant(["type: 'view_server';\n  serverId: string;", "type: 'view_server';\n  serverId?: string;"]);
-    await assertDrift(file, ["outgoing view_server.serverId: optional in client, required by signalbox"]);
-  });
-
-  test("a narrower incoming type, reported inside nested arrays of objects", async () => {
-    const file = plant(["  status: UserStatus;\n  profileUpdatedAt?: number;", "  status: 'online' | 'offline';\n  profileUpdatedAt?: number;"]);
-    const signalbox = `'"online" | "away" | "busy" | "offline"'`;
-    const client = `'"online" | "offline"'`;
-    await assertDrift(file, [
-      `incoming server_users.users[].status: signalbox type ${signalbox} is not assignable to client type ${client}`,
-      `incoming user_joined.status: signalbox type ${signalbox} is not assignable to client type ${client}`,
-    ]);
-  });
-
-  test("an opaque record typed as a non-object (chat_message.message: string)", async () => {
-    const file = plant(["  message: OpaqueRecord;\n}\n\nexport interface TypingMessage", "  message: string;\n}\n\nexport interface TypingMessage"]);
-    const result = await check("--client", file);
-    assert.equal(result.status, 1);
-    assert.equal(result.lines.length, 1);
-    assert.match(result.lines[0], /^outgoing chat_message\.message: client type 'string' is not assignable to signalbox type /);
-  });
-
-  test("extra optional fields and extra forwarded fields are not disagreements", async () => {
-    const file = plant(
-      ["type: 'leave_server';\n  serverId: string;", "type: 'leave_server';\n  serverId: string;\n  reason?: string;"],
-      ["type: 'ice_candidate';\n  fromUserId: string;", "type: 'ice_candidate';\n  fromUserId: string;\n  callId: string;"],
-    );
-    const result = await check("--client", file);
-    assert.equal(result.status, 0, result.stdout);
-  });
-
-  test("several drifts are all reported, sorted", async () => {
-    const file = plant(["  | TypingMessage\n", ""], ["  requestId?: string;\n}", "  requestId: string;\n}"]);
-    await assertDrift(file, [
-      "incoming error.requestId: required by client, optional in signalbox",
-      "outgoing typing: missing in client contract",
-    ]);
-  });
+describe("the report names envelope, direction, field and the stricter side", () => {
+  const reports = checkAll(new Map(DRIFTS.map(([name, replacements]) => [name, rewriteFixture(replacements)])));
+  for (const [name] of DRIFTS) {
+    test(name, () => assert.deepEqual(reports.get(name), EXPECTED[name]));
+  }
 });
 
 describe("usage and input errors exit 2", { concurrency: 2 }, () => {

@@ -12,7 +12,14 @@ use crate::json::JsonObject;
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
     /// The server to post in; the sender must have joined it.
-    pub server_id: ServerId,
+    ///
+    /// Documented as required. For clients written from Toju's envelope catalogue, a frame
+    /// without it is accepted when the connection has joined or views exactly one server, which
+    /// is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ServerId")]
+    #[ts(as = "ServerId")]
+    pub server_id: Option<ServerId>,
     /// The client's message record, carried untouched.
     pub message: JsonObject,
 }
@@ -39,7 +46,14 @@ pub struct ChatMessageBroadcast {
 #[serde(rename_all = "camelCase")]
 pub struct Typing {
     /// The server; the sender must have joined it.
-    pub server_id: ServerId,
+    ///
+    /// Documented as required. For clients written from Toju's envelope catalogue, a frame
+    /// without it is accepted when the connection has joined or views exactly one server, which
+    /// is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ServerId")]
+    #[ts(as = "ServerId")]
+    pub server_id: Option<ServerId>,
     /// The channel being typed in.
     pub channel_id: ChannelId,
     /// Whether the user is typing now.

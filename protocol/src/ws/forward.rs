@@ -39,8 +39,11 @@ pub struct SessionDescription {
     /// Offer, answer, provisional answer or rollback.
     #[serde(rename = "type")]
     pub sdp_type: SdpType,
-    /// The SDP text.
-    pub sdp: String,
+    /// The SDP text. Absent (WebRTC's default, the empty string) only for `rollback`; forwarded
+    /// as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional = nullable)]
+    pub sdp: Option<String>,
     /// Fields this protocol does not name, kept as sent.
     #[serde(flatten)]
     pub extra: JsonObject,
@@ -50,11 +53,14 @@ pub struct SessionDescription {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidate {
-    /// The candidate line; empty for end-of-candidates.
-    pub candidate: String,
+    /// The candidate line; empty or absent (WebRTC's default) for end-of-candidates; forwarded
+    /// as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional = nullable)]
+    pub candidate: Option<String>,
     /// The media stream identification tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub sdp_mid: Option<String>,
     /// The index of the m-line the candidate belongs to.
     #[serde(
@@ -62,11 +68,11 @@ pub struct IceCandidate {
         rename = "sdpMLineIndex",
         skip_serializing_if = "Option::is_none"
     )]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub sdp_m_line_index: Option<u16>,
     /// The ICE username fragment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub username_fragment: Option<String>,
     /// Fields this protocol does not name, kept as sent.
     #[serde(flatten)]

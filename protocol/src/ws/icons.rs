@@ -25,7 +25,12 @@ pub struct ServerIconSyncRequest {
     /// The server whose icon is wanted.
     pub server_id: ServerId,
     /// The version the asker holds (0 for none).
-    pub icon_updated_at: TimestampMs,
+    ///
+    /// Documented as required; a frame without it (Toju's catalogue shape) asks as if it were 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "TimestampMs")]
+    #[ts(as = "TimestampMs")]
+    pub icon_updated_at: Option<TimestampMs>,
 }
 
 /// A peer that holds a server icon version.

@@ -17,11 +17,11 @@ pub struct JoinServer {
     pub server_id: ServerId,
     /// The server's password, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub password: Option<String>,
     /// An invite code for a private server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub invite_code: Option<String>,
 }
 

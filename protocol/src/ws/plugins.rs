@@ -23,7 +23,7 @@ pub struct PluginEvent {
     pub payload: JsonValue,
     /// The plugin's own notion of its user, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub source_plugin_user_id: Option<String>,
 }
 

@@ -33,26 +33,26 @@ pub struct Identify {
     /// The user's identity; the server makes a UUID when absent. In `auth: open` mode an id bound
     /// to a key can only be claimed with that key's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub oder_id: Option<UserId>,
     /// The name shown to other users.
     pub display_name: String,
     /// Tells apart several connections of one user, typically the signal URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub connection_scope: Option<String>,
     /// The user's profile text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub description: Option<String>,
     /// When the profile last changed, ms since epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub profile_updated_at: Option<TimestampMs>,
     /// A token from `/api/auth/verify` or `/api/auth/guest`, unless one was given as `?token=` at
     /// upgrade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub token: Option<String>,
 }
 

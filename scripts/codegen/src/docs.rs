@@ -1,6 +1,11 @@
 //! `docs/protocol.md`: the wire reference, generated from the same schemas and constants as the
 //! bindings, so the docs cannot drift from the code.
+//!
+//! Every type a field refers to gets a section of its own (the top-level types of the catalog,
+//! then every definition their schemas refer to), and a field's type names it with a link. A
+//! field is never labelled `any`: values carried untouched are "JSON value".
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -13,6 +18,10 @@ use crate::{GENERATED_NOTICE, write_file};
 
 struct DocWriter {
     out: String,
+    /// Names of the catalog's top-level types (each has its section already).
+    top_level: BTreeSet<String>,
+    /// Every definition the top-level schemas refer to, by name (first one wins).
+    referenced: BTreeMap<String, Value>,
 }
 
 impl CatalogVisitor for DocWriter {
@@ -22,6 +31,14 @@ impl CatalogVisitor for DocWriter {
     {
         let name = T::schema_name();
         let schema = catalog::schema_for::<T>();
+        self.top_level.insert(name.to_string());
+        if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
+            for (def_name, def) in defs {
+                self.referenced
+                    .entry(def_name.clone())
+                    .or_insert_with(|| def.clone());
+            }
+        }
         self.out
             .push_str(&format!("\n### `{name}`\n\n{}.", entry.usage));
         if let Some(description) = schema.get("description").and_then(Value::as_str) {
@@ -84,7 +101,7 @@ fn fields_table(out: &mut String, object: &Value, root: &Value) {
         .get("additionalProperties")
         .is_some_and(|a| a != &Value::Bool(false))
     {
-        out.push_str("| *(any other)* | any | no | kept as sent and forwarded |\n");
+        out.push_str("| *(any other)* | JSON value | no | kept as sent and forwarded |\n");
     }
 }
 
@@ -95,15 +112,34 @@ fn resolve<'a>(schema: &Value, root: &'a Value) -> Option<&'a Value> {
 
 fn type_label(schema: &Value) -> String {
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-        return format!("`{}`", target.rsplit('/').next().unwrap_or(target));
+        let name = target.rsplit('/').next().unwrap_or(target);
+        return format!("[`{name}`](#{})", name.to_lowercase());
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            let labels: Vec<String> = branches
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                .map(type_label)
+                .collect();
+            if !labels.is_empty() {
+                return labels.join(" or ");
+            }
+        }
+    }
+    if let Some(value) = schema.get("const") {
+        return format!("`{value}`");
     }
     match schema.get("type") {
         Some(Value::String(t)) if t == "array" => {
             let item = schema
                 .get("items")
                 .map(type_label)
-                .unwrap_or_else(|| "any".into());
+                .unwrap_or_else(|| "JSON value".into());
             format!("array of {item}")
+        }
+        Some(Value::String(t)) if t == "object" && schema.get("properties").is_none() => {
+            "JSON object".into()
         }
         Some(Value::String(t)) => t.clone(),
         Some(Value::Array(ts)) => ts
@@ -112,7 +148,46 @@ fn type_label(schema: &Value) -> String {
             .filter(|t| *t != "null")
             .collect::<Vec<_>>()
             .join(" or "),
-        _ => "any".into(),
+        _ => "JSON value".into(),
+    }
+}
+
+/// The section of one referenced definition: its description, then its fields, its values or
+/// what it is on the wire.
+fn referenced_section(out: &mut String, name: &str, def: &Value, root: &Value) {
+    out.push_str(&format!("\n### `{name}`\n\n"));
+    if let Some(description) = def.get("description").and_then(Value::as_str) {
+        out.push_str(&format!("{}\n", one_line(description)));
+    }
+    if def.get("properties").is_some() {
+        fields_table(out, def, root);
+        return;
+    }
+    let values: Vec<(&Value, Option<&str>)> = match (def.get("oneOf"), def.get("enum")) {
+        (Some(Value::Array(branches)), _) => branches
+            .iter()
+            .filter_map(|b| {
+                b.get("const")
+                    .or_else(|| b.pointer("/enum/0"))
+                    .map(|v| (v, b.get("description").and_then(Value::as_str)))
+            })
+            .collect(),
+        (_, Some(Value::Array(values))) => values.iter().map(|v| (v, None)).collect(),
+        _ => Vec::new(),
+    };
+    if values.is_empty() {
+        out.push_str(&format!("\nOn the wire: {}.\n", type_label(def)));
+        return;
+    }
+    out.push_str("\n| value | description |\n|---|---|\n");
+    for (value, description) in values {
+        out.push_str(&format!(
+            "| `{value}` | {} |\n",
+            description
+                .map(one_line)
+                .unwrap_or_default()
+                .replace('|', "\\|")
+        ));
     }
 }
 
@@ -122,15 +197,22 @@ fn one_line(text: &str) -> String {
 
 /// Writes `protocol.md` into `dir`.
 pub fn write_all(dir: &Path) -> Result<(), String> {
+    write_file(&dir.join("protocol.md"), &render())
+}
+
+/// The text of `protocol.md`.
+fn render() -> String {
     let mut doc = DocWriter {
         out: format!(
             "<!-- {GENERATED_NOTICE} -->\n# signalbox protocol reference (v{})\n\n\
              Every message that crosses the wire, generated from the `signalbox-protocol` crate. \
-             Field names are exact wire names; optional fields are omitted rather than sent as \
-             `null`. Golden examples of each type are in `schemas/examples/`.\n\n\
+             Field names are exact wire names; the server omits optional fields rather than \
+             sending `null`, and reads a client's `null` in an optional field as absent. Golden examples of each type are in `schemas/examples/`.\n\n\
              ## Constants\n\n| name | value | description |\n|---|---|---|\n",
             signalbox_protocol::PROTOCOL_VERSION
         ),
+        top_level: BTreeSet::new(),
+        referenced: BTreeMap::new(),
     };
     for constant in catalog::constants() {
         doc.out.push_str(&format!(
@@ -142,5 +224,75 @@ pub fn write_all(dir: &Path) -> Result<(), String> {
     }
     doc.out.push_str("\n## Types\n");
     catalog::visit(&mut doc);
-    write_file(&dir.join("protocol.md"), &doc.out)
+    doc.out.push_str(
+        "\n## Referenced types\n\nThe types the fields above refer to, each described once.\n",
+    );
+    let root = serde_json::json!({ "$defs": doc.referenced });
+    for (name, def) in &doc.referenced {
+        if !doc.top_level.contains(name) {
+            referenced_section(&mut doc.out, name, def, &root);
+        }
+    }
+    doc.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_optional_reference_names_its_type() {
+        let schema = json!({"anyOf": [{"$ref": "#/$defs/UserId"}, {"type": "null"}]});
+        assert_eq!(type_label(&schema), "[`UserId`](#userid)");
+        assert_eq!(type_label(&json!({"type": ["string", "null"]})), "string");
+    }
+
+    #[test]
+    fn untyped_values_are_json_values() {
+        assert_eq!(type_label(&json!({})), "JSON value");
+        assert_eq!(type_label(&json!(true)), "JSON value");
+        let object = json!({"type": "object", "additionalProperties": {}});
+        assert_eq!(type_label(&object), "JSON object");
+    }
+
+    #[test]
+    fn every_linked_type_has_a_section_and_no_field_is_any() {
+        let doc = render();
+        let headings: BTreeSet<String> = doc
+            .lines()
+            .filter(|line| line.starts_with('#'))
+            .filter_map(|line| line.split('`').nth(1))
+            .map(str::to_lowercase)
+            .collect();
+        let mut links = 0;
+        for part in doc.split("](#").skip(1) {
+            let anchor = part.split(')').next().unwrap_or_default();
+            assert!(headings.contains(anchor), "no section for #{anchor}");
+            links += 1;
+        }
+        assert!(links > 100, "only {links} links");
+        for name in [
+            "UserSummary",
+            "IconPeer",
+            "PluginRequirement",
+            "SessionDescription",
+        ] {
+            assert!(headings.contains(&name.to_lowercase()), "no section {name}");
+        }
+        for name in [
+            "IceCandidate",
+            "IceServer",
+            "UserStatus",
+            "AccessDeniedReason",
+            "ErrorCode",
+        ] {
+            assert!(headings.contains(&name.to_lowercase()), "no section {name}");
+        }
+        let any_typed: Vec<&str> = doc
+            .lines()
+            .filter(|line| line.split('|').nth(2).is_some_and(|t| t.trim() == "any"))
+            .collect();
+        assert!(any_typed.is_empty(), "fields typed `any`: {any_typed:?}");
+    }
 }

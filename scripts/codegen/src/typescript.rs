@@ -53,6 +53,7 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
     };
     catalog::visit(&mut exporter);
     exporter.result?;
+    name_flattened_json_objects(&src)?;
 
     let mut modules = BTreeSet::new();
     collect_modules(&src, "", &mut modules)?;
@@ -66,6 +67,56 @@ pub fn write_all(package_dir: &Path, examples_dir: &Path) -> Result<(), String> 
     write_file(
         &package_dir.join("test/examples.generated.ts"),
         &examples_ts(examples_dir)?,
+    )
+}
+
+/// What ts-rs writes for a `#[serde(flatten)]` JSON object (the unknown fields a forwarded
+/// envelope or a WebRTC object keeps): `JsonValue`'s definition spelled out in place.
+const FLATTENED_JSON_OBJECT: &str = "& ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null })";
+
+/// The name those fields are given: a type of their own, beside the declared fields (the ones
+/// the server sets, such as `fromUserId`, stay declared fields).
+const EXTRA_FIELDS_TYPE: &str = "ExtraFields";
+
+/// `ExtraFields.ts`.
+fn extra_fields_ts() -> String {
+    format!(
+        "// {GENERATED_NOTICE}\nimport type {{ JsonValue }} from \"./serde_json/JsonValue\";\n\n\
+         /**\n * The fields of an object that the protocol does not name: kept as sent and forwarded\n \
+         * untouched (a peer message's payload, a WebRTC object's newer fields). Opaque JSON to the\n \
+         * server; their shape is the peers' business.\n */\n\
+         export type {EXTRA_FIELDS_TYPE} = {{ [key in string]: JsonValue }};\n"
+    )
+}
+
+/// Rewrites the spelled-out form of flattened JSON objects to `& ExtraFields` in every file of
+/// `src` (same type, readable, and one name for the contract checker and for readers).
+fn name_flattened_json_objects(src: &Path) -> Result<(), String> {
+    let mut modules = BTreeSet::new();
+    collect_modules(src, "", &mut modules)?;
+    let import_json = "import type { JsonValue } from \"./serde_json/JsonValue\";\n";
+    let import_extra =
+        format!("import type {{ {EXTRA_FIELDS_TYPE} }} from \"./{EXTRA_FIELDS_TYPE}\";\n");
+    for module in modules {
+        let path = src.join(format!("{module}.ts"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !text.contains(FLATTENED_JSON_OBJECT) {
+            continue;
+        }
+        let mut text = text.replace(FLATTENED_JSON_OBJECT, &format!("& {EXTRA_FIELDS_TYPE}"));
+        if text.matches("JsonValue").count() == 2 {
+            // Only the import and its name in it are left: the import is not needed any more.
+            text = text.replace(import_json, "");
+        }
+        // ts-rs writes one header line, then the imports.
+        let header_end = text.find('\n').map_or(0, |i| i + 1);
+        text.insert_str(header_end, &import_extra);
+        write_file(&path, &text)?;
+    }
+    write_file(
+        &src.join(format!("{EXTRA_FIELDS_TYPE}.ts")),
+        &extra_fields_ts(),
     )
 }
 

@@ -146,7 +146,7 @@ fn offer_to(target: &str, seq: u64) -> ClientEnvelope {
         target_user_id: UserId::from(target),
         sdp: SessionDescription {
             sdp_type: SdpType::Offer,
-            sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".into(),
+            sdp: Some("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".into()),
             extra: JsonObject::new(),
         },
         extra,
@@ -320,7 +320,7 @@ async fn fanout(
         client::send_on(
             &mut sink,
             &ClientEnvelope::ChatMessage(ChatMessage {
-                server_id: ServerId::from(server_id),
+                server_id: Some(ServerId::from(server_id)),
                 message,
             }),
         )

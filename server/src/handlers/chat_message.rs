@@ -5,20 +5,19 @@
 use signalbox_protocol::ws::{ChatMessage, ChatMessageBroadcast};
 use signalbox_protocol::{ServerEnvelope, TimestampMs};
 
-use super::{Handled, Next, Session, validate};
+use super::{Handled, Next, Session, implied_server};
 use crate::hub::Exclude;
 
-/// Handles `chat_message`.
+/// Handles `chat_message` (without `serverId` too: see [`implied_server`]).
 pub fn handle(session: &Session, chat: ChatMessage) -> Handled {
-    validate::id("serverId", chat.server_id.as_str())?;
-    let server = chat.server_id.clone();
+    let server = implied_server::resolve(session, chat.server_id)?;
     session.hub().broadcast(
         session.key(),
         &server,
         Exclude::SenderConnection,
         |sender| {
             ServerEnvelope::ChatMessage(ChatMessageBroadcast {
-                server_id: chat.server_id,
+                server_id: server.clone(),
                 message: chat.message,
                 sender_id: sender.user_id.clone(),
                 sender_name: sender.display_name.to_owned(),

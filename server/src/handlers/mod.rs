@@ -10,6 +10,7 @@
 //! state) and never frames, sockets or timers. They must never block: database work goes
 //! through [`crate::directory::Db::call`], hub calls never wait.
 
+mod implied_server;
 mod session;
 pub(crate) mod validate;
 

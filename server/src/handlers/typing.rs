@@ -4,19 +4,18 @@
 use signalbox_protocol::ServerEnvelope;
 use signalbox_protocol::ws::{Typing, TypingBroadcast};
 
-use super::{Handled, Next, Session, validate};
+use super::{Handled, Next, Session, implied_server, validate};
 use crate::hub::Exclude;
 
-/// Handles `typing`.
+/// Handles `typing` (without `serverId` too: see [`implied_server`]).
 pub fn handle(session: &Session, typing: Typing) -> Handled {
-    validate::id("serverId", typing.server_id.as_str())?;
+    let server = implied_server::resolve(session, typing.server_id)?;
     validate::id("channelId", typing.channel_id.as_str())?;
-    let server = typing.server_id.clone();
     session
         .hub()
         .broadcast(session.key(), &server, Exclude::SenderUser, |sender| {
             ServerEnvelope::Typing(TypingBroadcast {
-                server_id: typing.server_id,
+                server_id: server.clone(),
                 channel_id: typing.channel_id,
                 is_typing: typing.is_typing,
                 oder_id: sender.user_id.clone(),

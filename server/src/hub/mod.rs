@@ -524,6 +524,22 @@ impl Hub {
             .is_some_and(|record| record.joined.contains(server))
     }
 
+    /// The servers the connection has joined or views, joined first, each once (for envelopes
+    /// whose `serverId` may be left out when exactly one is meant).
+    pub fn servers_in_scope(&self, conn: ConnKey) -> Vec<ServerId> {
+        let state = self.read();
+        let Some(record) = state.conns.get(&conn) else {
+            return Vec::new();
+        };
+        let mut servers = record.joined.clone();
+        for server in &record.viewing {
+            if !servers.contains(server) {
+                servers.push(server.clone());
+            }
+        }
+        servers
+    }
+
     /// Whether two users share a joined or viewed server (the forwarding rule).
     pub fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
         self.read().shares_server(a, b)

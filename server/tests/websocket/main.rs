@@ -6,6 +6,7 @@
 //! - `limits`: frame cap, rate limit, heartbeat, slow consumer, connection caps, `/metrics`.
 //! - `plugins`: the plugin registry and `plugin_event` validation.
 //! - `violations`: protocol violations close with 1002/1007/1009 before the TCP close.
+//! - `seed_shapes`: frames in the exact shapes of Toju's envelope catalogue.
 
 #![allow(missing_docs)]
 
@@ -16,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod plugins;
 mod routing;
+mod seed_shapes;
 mod violations;
 
 use serde_json::{Value, json};

@@ -50,7 +50,16 @@ class ApiErrorCode(Enum):
 
     BAD_REQUEST = "BAD_REQUEST"
     """
-    400: the body or query is malformed or a field is missing or invalid.
+    400: the body or query is malformed or a field is missing or invalid (the message names
+    the field by its JSON path and the expected type). Display text follows one rule on every
+    transport: names, ids and tags refuse control characters (Unicode `Cc`); multi-line text
+    (descriptions, messages, reasons) allows only line feed, carriage return and tab among
+    them.
+    """
+    INVALID_BODY = "INVALID_BODY"
+    """
+    400: the body is JSON of the wrong shape (an array or a scalar where the route takes an
+    object); the message names the expected shape.
     """
     UNAUTHORIZED = "UNAUTHORIZED"
     """
@@ -187,7 +196,9 @@ class ErrorCode(Enum):
     INVALID_MESSAGE = "INVALID_MESSAGE"
     """
     The frame is not JSON, not an object, has no `type`, or a known type has a missing or
-    wrongly typed field (the message names it).
+    wrongly typed field (the message names it by its JSON path, with the expected type), or a
+    text field breaks the display-text rule: names and ids refuse control characters (Unicode
+    `Cc`); multi-line text allows only line feed, carriage return and tab among them.
     """
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
     """
@@ -317,9 +328,10 @@ class IceCandidate(BaseModel):
     __annotations__ = {
         "__pydantic_extra__": Dict[str, Any],
     }
-    candidate: str
+    candidate: str | None = None
     """
-    The candidate line; empty for end-of-candidates.
+    The candidate line; empty or absent (WebRTC's default) for end-of-candidates; forwarded
+    as sent.
     """
     sdpMLineIndex: Annotated[int | None, Field(ge=0, le=65535)] = None
     """
@@ -377,6 +389,31 @@ class JoinRequestStatus(Enum):
     """
 
 
+class LatencySummary(BaseModel):
+    """
+    Percentiles of the forward latency histogram, as the upper bound of the bucket each falls
+    in, in microseconds; `null` when no forward was observed or the percentile lies above the
+    largest bucket (250 ms).
+    """
+
+    count: Annotated[int, Field(ge=0)]
+    """
+    Forwards observed.
+    """
+    p50Us: Annotated[int | None, Field(ge=0)] = None
+    """
+    Median.
+    """
+    p90Us: Annotated[int | None, Field(ge=0)] = None
+    """
+    90th percentile.
+    """
+    p99Us: Annotated[int | None, Field(ge=0)] = None
+    """
+    99th percentile.
+    """
+
+
 class LinkMetadata(BaseModel):
     """
     200 body of `GET /api/link-metadata`: what a page says about itself in its OpenGraph,
@@ -422,6 +459,21 @@ class MemberRole(Enum):
     member = "member"
     """
     Joined through an invite or an approved join request.
+    """
+
+
+class NamedCount(BaseModel):
+    """
+    A count under a name (a wire type, an error code, a close code, a reason).
+    """
+
+    count: Annotated[int, Field(ge=0)]
+    """
+    How many.
+    """
+    name: str
+    """
+    What is counted.
     """
 
 
@@ -535,6 +587,21 @@ class ServerErrorEnvelope(BaseModel):
     type: Literal["error"]
 
 
+class ServerLoad(BaseModel):
+    """
+    A server and its joined connections.
+    """
+
+    members: Annotated[int, Field(ge=0)]
+    """
+    Connections that joined it.
+    """
+    serverId: str
+    """
+    The server.
+    """
+
+
 class ServerVisibility(Enum):
     """
     Who may find and join a server.
@@ -561,9 +628,10 @@ class SessionDescription(BaseModel):
     __annotations__ = {
         "__pydantic_extra__": Dict[str, Any],
     }
-    sdp: str
+    sdp: str | None = None
     """
-    The SDP text.
+    The SDP text. Absent (WebRTC's default, the empty string) only for `rollback`; forwarded
+    as sent.
     """
     type: SdpType
     """
@@ -686,6 +754,48 @@ class SseSuccess(BaseModel):
     """
 
 
+class SseSummary(BaseModel):
+    """
+    The SSE transport's sessions and counters.
+    """
+
+    sessions: Annotated[int, Field(ge=0)]
+    """
+    Sessions held now (with or without a stream).
+    """
+    sessionsCreated: Annotated[int, Field(ge=0)]
+    """
+    Sessions created since start.
+    """
+    sessionsPruned: Annotated[int, Field(ge=0)]
+    """
+    Sessions pruned after the idle timeout since start.
+    """
+    sessionsResumed: Annotated[int, Field(ge=0)]
+    """
+    Sessions resumed since start.
+    """
+    streamsDroppedSlow: Annotated[int, Field(ge=0)]
+    """
+    Streams dropped because the client stopped reading, since start.
+    """
+
+
+class TransportConnections(BaseModel):
+    """
+    Open connections of each transport.
+    """
+
+    sseStreams: Annotated[int, Field(ge=0)]
+    """
+    SSE sessions with an open event stream.
+    """
+    websocket: Annotated[int, Field(ge=0)]
+    """
+    Open WebSocket connections.
+    """
+
+
 class UpdateServerRequest(BaseModel):
     """
     Body of `PATCH /api/servers/{serverId}`: the fields to change (owner only).
@@ -798,6 +908,57 @@ class VerifyRequest(BaseModel):
     signature: str
     """
     The Ed25519 signature of the decoded challenge bytes (64 bytes, base64url without padding).
+    """
+
+
+class AdminStats(BaseModel):
+    """
+    Body of `GET /admin/stats` (operator token, or loopback only when no operator is configured).
+    """
+
+    closes: list[NamedCount]
+    """
+    Connections the server closed since start, by close code (the code as a string).
+    """
+    connections: TransportConnections
+    """
+    Open realtime connections, by transport.
+    """
+    envelopesIn: list[NamedCount]
+    """
+    Client envelopes received since start, by wire type (every type, zeros included).
+    """
+    envelopesOut: list[NamedCount]
+    """
+    Server envelopes queued for a connection since start, by wire type (one per recipient).
+    """
+    errors: list[NamedCount]
+    """
+    `error` envelopes sent since start, by error code (every code, zeros included).
+    """
+    forwardLatency: LatencySummary
+    """
+    Forward latency (frame read to delivery queued) since start.
+    """
+    sse: SseSummary
+    """
+    The SSE transport.
+    """
+    topServers: list[ServerLoad]
+    """
+    The servers with the most joined connections, most first (at most ten).
+    """
+    upgradesRefused: list[NamedCount]
+    """
+    WebSocket upgrades refused since start, by reason (`server_full`, `ip_full`, `draining`).
+    """
+    uptimeSeconds: Annotated[int, Field(ge=0)]
+    """
+    Seconds since the server started.
+    """
+    usersOnline: Annotated[int, Field(ge=0)]
+    """
+    Users with at least one identified connection.
     """
 
 
@@ -986,6 +1147,10 @@ class ClientChatMessageEnvelope(BaseModel):
     serverId: str
     """
     The server to post in; the sender must have joined it.
+
+    Documented as required. For clients written from Toju's envelope catalogue, a frame
+    without it is accepted when the connection has joined or views exactly one server, which
+    is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
     """
     type: Literal["chat_message"]
 
@@ -1006,6 +1171,10 @@ class ClientTypingEnvelope(BaseModel):
     serverId: str
     """
     The server; the sender must have joined it.
+
+    Documented as required. For clients written from Toju's envelope catalogue, a frame
+    without it is accepted when the connection has joined or views exactly one server, which
+    is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
     """
     type: Literal["typing"]
 
@@ -1018,11 +1187,19 @@ class ClientVoiceStateEnvelope(BaseModel):
     serverId: str
     """
     The server; the sender must have joined it.
+
+    Documented as required. For clients written from Toju's envelope catalogue, a frame
+    without it is accepted when the connection has joined or views exactly one server, which
+    is then the one meant; otherwise it is refused with `INVALID_MESSAGE` naming `serverId`.
     """
     type: Literal["voice_state"]
     voiceState: dict[str, Any]
     """
     Mute, deafen, room metadata: opaque to the server.
+
+    Documented as required. A frame without it (Toju's catalogue shape: the state's fields
+    beside `type`) is read as if its other fields, but `oderId` and `displayName`, were
+    wrapped here.
     """
 
 
@@ -1224,6 +1401,8 @@ class ClientServerIconSyncRequestEnvelope(BaseModel):
     iconUpdatedAt: int
     """
     The version the asker holds (0 for none).
+
+    Documented as required; a frame without it (Toju's catalogue shape) asks as if it were 0.
     """
     serverId: str
     """

@@ -166,7 +166,7 @@ async function flushCandidates(peer) {
 async function onOffer(e) {
     log(`offer from ${nameOf(e.fromUserId)}`);
     const peer = newPeer(e.fromUserId);
-    await peer.pc.setRemoteDescription({ type: "offer", sdp: e.sdp.sdp });
+    await peer.pc.setRemoteDescription({ type: "offer", sdp: e.sdp.sdp ?? "" });
     await flushCandidates(peer);
     const answer = await peer.pc.createAnswer();
     await peer.pc.setLocalDescription(answer);
@@ -181,7 +181,7 @@ async function onAnswer(e) {
     if (!peer)
         return;
     log(`answer from ${nameOf(e.fromUserId)}`);
-    await peer.pc.setRemoteDescription({ type: "answer", sdp: e.sdp.sdp });
+    await peer.pc.setRemoteDescription({ type: "answer", sdp: e.sdp.sdp ?? "" });
     await flushCandidates(peer);
 }
 async function onCandidate(e) {
@@ -189,7 +189,7 @@ async function onCandidate(e) {
     if (!peer)
         return;
     const init = {
-        candidate: e.candidate.candidate,
+        candidate: e.candidate.candidate ?? "",
         sdpMid: e.candidate.sdpMid ?? null,
         sdpMLineIndex: e.candidate.sdpMLineIndex ?? null,
     };
