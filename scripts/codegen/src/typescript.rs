@@ -81,7 +81,7 @@ const EXTRA_FIELDS_TYPE: &str = "ExtraFields";
 /// `ExtraFields.ts`.
 fn extra_fields_ts() -> String {
     format!(
-        "// {GENERATED_NOTICE}\nimport type {{ JsonValue }} from \"./serde_json/JsonValue\";\n\n\
+        "// {GENERATED_NOTICE}\nimport type {{ JsonValue }} from \"./serde_json/JsonValue.js\";\n\n\
          /**\n * The fields of an object that the protocol does not name: kept as sent and forwarded\n \
          * untouched (a peer message's payload, a WebRTC object's newer fields). Opaque JSON to the\n \
          * server; their shape is the peers' business.\n */\n\
@@ -94,9 +94,9 @@ fn extra_fields_ts() -> String {
 fn name_flattened_json_objects(src: &Path) -> Result<(), String> {
     let mut modules = BTreeSet::new();
     collect_modules(src, "", &mut modules)?;
-    let import_json = "import type { JsonValue } from \"./serde_json/JsonValue\";\n";
+    let import_json = "import type { JsonValue } from \"./serde_json/JsonValue.js\";\n";
     let import_extra =
-        format!("import type {{ {EXTRA_FIELDS_TYPE} }} from \"./{EXTRA_FIELDS_TYPE}\";\n");
+        format!("import type {{ {EXTRA_FIELDS_TYPE} }} from \"./{EXTRA_FIELDS_TYPE}.js\";\n");
     for module in modules {
         let path = src.join(format!("{module}.ts"));
         let text = std::fs::read_to_string(&path)
