@@ -64,6 +64,8 @@ pub struct AppState {
     pub connection_gate: Arc<ConnectionGate>,
     /// Wrong server passwords per client address.
     pub password_attempts: crate::auth::attempts::PasswordAttempts,
+    /// Argon2 work, off the reactor and the database pool, bounded in flight.
+    pub passwords: crate::auth::password::PasswordWork,
     /// The transports' counters.
     pub transport_metrics: TransportMetrics,
     /// The outbound guard every fetch for a client goes through.
@@ -92,12 +94,20 @@ impl AppState {
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
         let realtime = &config.variables.realtime;
-        let hub = Hub::new(realtime.hub_config());
+        let security = &config.variables.security;
+        let hub = Hub::new(crate::hub::HubConfig {
+            max_joined_servers_per_connection: security.max_joined_servers_per_connection,
+            max_viewed_servers_per_connection: security.max_viewed_servers_per_connection,
+            ..realtime.hub_config()
+        });
         let connection_gate = Arc::new(ConnectionGate::new(
             realtime.max_connections,
             realtime.max_connections_per_ip,
         ));
         let sse = SseTransport::new(hub.clone(), config.variables.clone());
+        let passwords = crate::auth::password::PasswordWork::new(
+            config.variables.security.password_hash_concurrency,
+        );
         Ok(Arc::new(Self {
             config,
             db,
@@ -109,6 +119,7 @@ impl AppState {
             plugins: PluginRegistry::new(),
             connection_gate,
             password_attempts: Default::default(),
+            passwords,
             transport_metrics: TransportMetrics::default(),
             outbound,
             previews: PreviewCache::default(),
@@ -139,7 +150,7 @@ pub fn filters(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
     let api_state = Arc::clone(&state);
-    let sse = crate::transport::sse::http::filters(state.sse.clone());
+    let sse = crate::transport::sse::http::filters(Arc::clone(&state));
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();

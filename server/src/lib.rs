@@ -41,6 +41,7 @@ pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
 pub mod transport;
+pub mod withdrawal;
 
 use thiserror::Error;
 

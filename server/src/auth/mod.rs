@@ -17,6 +17,13 @@ use thiserror::Error;
 
 use crate::config::AuthMode;
 
+/// The prefix of every guest identity `POST /api/auth/guest` issues. Ids with it are owned by
+/// their token: a token-less `identify` may not claim one ([`crate::directory::access::identify`]).
+pub const GUEST_ID_PREFIX: &str = "guest-";
+/// The prefix of every identity bound to an Ed25519 key ([`user_id_for_key`]); owned by the
+/// key's tokens like [`GUEST_ID_PREFIX`] ids.
+pub const KEY_ID_PREFIX: &str = "key-";
+
 /// Why a token or a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
@@ -183,7 +190,10 @@ pub fn verify_signature(
 
 /// The identity bound to an Ed25519 key: `key-` and the key in base64url.
 pub fn user_id_for_key(public_key: &VerifyingKey) -> UserId {
-    UserId(format!("key-{}", encode_b64(public_key.as_bytes())))
+    UserId(format!(
+        "{KEY_ID_PREFIX}{}",
+        encode_b64(public_key.as_bytes())
+    ))
 }
 
 /// An unguessable token of 16 random bytes (invite codes, challenge ids).

@@ -7,6 +7,7 @@
 
 mod realtime;
 pub mod reference;
+mod security;
 mod variables;
 
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use realtime::Realtime;
+pub use security::Security;
 pub use variables::{AuthMode, Secret, Variables};
 
 use crate::cli::{LogFormat, Overrides};

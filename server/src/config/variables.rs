@@ -58,9 +58,10 @@ pub struct Variables {
     #[serde(with = "log_format")]
     #[schemars(with = "LogFormatName")]
     pub log_format: LogFormat,
-    /// `open`: Toju-compatible, `identify` without a token is allowed (an `oderId` bound to a key
-    /// still needs its token), REST reads are open and writes need a token. `required`: every
-    /// realtime connection and REST request needs a token.
+    /// `open`: Toju-compatible, `identify` without a token is allowed for an `oderId` never
+    /// issued with a token (a guest or key-bound id needs its token), REST reads and SSE ad-hoc
+    /// rooms are open, writes need a token. `required`: every realtime connection (SSE
+    /// included) and REST request needs a token. See docs/security.md.
     pub auth: AuthMode,
     /// Host name clients reach the server at (for links it generates).
     pub public_host: Option<String>,
@@ -99,6 +100,8 @@ pub struct Variables {
     pub max_body_bytes: u32,
     /// Limits and timings of the realtime transports.
     pub realtime: Realtime,
+    /// Bounds on what clients may make the server store, compute or hold.
+    pub security: super::Security,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
     /// image proxy, GIF search) may reach despite the outbound guard's forbidden ranges.
     pub outbound_allowlist: Vec<String>,
@@ -133,6 +136,7 @@ impl Default for Variables {
             challenge_ttl_seconds: 120,
             max_body_bytes: 64 * 1024,
             realtime: Realtime::default(),
+            security: super::Security::default(),
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
@@ -182,6 +186,7 @@ impl Variables {
             return invalid("turnSecret", "must not be empty");
         }
         self.sse.validate()?;
+        self.security.validate()?;
         self.realtime.validate()
     }
 }

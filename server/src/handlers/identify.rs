@@ -3,8 +3,8 @@
 //! The token comes from `identify.token`, else from `?token=` at upgrade. A token that is
 //! malformed, forged or expired ends the connection (`AUTH_INVALID` / `AUTH_EXPIRED`, then close
 //! 4001), and so does claiming an identity the token does not prove ([`access::identify`]: in
-//! `auth: open` an `oderId` bound to a key needs that key's token; in `auth: required` every
-//! identify needs a token). Without an `oderId` the token's identity is used, else a fresh UUID.
+//! `auth: open` an `oderId` issued with a token, guest or key-bound, needs that token; in
+//! `auth: required` every identify needs a token). Without an `oderId` the token's identity is used, else a fresh UUID.
 //! The profile is recorded in the directory, then the hub learns the identity.
 
 use signalbox_protocol::ws::Identify;
@@ -98,5 +98,8 @@ fn denial_message(denied: IdentifyDenied) -> &'static str {
             "this oderId is bound to a key: identify with that key's token"
         }
         IdentifyDenied::OtherIdentity => "the token proves another oderId than the one claimed",
+        IdentifyDenied::IssuedWithToken => {
+            "this oderId is bound to the token it was issued with (guest or key): identify with that token"
+        }
     }
 }

@@ -135,7 +135,11 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
             format!("field `displayName`: must be 1 to {MAX_DISPLAY_NAME_CHARS} characters"),
         ));
     }
-    let user = UserId(format!("guest-{}", uuid::Uuid::new_v4()));
+    let user = UserId(format!(
+        "{}{}",
+        authn::GUEST_ID_PREFIX,
+        uuid::Uuid::new_v4()
+    ));
     let now = TimestampMs::now();
     let stored = user.clone();
     state

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
+use crate::withdrawal;
 
 /// This family's routes.
 pub fn routes() -> Vec<Route> {
@@ -106,9 +107,17 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             ));
         }
     }
+    let (removed_from, removed) = (server.clone(), user.clone());
     state
         .db
         .call(move |c| commands::remove_member(c, &server, &user))
         .await?;
+    // A removed member's live connections leave the room now, not at their next reconnect.
+    withdrawal::user(
+        &state,
+        &removed_from,
+        &removed,
+        signalbox_protocol::AccessDeniedReason::Removed,
+    );
     Reply::ok(&OkResponse { ok: true })
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use signalbox_protocol::http::{
-    BanList, BanRequest, CreateServerRequest, OkResponse, ServerList, SetPasswordRequest,
-    UpdateServerRequest,
+    ApiErrorCode, BanList, BanRequest, CreateServerRequest, OkResponse, ServerList,
+    ServerVisibility, SetPasswordRequest, UpdateServerRequest,
 };
 use signalbox_protocol::limits::MAX_ID_BYTES;
 use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
@@ -16,10 +16,10 @@ use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::auth::password;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
+use crate::withdrawal;
 
 /// Longest server name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -210,6 +210,14 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         Some(id) => id.clone(),
         None => ServerId(uuid::Uuid::new_v4().to_string()),
     };
+    // A live room with this id is an SSE ad-hoc room: its sessions entered without any rule,
+    // and a directory server must not adopt them (refused, not evicted: see docs/security.md).
+    if state.hub.is_live(&id) {
+        return Err(ApiFailure::new(
+            ApiErrorCode::Conflict,
+            "a live ad-hoc room has this id; pick another id or wait until the room is empty",
+        ));
+    }
     let now = TimestampMs::now();
     let summary = state
         .db
@@ -248,10 +256,16 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     }
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    let goes_private = request.visibility == Some(ServerVisibility::Private);
+    let updated = server.clone();
     let summary = state
         .db
-        .call(move |c| commands::update_server(c, &server, &request))
+        .call(move |c| commands::update_server(c, &updated, &request))
         .await?;
+    if goes_private {
+        // Non-members in the live room entered a public server; they leave now.
+        withdrawal::recheck(&state, &server).await?;
+    }
     Reply::ok(&summary)
 }
 
@@ -265,9 +279,7 @@ pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         .call(move |c| commands::delete_server(c, &server))
         .await?;
     // Nobody stays in the live room of a server that no longer exists.
-    state
-        .hub
-        .evict(&deleted, None, AccessDeniedReason::NotFound);
+    withdrawal::everyone(&state, &deleted, AccessDeniedReason::NotFound);
     Reply::ok(&OkResponse { ok: true })
 }
 
@@ -317,9 +329,12 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
         .await?;
     // The ban is committed: a connected user leaves the server's live room now, not at their
     // next reconnect.
-    state
-        .hub
-        .evict(&banned_from, Some(&ban.user_id), AccessDeniedReason::Banned);
+    withdrawal::user(
+        &state,
+        &banned_from,
+        &ban.user_id,
+        AccessDeniedReason::Banned,
+    );
     Reply::ok(&ban)
 }
 
@@ -345,14 +360,18 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
         )));
     }
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&request.password))
+    let hash = state
+        .passwords
+        .hash(request.password)
         .await
-        .map_err(|e| ApiFailure::internal(&e))?
         .map_err(|e| ApiFailure::internal(&e))?;
+    let changed = server.clone();
     state
         .db
-        .call(move |c| commands::set_password_hash(c, &server, Some(&hash)))
+        .call(move |c| commands::set_password_hash(c, &changed, Some(&hash)))
         .await?;
+    // Whoever entered with the old password (or none) and is not a member leaves now.
+    withdrawal::recheck(&state, &server).await?;
     Reply::ok(&OkResponse { ok: true })
 }
 
