@@ -168,8 +168,8 @@ pub struct IceServer {
     pub username: Option<String>,
     /// TURN credential (base64 HMAC-SHA1 of the username under the shared secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub credential: Option<String>,
+    #[ts(optional, as = "Option<String>")]
+    pub credential: Option<crate::Secret>,
 }
 
 /// Query of `GET /api/connect`.

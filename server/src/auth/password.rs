@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use signalbox_protocol::Secret;
 use tokio::sync::Semaphore;
 
 /// Why hashing a password failed.
@@ -38,14 +39,14 @@ impl PasswordWork {
     }
 
     /// Hashes `password` with a fresh salt.
-    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        self.run(move || hash(&password).map_err(PasswordError::Hash))
+    pub async fn hash(&self, password: Secret) -> Result<String, PasswordError> {
+        self.run(move || hash(password.expose()).map_err(PasswordError::Hash))
             .await?
     }
 
     /// Whether `password` matches `hash`.
-    pub async fn verify(&self, hash: String, password: String) -> Result<bool, PasswordError> {
-        self.run(move || verify(&hash, &password)).await
+    pub async fn verify(&self, hash: String, password: Secret) -> Result<bool, PasswordError> {
+        self.run(move || verify(&hash, password.expose())).await
     }
 
     /// Checks in flight now (for tests and gauges).
@@ -107,7 +108,7 @@ mod tests {
     #[tokio::test]
     async fn password_work_runs_at_most_its_concurrency_at_once() {
         let work = PasswordWork::new(1);
-        let stored = work.hash("hunter2".into()).await.expect("hash");
+        let stored = work.hash(Secret::from("hunter2")).await.expect("hash");
         let held = Arc::clone(&work.permits)
             .acquire_owned()
             .await
@@ -116,12 +117,17 @@ mod tests {
         let waiting = tokio::spawn({
             let work = work.clone();
             let stored = stored.clone();
-            async move { work.verify(stored, "hunter2".into()).await }
+            async move { work.verify(stored, Secret::from("hunter2")).await }
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "a check waits for a free slot");
         drop(held);
         assert!(waiting.await.expect("joined").expect("ran"));
-        assert!(!work.verify(stored, "nope".into()).await.expect("ran"));
+        assert!(
+            !work
+                .verify(stored, Secret::from("nope"))
+                .await
+                .expect("ran")
+        );
     }
 }

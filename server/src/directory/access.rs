@@ -23,7 +23,7 @@
 
 use rusqlite::Connection;
 use signalbox_protocol::http::{MemberRole, ServerVisibility};
-use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
+use signalbox_protocol::{AccessDeniedReason, Secret, ServerId, TimestampMs, UserId};
 
 use super::{Db, DirectoryError, commands, queries};
 use crate::auth::password::PasswordWork;
@@ -190,8 +190,8 @@ pub struct AdmissionRequest {
     /// Whether an admission is recorded as membership. `false` for an anonymous SSE session,
     /// which is never written to the directory (and may therefore not use an invite).
     pub durable: bool,
-    /// The server's password, if given.
-    pub password: Option<String>,
+    /// The server's password, if given (redacted in `Debug`).
+    pub password: Option<Secret>,
     /// An invite code, if given.
     pub invite_code: Option<String>,
     /// The server's auth mode.
@@ -442,6 +442,28 @@ mod tests {
             identify(&conn, &free, None, AuthMode::Required).expect("db"),
             Err(IdentifyDenied::TokenRequired)
         );
+    }
+
+    #[test]
+    fn admission_requests_and_sse_connects_never_print_their_secrets() {
+        let request = AdmissionRequest {
+            entry: Entry::Join,
+            server: ServerId::from("s"),
+            user: UserId::from("u"),
+            authenticated: false,
+            durable: false,
+            password: Some(Secret::from("pw-SECRET")),
+            invite_code: None,
+            mode: AuthMode::Open,
+        };
+        let connect = crate::transport::sse::ConnectParams {
+            room: Some("r".into()),
+            session_id: None,
+            token: Some(Secret::from("jwt-SECRET")),
+        };
+        for text in [format!("{request:?}"), format!("{connect:?}")] {
+            assert!(!text.contains("SECRET"), "a secret printed: {text}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
         validate::id("oderId", id.as_str())?;
     }
     let caller = match &identify.token {
-        Some(token) => Some(check_token(session, token)?),
+        Some(token) => Some(check_token(session, token.expose())?),
         // A `?token=` proves nothing once it has expired (a later re-identify).
         None => session
             .upgrade_caller

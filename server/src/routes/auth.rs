@@ -116,7 +116,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             .auth
             .issue(&user, false, Some(&request.public_key), now, ttl)?;
     Reply::ok(&TokenResponse {
-        token,
+        token: token.into(),
         user_id: user,
         expires_at,
         guest: false,
@@ -149,7 +149,7 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     let ttl = state.config.variables.guest_token_ttl_seconds;
     let (token, expires_at) = state.auth.issue(&user, true, None, now, ttl)?;
     Reply::ok(&TokenResponse {
-        token,
+        token: token.into(),
         user_id: user,
         expires_at,
         guest: true,

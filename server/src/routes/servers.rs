@@ -354,7 +354,8 @@ pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
 pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: SetPasswordRequest = req.json()?;
-    if request.password.is_empty() || request.password.chars().count() > MAX_PASSWORD_CHARS {
+    let given = request.password.expose();
+    if given.is_empty() || given.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiFailure::bad_request(format!(
             "field `password`: must be 1 to {MAX_PASSWORD_CHARS} characters"
         )));

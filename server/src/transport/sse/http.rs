@@ -98,7 +98,7 @@ async fn connect(
     let params = ConnectParams {
         room: first(&query, "room"),
         session_id: first(&query, "session_id"),
-        token: first(&query, "token"),
+        token: first(&query, "token").map(signalbox_protocol::Secret::from),
     };
     let room = room_of(params.room.as_deref())?;
     if sse.resumes(&params, &room) {
@@ -111,7 +111,11 @@ async fn connect(
         Some(Ok(token)) => Some(token.to_owned()),
         Some(Err(())) => return Err(SseError::TokenRequired),
         // With `session_id`, `token` is the session's secret, not an auth token.
-        None if params.session_id.is_none() => params.token.clone().filter(|t| !t.is_empty()),
+        None if params.session_id.is_none() => params
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .filter(|t| !t.is_empty()),
         None => None,
     };
     let caller: Option<Caller> = match token {
@@ -139,12 +143,14 @@ async fn connect(
         })?
         .is_some();
     if directory {
-        let password = first(&query, "password").or_else(|| {
-            headers
-                .get(ROOM_PASSWORD_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
+        let password = first(&query, "password")
+            .or_else(|| {
+                headers
+                    .get(ROOM_PASSWORD_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .map(signalbox_protocol::Secret::from);
         let guessing = password.is_some();
         if guessing
             && state

@@ -169,8 +169,9 @@ pub struct ConnectParams {
     pub room: Option<String>,
     /// `session_id`, as given.
     pub session_id: Option<String>,
-    /// `token`, as given.
-    pub token: Option<String>,
+    /// `token`, as given: the session's secret on a resume, else possibly an auth token
+    /// (redacted in `Debug`).
+    pub token: Option<signalbox_protocol::Secret>,
 }
 
 fn frame_of(event: &SseEvent) -> Option<Bytes> {
@@ -301,7 +302,7 @@ impl SseTransport {
             .lock()
             .sessions
             .get(&SessionId(id.clone()))
-            .is_some_and(|s| s.room == room && same_secret(&s.token.0, token))
+            .is_some_and(|s| s.room == room && same_secret(&s.token.0, token.expose()))
     }
 
     /// The sessions of the room that is `server`'s scope, with who each was admitted as.
@@ -341,8 +342,8 @@ impl SseTransport {
             return Err(SseError::Full);
         }
         let resume = match (params.session_id, params.token) {
-            (Some(id), Some(token)) if non_empty(&id) && non_empty(&token) => {
-                Some((SessionId(id), token))
+            (Some(id), Some(token)) if non_empty(&id) && non_empty(token.expose()) => {
+                Some((SessionId(id), token.into_inner()))
             }
             (Some(_), _) => return Err(SseError::MissingParameters),
             (None, _) => None,
