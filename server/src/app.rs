@@ -64,6 +64,8 @@ pub struct AppState {
     pub connection_gate: Arc<ConnectionGate>,
     /// Wrong server passwords per client address.
     pub password_attempts: crate::auth::attempts::PasswordAttempts,
+    /// Per-address token buckets of the REST routes.
+    pub address_limits: crate::http::address_limits::AddressLimits,
     /// Argon2 work, off the reactor and the database pool, bounded in flight.
     pub passwords: crate::auth::password::PasswordWork,
     /// The transports' counters.
@@ -105,6 +107,10 @@ impl AppState {
             realtime.max_connections_per_ip,
         ));
         let sse = SseTransport::new(hub.clone(), config.variables.clone());
+        let address_limits = crate::http::address_limits::AddressLimits::new(
+            config.variables.security.rest_rate_limits,
+            config.variables.security.rest_rate_limit_tracked_addresses,
+        );
         let passwords = crate::auth::password::PasswordWork::new(
             config.variables.security.password_hash_concurrency,
         );
@@ -120,6 +126,7 @@ impl AppState {
             connection_gate,
             password_attempts: Default::default(),
             passwords,
+            address_limits,
             transport_metrics: TransportMetrics::default(),
             outbound,
             previews: PreviewCache::default(),
@@ -159,9 +166,15 @@ pub fn filters(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, query, headers, body| {
+            move |method,
+                  path: warp::path::FullPath,
+                  query,
+                  headers,
+                  remote: Option<SocketAddr>,
+                  body| {
                 let state = Arc::clone(&api_state);
                 async move {
                     let body = read_capped(body, cap).await;
@@ -170,6 +183,7 @@ pub fn filters(
                         path: path.as_str().to_owned(),
                         query,
                         headers,
+                        remote_ip: remote.map(|a| a.ip()),
                         body,
                     };
                     routes::dispatch(state, incoming).await

@@ -905,3 +905,92 @@ async fn sse_sessions_count_against_the_websocket_connection_caps() {
         other => panic!("expected a refused upgrade, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounds.
+
+#[tokio::test]
+async fn rest_routes_are_rate_limited_per_address_with_retry_after() {
+    let s = TestServer::start_with(
+        r#"{"security": {"restRateLimits": {"auth": {"burst": 2, "refillPerSec": 1}}}}"#,
+    )
+    .await;
+    let http = s.client();
+    http.guest("One").await;
+    http.guest("Two").await;
+    let refused = http
+        .call("POST", "/api/auth/guest", None, Some(&json!({})))
+        .await;
+    refused.expect_error(429, "RATE_LIMITED");
+    let retry_after: u64 = refused
+        .headers
+        .iter()
+        .find(|(k, _)| k == "retry-after")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("a Retry-After header");
+    assert!(retry_after >= 1, "{retry_after}");
+    // Reads draw from their own (looser) bucket.
+    assert_eq!(http.get("/api/servers", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn one_owner_creates_at_most_max_servers_per_owner() {
+    let s = TestServer::start_with(r#"{"security": {"maxServersPerOwner": 2}}"#).await;
+    let http = s.client();
+    let (token, _) = http.guest("Owner").await;
+    for name in ["one", "two"] {
+        http.call(
+            "POST",
+            "/api/servers",
+            Some(&token),
+            Some(&json!({"name": name})),
+        )
+        .await
+        .expect_ok(201);
+    }
+    http.call(
+        "POST",
+        "/api/servers",
+        Some(&token),
+        Some(&json!({"name": "three"})),
+    )
+    .await
+    .expect_error(403, "FORBIDDEN");
+    let (other, _) = http.guest("Other").await;
+    http.call(
+        "POST",
+        "/api/servers",
+        Some(&other),
+        Some(&json!({"name": "three"})),
+    )
+    .await
+    .expect_ok(201);
+}
+
+#[tokio::test]
+async fn search_queries_are_bounded_and_literal() {
+    let s = TestServer::start_with(r#"{"security": {"maxSearchQueryChars": 8}}"#).await;
+    let http = s.client();
+    let (token, _) = http.guest("Owner").await;
+    for name in ["50% off", "500 club"] {
+        http.call(
+            "POST",
+            "/api/servers",
+            Some(&token),
+            Some(&json!({"name": name})),
+        )
+        .await
+        .expect_ok(201);
+    }
+    let found = http.get("/api/servers?q=50%25", None).await.expect_ok(200);
+    let names: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["50% off"], "`%` matches itself only");
+    http.get("/api/servers?q=123456789", None)
+        .await
+        .expect_error(400, "BAD_REQUEST");
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use realtime::Realtime;
-pub use security::Security;
+pub use security::{Bucket, RestRateLimits, Security};
 pub use variables::{AuthMode, Secret, Variables};
 
 use crate::cli::{LogFormat, Overrides};

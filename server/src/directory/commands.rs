@@ -508,6 +508,62 @@ mod tests {
     }
 
     #[test]
+    fn search_is_a_literal_case_insensitive_prefix_over_an_index() {
+        let mut conn = open_in_memory().expect("db");
+        let owner = UserId::from("o");
+        for (id, name) in [
+            ("1", "50% off"),
+            ("2", "500 club"),
+            ("3", "a_c"),
+            ("4", "abc"),
+            ("5", r"back\slash"),
+            ("6", "Abcd"),
+        ] {
+            let request = CreateServerRequest {
+                id: None,
+                name: name.into(),
+                description: None,
+                tags: None,
+                visibility: Some(ServerVisibility::Public),
+            };
+            create_server(
+                &mut conn,
+                ServerId::from(id),
+                &request,
+                &owner,
+                TimestampMs(1),
+            )
+            .expect("create");
+        }
+        let ids = |q: &str| -> Vec<String> {
+            queries::list_public_servers(&conn, Some(q), 50, None)
+                .expect("search")
+                .items
+                .into_iter()
+                .map(|s| s.id.0)
+                .collect()
+        };
+        assert_eq!(ids("50%"), ["1"], "% is a plain character");
+        assert_eq!(ids("a_"), ["3"], "_ is a plain character");
+        assert_eq!(ids("%"), Vec::<String>::new());
+        assert_eq!(ids(r"back\"), ["5"], "a backslash is a plain character");
+        assert_eq!(ids("ABC"), ["4", "6"], "ASCII case is ignored");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", queries::search_sql()))
+            .expect("plan")
+            .query_map(rusqlite::params!["", "a", "b", 10], |row| {
+                row.get::<_, String>(3)
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter().any(|step| step.contains("servers_name_nocase")),
+            "the search uses the name index: {plan:?}"
+        );
+    }
+
+    #[test]
     fn bans_remove_membership_and_spare_the_owner() {
         let mut conn = open_in_memory().expect("db");
         let s = server(&mut conn, "s", ServerVisibility::Public);

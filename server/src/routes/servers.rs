@@ -179,6 +179,12 @@ pub(crate) fn denied(reason: AccessDeniedReason) -> ApiFailure {
 /// `GET /api/servers`.
 pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
+    let max = state.config.variables.security.max_search_query_chars;
+    if page.q.as_ref().is_some_and(|q| q.chars().count() > max) {
+        return Err(ApiFailure::bad_request(format!(
+            "query `q`: at most {max} characters (security.maxSearchQueryChars)"
+        )));
+    }
     let result = state
         .db
         .call(move |c| {
@@ -219,9 +225,19 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         ));
     }
     let now = TimestampMs::now();
+    let max = state.config.variables.security.max_servers_per_owner;
     let summary = state
         .db
-        .call(move |c| commands::create_server(c, id, &request, &owner, now))
+        .call(move |c| {
+            // A bound on growth: creations racing on other pool connections may overshoot it
+            // by the number in flight, never by more.
+            if queries::servers_owned_by(c, &owner)? >= max {
+                return Err(DirectoryError::Forbidden(format!(
+                    "you own {max} servers, the most allowed (security.maxServersPerOwner)"
+                )));
+            }
+            commands::create_server(c, id, &request, &owner, now)
+        })
         .await?;
     Reply::with_status(StatusCode::CREATED, &summary)
 }
