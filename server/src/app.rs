@@ -114,7 +114,7 @@ impl AppState {
         let passwords = crate::auth::password::PasswordWork::new(
             config.variables.security.password_hash_concurrency,
         );
-        Ok(Arc::new(Self {
+        let state = Arc::new(Self {
             config,
             db,
             auth,
@@ -132,7 +132,9 @@ impl AppState {
             previews: PreviewCache::default(),
             sse,
             draining: AtomicBool::new(false),
-        }))
+        });
+        tokio::spawn(purge_loop(Arc::downgrade(&state)));
+        Ok(state)
     }
 
     /// Whether the server is shutting down.
@@ -148,6 +150,43 @@ impl AppState {
     /// Open realtime connections (every transport's).
     pub fn connections(&self) -> u32 {
         u32::try_from(self.hub.stats().connections).unwrap_or(u32::MAX)
+    }
+}
+
+/// Every `security.purgeIntervalSeconds`: deletes expired auth challenges and unused ephemeral
+/// identities ([`crate::directory::commands::purge_unused`]). Ends with the state.
+async fn purge_loop(state: std::sync::Weak<AppState>) {
+    let period = match state.upgrade() {
+        Some(state) => std::time::Duration::from_secs(u64::from(
+            state.config.variables.security.purge_interval_seconds,
+        )),
+        None => return,
+    };
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let now = TimestampMs::now();
+        let ttl_ms = i64::from(state.config.variables.guest_token_ttl_seconds) * 1000;
+        let idle_before = TimestampMs(now.0.saturating_sub(ttl_ms));
+        let purged = state
+            .db
+            .call(move |c| crate::directory::commands::purge_unused(c, now, idle_before))
+            .await;
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((challenges, users)) => {
+                tracing::debug!(
+                    challenges,
+                    users,
+                    "purged expired challenges and unused identities"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "purge failed"),
+        }
     }
 }
 

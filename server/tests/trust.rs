@@ -994,3 +994,33 @@ async fn search_queries_are_bounded_and_literal() {
         .await
         .expect_error(400, "BAD_REQUEST");
 }
+
+#[tokio::test]
+async fn ephemeral_identities_are_written_only_when_they_join_something() {
+    let s = TestServer::start_with(OPEN).await;
+    let http = s.client();
+    let mut owner = owner(&s).await;
+    http.call(
+        "POST",
+        "/api/servers",
+        Some(&owner.token),
+        Some(&json!({"id": "HALL", "name": "Hall"})),
+    )
+    .await
+    .expect_ok(201);
+    owner.ws.join("HALL").await;
+    let (_, guest) = http.guest("Passer-by").await;
+    let mut toju = WsClient::connect(s.addr, "/ws").await;
+    toju.send(json!({"type": "identify", "oderId": "toju-1", "displayName": "Toju"}))
+        .await;
+    toju.send(json!({"type": "keepalive"})).await;
+    toju.expect("keepalive").await;
+    for id in [guest.as_str(), "toju-1"] {
+        http.get(&format!("/api/users/{id}"), None)
+            .await
+            .expect_error(404, "NOT_FOUND");
+    }
+    toju.join("HALL").await;
+    let profile = http.get("/api/users/toju-1", None).await.expect_ok(200);
+    assert_eq!(profile["displayName"], "Toju");
+}

@@ -60,6 +60,9 @@ pub struct Caller {
     pub public_key: Option<String>,
     /// When the token expires.
     pub expires_at: TimestampMs,
+    /// The display name a guest chose when its token was issued. A guest has no directory row
+    /// until it owns or joins something; this name fills the row then.
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,6 +73,8 @@ struct Claims {
     guest: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 /// Issues and checks tokens with the server's secret.
@@ -104,12 +109,14 @@ impl Authority {
         rand::random()
     }
 
-    /// Issues a token for `user`, valid for `ttl_seconds` from `now`.
+    /// Issues a token for `user` (a guest's chosen `name` rides in it), valid for `ttl_seconds`
+    /// from `now`.
     pub fn issue(
         &self,
         user: &UserId,
         guest: bool,
         public_key: Option<&str>,
+        name: Option<&str>,
         now: TimestampMs,
         ttl_seconds: u32,
     ) -> Result<(String, TimestampMs), AuthError> {
@@ -121,6 +128,7 @@ impl Authority {
             iat,
             guest,
             pk: public_key.map(str::to_owned),
+            name: name.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| AuthError::Invalid("the token could not be signed"))?;
@@ -147,6 +155,7 @@ impl Authority {
             guest: claims.guest,
             public_key: claims.pk,
             expires_at: TimestampMs(i64::try_from(claims.exp * 1000).unwrap_or(i64::MAX)),
+            display_name: claims.name,
         })
     }
 }
@@ -211,15 +220,16 @@ mod tests {
         let auth = Authority::new(&Authority::fresh_secret(), AuthMode::Open);
         let now = TimestampMs::now();
         let (token, exp) = auth
-            .issue(&UserId::from("u"), true, None, now, 60)
+            .issue(&UserId::from("u"), true, None, Some("Ada"), now, 60)
             .expect("issue");
         let caller = auth.check(&token).expect("valid");
         assert_eq!(caller.user_id, UserId::from("u"));
         assert!(caller.guest);
         assert_eq!(caller.expires_at, exp);
+        assert_eq!(caller.display_name.as_deref(), Some("Ada"));
         let past = TimestampMs(now.0 - 3_600_000);
         let (old, _) = auth
-            .issue(&UserId::from("u"), true, None, past, 60)
+            .issue(&UserId::from("u"), true, None, None, past, 60)
             .expect("issue");
         assert_eq!(auth.check(&old), Err(AuthError::Expired));
         let other = Authority::new(&Authority::fresh_secret(), AuthMode::Open);

@@ -77,6 +77,10 @@ pub struct Security {
     /// Client addresses whose REST buckets are remembered at once; past it, full (idle)
     /// buckets are forgotten, then the longest-unused one.
     pub rest_rate_limit_tracked_addresses: usize,
+    /// How often expired auth challenges and unused ephemeral identities (guest or token-less
+    /// rows that own nothing and are members of nothing, older than `guestTokenTtlSeconds`) are
+    /// deleted, in seconds.
+    pub purge_interval_seconds: u32,
     /// Servers one user may own (`403 FORBIDDEN` past it).
     pub max_servers_per_owner: u32,
     /// Longest `q` of `GET /api/servers`, in characters (`400 BAD_REQUEST` past it).
@@ -93,6 +97,7 @@ impl Default for Security {
             password_hash_concurrency: 2,
             rest_rate_limits: RestRateLimits::default(),
             rest_rate_limit_tracked_addresses: 65_536,
+            purge_interval_seconds: 60,
             max_servers_per_owner: 100,
             max_search_query_chars: 64,
             max_joined_servers_per_connection: Self::DEFAULT_MAX_JOINED,
@@ -110,7 +115,11 @@ impl Security {
     /// Every value must be positive; the error names the key (`security.NAME`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let limits = &self.rest_rate_limits;
-        let values: [(&str, u64); 12] = [
+        let values: [(&str, u64); 13] = [
+            (
+                "purgeIntervalSeconds",
+                u64::from(self.purge_interval_seconds),
+            ),
             ("maxServersPerOwner", u64::from(self.max_servers_per_owner)),
             ("maxSearchQueryChars", self.max_search_query_chars as u64),
             ("restRateLimits.auth.burst", u64::from(limits.auth.burst)),

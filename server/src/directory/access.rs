@@ -194,6 +194,9 @@ pub struct AdmissionRequest {
     pub password: Option<Secret>,
     /// An invite code, if given.
     pub invite_code: Option<String>,
+    /// The name for the applicant's directory row, written when a durable applicant is first
+    /// admitted as a member (an ephemeral identity has no row before).
+    pub display_name: Option<String>,
     /// The server's auth mode.
     pub mode: AuthMode,
 }
@@ -287,6 +290,8 @@ fn record_admission(
     if queries::is_banned(conn, server, user)? {
         return Ok(Err(AccessDeniedReason::Banned));
     }
+    // Joining something makes an ephemeral identity durable: its row is written now.
+    commands::upsert_user(conn, user, request.display_name.as_deref(), None, true, now)?;
     match (access, request.invite_code.as_deref()) {
         (Access::Invite, Some(code)) => match commands::accept_invite(conn, code, user, now) {
             Ok(_) => {}
@@ -405,6 +410,7 @@ mod tests {
             guest: false,
             public_key: None,
             expires_at: NOW,
+            display_name: None,
         };
         let free = UserId::from("toju-user");
         let open = AuthMode::Open;
@@ -454,6 +460,7 @@ mod tests {
             durable: false,
             password: Some(Secret::from("pw-SECRET")),
             invite_code: None,
+            display_name: None,
             mode: AuthMode::Open,
         };
         let connect = crate::transport::sse::ConnectParams {

@@ -61,6 +61,41 @@ pub fn upsert_user(
     Ok(())
 }
 
+/// Refreshes the display name of a user that has a row; creates nothing (ephemeral identities
+/// get a row only when they own or join something).
+pub fn rename_known_user(
+    conn: &Connection,
+    user: &UserId,
+    display_name: &str,
+) -> Result<(), DirectoryError> {
+    conn.execute(
+        "UPDATE users SET display_name = ?2 WHERE id = ?1",
+        params![user.as_str(), display_name],
+    )?;
+    Ok(())
+}
+
+/// Deletes what nobody can use any more: expired or used auth challenges, and ephemeral
+/// identities (guest or token-less rows) created before `idle_before` that own no server and
+/// are members of none. Returns `(challenges, users)` deleted.
+pub fn purge_unused(
+    conn: &Connection,
+    now: TimestampMs,
+    idle_before: TimestampMs,
+) -> Result<(usize, usize), DirectoryError> {
+    let challenges = conn.execute(
+        "DELETE FROM auth_challenges WHERE expires_at <= ?1 OR used_at IS NOT NULL",
+        [now.0],
+    )?;
+    let users = conn.execute(
+        "DELETE FROM users WHERE guest = 1 AND public_key IS NULL AND created_at < ?1 \
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.user_id = users.id) \
+           AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.owner_id = users.id)",
+        [idle_before.0],
+    )?;
+    Ok((challenges, users))
+}
+
 /// Creates a server owned by `owner` (who becomes its first member, as owner).
 pub fn create_server(
     conn: &mut Connection,
@@ -505,6 +540,56 @@ mod tests {
         let found = queries::list_public_servers(&conn, Some("Server B"), 10, None).expect("q");
         assert_eq!(found.items.len(), 1);
         assert_eq!(found.items[0].id, ServerId::from("b"));
+    }
+
+    #[test]
+    fn purge_removes_expired_challenges_and_unused_ephemeral_identities_only() {
+        use crate::directory::credentials;
+        let mut conn = open_in_memory().expect("db");
+        let (old, later) = (TimestampMs(10), TimestampMs(10_000));
+        credentials::insert_challenge(&conn, "expired", "k", "c", TimestampMs(50)).expect("c1");
+        credentials::insert_challenge(&conn, "live", "k", "c", TimestampMs(5_000)).expect("c2");
+        credentials::insert_challenge(&conn, "used", "k", "c", TimestampMs(5_000)).expect("c3");
+        credentials::consume_challenge(&conn, "used", TimestampMs(60)).expect("use");
+        for id in ["idle-guest", "member-guest", "owner-guest"] {
+            upsert_user(&conn, &user(id), Some("G"), None, true, old).expect("guest");
+        }
+        upsert_user(&conn, &user("fresh-guest"), None, None, true, later).expect("fresh");
+        upsert_user(&conn, &user("keyed"), None, Some("pk"), false, old).expect("keyed");
+        let request = CreateServerRequest {
+            id: None,
+            name: "s".into(),
+            description: None,
+            tags: None,
+            visibility: Some(ServerVisibility::Public),
+        };
+        let id = ServerId::from("s");
+        create_server(&mut conn, id.clone(), &request, &user("owner-guest"), old).expect("s");
+        add_member(&conn, &id, &user("member-guest"), MemberRole::Member, old).expect("m");
+
+        let purged = purge_unused(&conn, TimestampMs(100), TimestampMs(1_000)).expect("purge");
+        assert_eq!(
+            purged,
+            (2, 1),
+            "the expired and the used challenge; the idle guest"
+        );
+        assert!(
+            queries::user_profile(&conn, &user("idle-guest"))
+                .expect("q")
+                .is_none()
+        );
+        for kept in ["member-guest", "owner-guest", "fresh-guest", "keyed"] {
+            assert!(
+                queries::user_profile(&conn, &user(kept))
+                    .expect("q")
+                    .is_some(),
+                "{kept} kept"
+            );
+        }
+        assert_eq!(
+            purge_unused(&conn, TimestampMs(100), TimestampMs(1_000)).expect("again"),
+            (0, 0)
+        );
     }
 
     #[test]

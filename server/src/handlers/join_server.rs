@@ -44,6 +44,7 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
         durable: true,
         password: join.password,
         invite_code: join.invite_code,
+        display_name: session.display_name.clone(),
         mode: session.state.auth.mode,
     };
     let decision = access::admit(&session.state.db, &session.state.passwords, request)

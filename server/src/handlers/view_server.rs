@@ -22,6 +22,7 @@ pub async fn handle(session: &Session, view: ViewServer) -> Handled {
         durable: true,
         password: None,
         invite_code: None,
+        display_name: None,
         mode: session.state.auth.mode,
     };
     let decision = access::admit(&session.state.db, &session.state.passwords, request)

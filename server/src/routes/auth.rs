@@ -114,7 +114,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let (token, expires_at) =
         state
             .auth
-            .issue(&user, false, Some(&request.public_key), now, ttl)?;
+            .issue(&user, false, Some(&request.public_key), None, now, ttl)?;
     Reply::ok(&TokenResponse {
         token: token.into(),
         user_id: user,
@@ -141,13 +141,12 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
         uuid::Uuid::new_v4()
     ));
     let now = TimestampMs::now();
-    let stored = user.clone();
-    state
-        .db
-        .call(move |c| commands::upsert_user(c, &stored, name.as_deref(), None, true, now))
-        .await?;
+    // No directory row: a guest is ephemeral until it owns or joins something (its name rides
+    // in the token and fills the row then), so minting guests grows nothing on disk.
     let ttl = state.config.variables.guest_token_ttl_seconds;
-    let (token, expires_at) = state.auth.issue(&user, true, None, now, ttl)?;
+    let (token, expires_at) = state
+        .auth
+        .issue(&user, true, None, name.as_deref(), now, ttl)?;
     Reply::ok(&TokenResponse {
         token: token.into(),
         user_id: user,

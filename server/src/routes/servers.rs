@@ -200,7 +200,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 
 /// `POST /api/servers`.
 pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    let owner = req.caller()?.user_id.clone();
+    let caller = req.caller()?.clone();
+    let owner = caller.user_id.clone();
     let request: CreateServerRequest = req.json()?;
     check_text("name", &request.name, MAX_NAME_CHARS)?;
     if let Some(d) = &request.description {
@@ -236,6 +237,15 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
                     "you own {max} servers, the most allowed (security.maxServersPerOwner)"
                 )));
             }
+            // Owning something makes an ephemeral (guest) identity durable: its row now.
+            commands::upsert_user(
+                c,
+                &owner,
+                caller.display_name.as_deref(),
+                caller.public_key.as_deref(),
+                caller.guest,
+                now,
+            )?;
             commands::create_server(c, id, &request, &owner, now)
         })
         .await?;

@@ -172,6 +172,7 @@ async fn connect(
             durable: caller.is_some(),
             password,
             invite_code: first(&query, "invite"),
+            display_name: caller.as_ref().and_then(|c| c.display_name.clone()),
             mode: state.auth.mode,
         };
         let decision = access::admit(&state.db, &state.passwords, request)
