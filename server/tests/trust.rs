@@ -850,6 +850,51 @@ async fn withdrawal_is_immediate_on_both_transports() {
         .await;
     let denied = viewer.until("access_denied").await;
     assert_eq!(denied["reason"], "password_required");
+
+    // A ban: the banned member's socket and SSE session leave at once.
+    let (token, banned) = http.guest("Banned").await;
+    let mut ws = WsClient::connect(s.addr, &format!("/ws?token={token}")).await;
+    ws.send(json!({"type": "identify", "displayName": "Banned"}))
+        .await;
+    ws.send(json!({"type": "join_server", "serverId": "ROOM", "password": "now secret"}))
+        .await;
+    ws.expect("server_users").await;
+    owner.ws.until("user_joined").await;
+    let bearer = format!("Bearer {token}");
+    let mut session = SseConn::open(s.addr, "room=ROOM", &[("Authorization", &bearer)]).await;
+    assert_eq!(session.status, 200, "a member needs no password");
+    session.expect("joined").await;
+    owner.ws.expect("user_joined").await;
+    http.call(
+        "POST",
+        &format!("{path}/bans"),
+        Some(&owner.token),
+        Some(&json!({"userId": banned})),
+    )
+    .await
+    .expect_ok(200);
+    assert_eq!(ws.until("access_denied").await["reason"], "banned");
+    assert!(session.ended().await, "the banned user's SSE session ends");
+
+    // Deletion: every SSE session of the room ends.
+    let mut last = SseConn::open(s.addr, "room=ROOM", &[]).await;
+    assert_eq!(last.status, 403, "a password server: the anonymous need it");
+    let _ = last.error_message().await;
+    http.call(
+        "DELETE",
+        &format!("{path}/password"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .expect_ok(200);
+    last = SseConn::open(s.addr, "room=ROOM", &[]).await;
+    assert_eq!(last.status, 200);
+    last.expect("joined").await;
+    http.call("DELETE", path, Some(&owner.token), None)
+        .await
+        .expect_ok(200);
+    assert!(last.ended().await, "deletion ends the room's SSE sessions");
 }
 
 #[tokio::test]
