@@ -14,7 +14,7 @@
 //! no directory server is an ad-hoc room (anyone may enter, as in the source service). Either
 //! way `auth: required` needs a token. Each session holds a [`ConnectionPermit`] for its whole
 //! life, so SSE sessions count against the same per-address and total caps as WebSockets. A
-//! session remembers who it was admitted as ([`Session::principal`]) so a withdrawal (ban,
+//! session remembers who it was admitted as (its *principal*, the token's identity) so a withdrawal (ban,
 //! kick, the server going private or changing its password, deletion) can remove it
 //! ([`SseTransport::sessions_in`], [`SseTransport::evict`]).
 //!
