@@ -1069,3 +1069,40 @@ async fn ephemeral_identities_are_written_only_when_they_join_something() {
     let profile = http.get("/api/users/toju-1", None).await.expect_ok(200);
     assert_eq!(profile["displayName"], "Toju");
 }
+
+#[tokio::test]
+async fn a_connection_past_its_server_cap_gets_limit_exceeded_and_nothing_is_written() {
+    let s = TestServer::start_with(r#"{"security": {"maxJoinedServersPerConnection": 1}}"#).await;
+    let http = s.client();
+    let (token, _) = http.guest("Owner").await;
+    for id in ["CAP-A", "CAP-B"] {
+        http.call(
+            "POST",
+            "/api/servers",
+            Some(&token),
+            Some(&json!({"id": id, "name": id})),
+        )
+        .await
+        .expect_ok(201);
+    }
+    let mut ws = WsClient::connect(s.addr, "/ws").await;
+    ws.send(json!({"type": "identify", "oderId": "capped", "displayName": "Capped"}))
+        .await;
+    ws.join("CAP-A").await;
+    ws.send(json!({"type": "join_server", "serverId": "CAP-B"}))
+        .await;
+    let error = ws.expect_error("LIMIT_EXCEEDED").await;
+    assert_eq!(error["requestType"], "join_server");
+    let members = http
+        .get("/api/servers/CAP-B/members", None)
+        .await
+        .expect_ok(200);
+    assert_eq!(
+        members["items"].as_array().unwrap().len(),
+        1,
+        "only the owner: the refused join recorded no membership"
+    );
+    ws.send(json!({"type": "leave_server", "serverId": "CAP-A"}))
+        .await;
+    ws.join("CAP-B").await;
+}

@@ -20,6 +20,7 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
     let user = session.user()?.clone();
     validate::id("serverId", join.server_id.as_str())?;
     let server = join.server_id.clone();
+    session.hub().has_room_for(session.key(), &server, false)?;
     let guessing = join.password.is_some();
     if guessing
         && let Err(wait) = session

@@ -14,6 +14,7 @@ pub async fn handle(session: &Session, view: ViewServer) -> Handled {
     let user = session.user()?.clone();
     validate::id("serverId", view.server_id.as_str())?;
     let server = view.server_id.clone();
+    session.hub().has_room_for(session.key(), &server, true)?;
     let request = AdmissionRequest {
         entry: Entry::View,
         server: view.server_id,

@@ -540,6 +540,31 @@ impl Hub {
             .is_some_and(|record| record.joined.contains(server))
     }
 
+    /// Whether the connection could join (or, with `viewing`, view) one more server now: a
+    /// handler asks before the directory records a membership, so a refusal at the per-connection
+    /// cap writes nothing. (A connection's envelopes are handled one at a time, so the answer
+    /// holds until its own join.)
+    pub fn has_room_for(
+        &self,
+        conn: ConnKey,
+        server: &ServerId,
+        viewing: bool,
+    ) -> Result<(), HubError> {
+        let config = &self.inner.config;
+        let state = self.read();
+        let record = state.conns.get(&conn).ok_or(HubError::UnknownConnection)?;
+        let (set, limit) = if viewing {
+            (&record.viewing, config.max_viewed_servers_per_connection)
+        } else {
+            (&record.joined, config.max_joined_servers_per_connection)
+        };
+        if set.contains(server) || set.len() < limit {
+            Ok(())
+        } else {
+            Err(HubError::TooManyServers { viewing, limit })
+        }
+    }
+
     /// Whether any connection has joined or is viewing `server` (a live room: an SSE ad-hoc
     /// room, or a directory server with someone in it).
     pub fn is_live(&self, server: &ServerId) -> bool {
