@@ -54,6 +54,9 @@ pub enum ErrorCode {
     InvalidPluginEvent,
     /// The server failed to handle a valid request (a database error, say); retrying may help.
     InternalError,
+    /// A per-connection bound was reached: too many servers joined or viewed at once by this
+    /// connection (the message names the operator's setting). Leave one first.
+    LimitExceeded,
 }
 
 impl ErrorCode {
@@ -70,11 +73,12 @@ impl ErrorCode {
             Self::AuthExpired => "AUTH_EXPIRED",
             Self::InvalidPluginEvent => "INVALID_PLUGIN_EVENT",
             Self::InternalError => "INTERNAL_ERROR",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
         }
     }
 
     /// Every code, in declaration order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::InvalidMessage,
         Self::UnknownType,
         Self::NotIdentified,
@@ -85,6 +89,7 @@ impl ErrorCode {
         Self::AuthExpired,
         Self::InvalidPluginEvent,
         Self::InternalError,
+        Self::LimitExceeded,
     ];
 }
 
@@ -106,6 +111,9 @@ pub enum AccessDeniedReason {
     InviteInvalid,
     /// The server admits only authenticated users and the connection has no valid token.
     NotAuthenticated,
+    /// The user's membership was removed (kicked, or they left through the REST API): the
+    /// connection was taken out of the server's live room.
+    Removed,
 }
 
 /// WebSocket close codes signalbox sends. They travel in the close frame, not in JSON; they are

@@ -25,11 +25,13 @@ pub mod http;
 pub mod ids;
 pub mod json;
 pub mod limits;
+pub mod secret;
 pub mod sse;
 pub mod version;
 pub mod ws;
 
 pub use codes::{AccessDeniedReason, CloseCode, ErrorCode, UserStatus};
 pub use ids::{ChannelId, ConnectionId, PluginId, RequestId, ServerId, TimestampMs, UserId};
+pub use secret::Secret;
 pub use version::{PROTOCOL_MAJOR, PROTOCOL_VERSION};
 pub use ws::{ClientEnvelope, ServerEnvelope};

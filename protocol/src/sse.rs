@@ -35,6 +35,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::codes::AccessDeniedReason;
 use crate::ids::{ServerId, UserId, string_id};
 use crate::json::{JsonObject, JsonValue};
 use crate::ws::{ClientEnvelope, FROM_USER_ID_FIELD, ServerEnvelope};
@@ -167,8 +168,8 @@ pub struct IceServer {
     pub username: Option<String>,
     /// TURN credential (base64 HMAC-SHA1 of the username under the shared secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub credential: Option<String>,
+    #[ts(optional, as = "Option<String>")]
+    pub credential: Option<crate::Secret>,
 }
 
 /// Query of `GET /api/connect`.
@@ -346,10 +347,18 @@ pub enum SseError {
     RateLimited,
     /// 503: the room or the server is full.
     Full,
+    /// 401 on `GET /api/connect`: the room names a directory server and the server runs with
+    /// `auth: required`, and no valid token was presented (`?token=` on a new session or
+    /// `Authorization: Bearer`).
+    TokenRequired,
+    /// 403 on `GET /api/connect`: the room names a directory server whose access rules refuse
+    /// the caller; the message names the reason (the same reasons as `access_denied`).
+    Denied(AccessDeniedReason),
 }
 
 impl SseError {
-    /// Every SSE error, in status order.
+    /// The errors of the source service, one fixed message per status, in status order
+    /// ([`SseError::TokenRequired`] and [`SseError::Denied`] are this server's additions).
     pub const ALL: [Self; 7] = [
         Self::MissingParameters,
         Self::InvalidToken,
@@ -370,6 +379,8 @@ impl SseError {
             Self::UnsupportedSignal => 422,
             Self::RateLimited => 429,
             Self::Full => 503,
+            Self::TokenRequired => 401,
+            Self::Denied(_) => 403,
         }
     }
 
@@ -385,6 +396,17 @@ impl SseError {
             }
             Self::RateLimited => "Too Many Requests: signaling rate limit exceeded",
             Self::Full => "Service Unavailable: room or server is full",
+            Self::TokenRequired => "Unauthorized: this room requires a token",
+            Self::Denied(reason) => match reason {
+                AccessDeniedReason::NotFound => "Forbidden: no such server",
+                AccessDeniedReason::Banned => "Forbidden: banned from this room",
+                AccessDeniedReason::Private => "Forbidden: this room is private",
+                AccessDeniedReason::PasswordRequired => "Forbidden: this room needs a password",
+                AccessDeniedReason::WrongPassword => "Forbidden: wrong password",
+                AccessDeniedReason::InviteInvalid => "Forbidden: the invite is not valid",
+                AccessDeniedReason::NotAuthenticated => "Forbidden: this room needs a token",
+                AccessDeniedReason::Removed => "Forbidden: removed from this room",
+            },
         }
     }
 

@@ -69,6 +69,10 @@ pub struct AppState {
     pub connection_gate: Arc<ConnectionGate>,
     /// Wrong server passwords per client address.
     pub password_attempts: crate::auth::attempts::PasswordAttempts,
+    /// Per-address token buckets of the REST routes.
+    pub address_limits: crate::http::address_limits::AddressLimits,
+    /// Argon2 work, off the reactor and the database pool, bounded in flight.
+    pub passwords: crate::auth::password::PasswordWork,
     /// The transports' counters.
     pub transport_metrics: TransportMetrics,
     /// The outbound guard every fetch for a client goes through.
@@ -98,13 +102,25 @@ impl AppState {
         let routes = Arc::new(routes::all());
         let openapi = Arc::new(routes::openapi::document(&routes));
         let realtime = &config.variables.realtime;
-        let hub = Hub::new(realtime.hub_config());
+        let security = &config.variables.security;
+        let hub = Hub::new(crate::hub::HubConfig {
+            max_joined_servers_per_connection: security.max_joined_servers_per_connection,
+            max_viewed_servers_per_connection: security.max_viewed_servers_per_connection,
+            ..realtime.hub_config()
+        });
         let connection_gate = Arc::new(ConnectionGate::new(
             realtime.max_connections,
             realtime.max_connections_per_ip,
         ));
         let sse = SseTransport::new(hub.clone(), config.variables.clone());
-        Ok(Arc::new(Self {
+        let address_limits = crate::http::address_limits::AddressLimits::new(
+            config.variables.security.rest_rate_limits,
+            config.variables.security.rest_rate_limit_tracked_addresses,
+        );
+        let passwords = crate::auth::password::PasswordWork::new(
+            config.variables.security.password_hash_concurrency,
+        );
+        let state = Arc::new(Self {
             config,
             db,
             auth,
@@ -115,12 +131,16 @@ impl AppState {
             plugins: PluginRegistry::new(),
             connection_gate,
             password_attempts: Default::default(),
+            passwords,
+            address_limits,
             transport_metrics: TransportMetrics::default(),
             outbound,
             previews: PreviewCache::default(),
             sse,
             draining: AtomicBool::new(false),
-        }))
+        });
+        tokio::spawn(purge_loop(Arc::downgrade(&state)));
+        Ok(state)
     }
 
     /// Whether the server is shutting down.
@@ -139,13 +159,50 @@ impl AppState {
     }
 }
 
+/// Every `security.purgeIntervalSeconds`: deletes expired auth challenges and unused ephemeral
+/// identities ([`crate::directory::commands::purge_unused`]). Ends with the state.
+async fn purge_loop(state: std::sync::Weak<AppState>) {
+    let period = match state.upgrade() {
+        Some(state) => std::time::Duration::from_secs(u64::from(
+            state.config.variables.security.purge_interval_seconds,
+        )),
+        None => return,
+    };
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let now = TimestampMs::now();
+        let ttl_ms = i64::from(state.config.variables.guest_token_ttl_seconds) * 1000;
+        let idle_before = TimestampMs(now.0.saturating_sub(ttl_ms));
+        let purged = state
+            .db
+            .write(move |c| crate::directory::commands::purge_unused(c, now, idle_before))
+            .await;
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((challenges, users)) => {
+                tracing::debug!(
+                    challenges,
+                    users,
+                    "purged expired challenges and unused identities"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "purge failed"),
+        }
+    }
+}
+
 /// The whole filter tree.
 pub fn filters(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
     let api_state = Arc::clone(&state);
-    let sse = crate::transport::sse::http::filters(state.sse.clone());
+    let sse = crate::transport::sse::http::filters(Arc::clone(&state));
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
         .unify();
@@ -154,9 +211,15 @@ pub fn filters(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, query, headers, body| {
+            move |method,
+                  path: warp::path::FullPath,
+                  query,
+                  headers,
+                  remote: Option<SocketAddr>,
+                  body| {
                 let state = Arc::clone(&api_state);
                 async move {
                     let body = read_capped(body, cap).await;
@@ -165,6 +228,7 @@ pub fn filters(
                         path: path.as_str().to_owned(),
                         query,
                         headers,
+                        remote_ip: remote.map(|a| a.ip()),
                         body,
                     };
                     routes::dispatch(state, incoming).await

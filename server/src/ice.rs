@@ -50,7 +50,7 @@ pub fn ice_servers(variables: &Variables, identity: &str, now: TimestampMs) -> V
     servers.push(IceServer {
         urls: variables.turn_urls.clone(),
         username,
-        credential,
+        credential: credential.map(signalbox_protocol::Secret::from),
     });
     servers
 }
@@ -102,7 +102,12 @@ mod tests {
         let turn = &servers[1];
         assert_eq!(turn.username.as_deref(), Some("1700000600:abc"));
         let (_, expected) = turn_rest_credential("s3cret", "abc", 1_700_000_600);
-        assert_eq!(turn.credential.as_deref(), Some(expected.as_str()));
+        assert_eq!(
+            turn.credential
+                .as_ref()
+                .map(signalbox_protocol::Secret::expose),
+            Some(expected.as_str())
+        );
     }
 
     #[test]
@@ -117,7 +122,13 @@ mod tests {
         let servers = ice_servers(&variables, "abc", TimestampMs(0));
         assert_eq!(servers.len(), 1);
         assert_eq!(servers[0].username.as_deref(), Some("u"));
-        assert_eq!(servers[0].credential.as_deref(), Some("c"));
+        assert_eq!(
+            servers[0]
+                .credential
+                .as_ref()
+                .map(signalbox_protocol::Secret::expose),
+            Some("c")
+        );
         let none = Variables {
             turn_urls: Vec::new(),
             ..Variables::default()

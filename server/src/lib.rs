@@ -48,6 +48,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
 pub mod transport;
+pub mod withdrawal;
 
 use thiserror::Error;
 

@@ -98,6 +98,19 @@ async fn guest_tokens_and_me() {
     let me = c.get("/api/auth/me", Some(&token)).await.expect_ok(200);
     assert_eq!(me["userId"], user.as_str());
     assert_eq!(me["guest"], true);
+    // A guest is ephemeral: no directory row (no profile) until it owns or joins something;
+    // then the name it chose (carried in its token) fills the row.
+    c.get(&format!("/api/users/{user}"), None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    c.call(
+        "POST",
+        "/api/servers",
+        Some(&token),
+        Some(&json!({"name": "Mine"})),
+    )
+    .await
+    .expect_ok(201);
     let profile = c
         .get(&format!("/api/users/{user}"), None)
         .await

@@ -3,4 +3,4 @@
 /**
  * Why a `join_server` or `view_server` was refused (`access_denied.reason`).
  */
-export type AccessDeniedReason = "not_found" | "banned" | "private" | "password_required" | "wrong_password" | "invite_invalid" | "not_authenticated";
+export type AccessDeniedReason = "not_found" | "banned" | "private" | "password_required" | "wrong_password" | "invite_invalid" | "not_authenticated" | "removed";

@@ -30,7 +30,8 @@ export const ERROR_CODES = [
   "AUTH_INVALID",
   "AUTH_EXPIRED",
   "INVALID_PLUGIN_EVENT",
-  "INTERNAL_ERROR"
+  "INTERNAL_ERROR",
+  "LIMIT_EXCEEDED"
 ] as const;
 
 /** The SSE routes' error message for each HTTP status. */

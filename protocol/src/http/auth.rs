@@ -53,7 +53,8 @@ pub struct GuestRequest {
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer <token>` (or `?token=` at WebSocket upgrade).
-    pub token: String,
+    #[ts(as = "String")]
+    pub token: crate::Secret,
     /// The identity the token proves (`oderId`).
     pub user_id: UserId,
     /// When the token expires.

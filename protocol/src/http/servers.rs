@@ -159,7 +159,8 @@ pub struct BanList {
 #[serde(rename_all = "camelCase")]
 pub struct SetPasswordRequest {
     /// The new password (stored only as an Argon2 hash, never returned).
-    pub password: String,
+    #[ts(as = "String")]
+    pub password: crate::Secret,
 }
 
 /// 200 body of writes that return nothing else (delete, unban, password set/clear).

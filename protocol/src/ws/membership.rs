@@ -17,8 +17,8 @@ pub struct JoinServer {
     pub server_id: ServerId,
     /// The server's password, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional = nullable)]
-    pub password: Option<String>,
+    #[ts(optional = nullable, as = "Option<String>")]
+    pub password: Option<crate::Secret>,
     /// An invite code for a private server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional = nullable)]

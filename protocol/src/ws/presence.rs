@@ -52,8 +52,8 @@ pub struct Identify {
     /// A token from `/api/auth/verify` or `/api/auth/guest`, unless one was given as `?token=` at
     /// upgrade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional = nullable)]
-    pub token: Option<String>,
+    #[ts(optional = nullable, as = "Option<String>")]
+    pub token: Option<crate::Secret>,
 }
 
 /// `keepalive` (client): refreshes liveness; carries nothing.

@@ -17,6 +17,13 @@ use thiserror::Error;
 
 use crate::config::AuthMode;
 
+/// The prefix of every guest identity `POST /api/auth/guest` issues. Ids with it are owned by
+/// their token: a token-less `identify` may not claim one ([`crate::directory::access::identify`]).
+pub const GUEST_ID_PREFIX: &str = "guest-";
+/// The prefix of every identity bound to an Ed25519 key ([`user_id_for_key`]); owned by the
+/// key's tokens like [`GUEST_ID_PREFIX`] ids.
+pub const KEY_ID_PREFIX: &str = "key-";
+
 /// Why a token or a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
@@ -53,6 +60,9 @@ pub struct Caller {
     pub public_key: Option<String>,
     /// When the token expires.
     pub expires_at: TimestampMs,
+    /// The display name a guest chose when its token was issued. A guest has no directory row
+    /// until it owns or joins something; this name fills the row then.
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +73,8 @@ struct Claims {
     guest: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 /// Issues and checks tokens with the server's secret.
@@ -97,12 +109,14 @@ impl Authority {
         rand::random()
     }
 
-    /// Issues a token for `user`, valid for `ttl_seconds` from `now`.
+    /// Issues a token for `user` (a guest's chosen `name` rides in it), valid for `ttl_seconds`
+    /// from `now`.
     pub fn issue(
         &self,
         user: &UserId,
         guest: bool,
         public_key: Option<&str>,
+        name: Option<&str>,
         now: TimestampMs,
         ttl_seconds: u32,
     ) -> Result<(String, TimestampMs), AuthError> {
@@ -114,6 +128,7 @@ impl Authority {
             iat,
             guest,
             pk: public_key.map(str::to_owned),
+            name: name.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| AuthError::Invalid("the token could not be signed"))?;
@@ -140,6 +155,7 @@ impl Authority {
             guest: claims.guest,
             public_key: claims.pk,
             expires_at: TimestampMs(i64::try_from(claims.exp * 1000).unwrap_or(i64::MAX)),
+            display_name: claims.name,
         })
     }
 }
@@ -183,7 +199,10 @@ pub fn verify_signature(
 
 /// The identity bound to an Ed25519 key: `key-` and the key in base64url.
 pub fn user_id_for_key(public_key: &VerifyingKey) -> UserId {
-    UserId(format!("key-{}", encode_b64(public_key.as_bytes())))
+    UserId(format!(
+        "{KEY_ID_PREFIX}{}",
+        encode_b64(public_key.as_bytes())
+    ))
 }
 
 /// An unguessable token of 16 random bytes (invite codes, challenge ids).
@@ -201,15 +220,16 @@ mod tests {
         let auth = Authority::new(&Authority::fresh_secret(), AuthMode::Open);
         let now = TimestampMs::now();
         let (token, exp) = auth
-            .issue(&UserId::from("u"), true, None, now, 60)
+            .issue(&UserId::from("u"), true, None, Some("Ada"), now, 60)
             .expect("issue");
         let caller = auth.check(&token).expect("valid");
         assert_eq!(caller.user_id, UserId::from("u"));
         assert!(caller.guest);
         assert_eq!(caller.expires_at, exp);
+        assert_eq!(caller.display_name.as_deref(), Some("Ada"));
         let past = TimestampMs(now.0 - 3_600_000);
         let (old, _) = auth
-            .issue(&UserId::from("u"), true, None, past, 60)
+            .issue(&UserId::from("u"), true, None, None, past, 60)
             .expect("issue");
         assert_eq!(auth.check(&old), Err(AuthError::Expired));
         let other = Authority::new(&Authority::fresh_secret(), AuthMode::Open);

@@ -8,6 +8,7 @@
 pub mod database;
 mod realtime;
 pub mod reference;
+mod security;
 mod variables;
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +18,7 @@ use thiserror::Error;
 
 pub use database::DatabaseSettings;
 pub use realtime::Realtime;
+pub use security::{Bucket, RestRateLimits, Security};
 pub use variables::{AuthMode, Secret, Variables};
 
 use crate::cli::{LogFormat, Overrides};

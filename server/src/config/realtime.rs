@@ -49,8 +49,8 @@ pub struct Realtime {
     /// Open realtime connections from one IP address.
     pub max_connections_per_ip: u32,
     /// Who a forwarded envelope (`offer`, `direct-message`, ...) may reach: `shared-server` (a
-    /// user sharing a joined or viewed server with the sender; own devices always) or `open`
-    /// (any online user, Toju's behaviour).
+    /// user who, like the sender, has joined a shared server; viewing does not count; own
+    /// devices always) or `open` (any online user, Toju's behaviour).
     pub forwarding: ForwardingPolicy,
 }
 

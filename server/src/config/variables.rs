@@ -58,9 +58,10 @@ pub struct Variables {
     #[serde(with = "log_format")]
     #[schemars(with = "LogFormatName")]
     pub log_format: LogFormat,
-    /// `open`: Toju-compatible, `identify` without a token is allowed (an `oderId` bound to a key
-    /// still needs its token), REST reads are open and writes need a token. `required`: every
-    /// realtime connection and REST request needs a token.
+    /// `open`: Toju-compatible, `identify` without a token is allowed for an `oderId` never
+    /// issued with a token (a guest or key-bound id needs its token), REST reads and SSE ad-hoc
+    /// rooms are open, writes need a token. `required`: every realtime connection (SSE
+    /// included) and REST request needs a token. See docs/security.md.
     pub auth: AuthMode,
     /// Host name clients reach the server at (for links it generates).
     pub public_host: Option<String>,
@@ -102,6 +103,8 @@ pub struct Variables {
     /// SQLite tuning of the pooled connections, write concurrency, and the `Idempotency-Key`
     /// store.
     pub database: super::DatabaseSettings,
+    /// Bounds on what clients may make the server store, compute or hold.
+    pub security: super::Security,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
     /// image proxy, GIF search) may reach despite the outbound guard's forbidden ranges.
     pub outbound_allowlist: Vec<String>,
@@ -139,6 +142,7 @@ impl Default for Variables {
             max_body_bytes: 64 * 1024,
             realtime: Realtime::default(),
             database: super::DatabaseSettings::default(),
+            security: super::Security::default(),
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
@@ -191,6 +195,7 @@ impl Variables {
         self.sse.validate()?;
         self.database.validate()?;
         self.tls.validate()?;
+        self.security.validate()?;
         self.realtime.validate()
     }
 }

@@ -8,16 +8,26 @@
 //! admits anyone identified; a password server admits a correct password; a private server
 //! admits a valid invite for it and no one else.
 //!
-//! Never writes (accepting an invite is [`super::commands::accept_invite`]) and never decides
-//! HTTP statuses. The outer `Result` is infrastructure (the database failed), the inner one is
-//! the decision.
+//! # One admission path
+//! [`admit`] is how EVERY transport lets a connection into a server's live room (WebSocket
+//! `join_server` / `view_server`, SSE `GET /api/connect` for a room that names a directory
+//! server): `auth: required` needs a token, then the rules above decide, a password is checked
+//! by [`PasswordWork`] (off the database pool: no connection is held during Argon2), and a
+//! durable applicant's admission is recorded as membership (joining a public server or using an
+//! invite). [`still_admitted`] is the same rules without credentials, used to withdraw live
+//! connections after a directory change (`crate::withdrawal`).
+//!
+//! The decision functions never write; [`admit`] writes only the membership its decision
+//! implies, through [`super::commands`]. Never decides HTTP statuses. The outer `Result` is
+//! infrastructure (the database failed), the inner one is the decision.
 
 use rusqlite::Connection;
 use signalbox_protocol::http::{MemberRole, ServerVisibility};
-use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
+use signalbox_protocol::{AccessDeniedReason, Secret, ServerId, TimestampMs, UserId};
 
-use super::{DirectoryError, queries};
-use crate::auth::{Caller, password};
+use super::{Db, DirectoryError, commands, queries};
+use crate::auth::password::PasswordWork;
+use crate::auth::{Caller, GUEST_ID_PREFIX, KEY_ID_PREFIX, password};
 use crate::config::AuthMode;
 
 /// Why a user was admitted.
@@ -116,10 +126,14 @@ pub enum IdentifyDenied {
     BoundToAnotherKey,
     /// The token proves another identity than the one claimed.
     OtherIdentity,
+    /// The `oderId` is one the server issues with a token (`guest-...` or `key-...`): only that
+    /// token may use it.
+    IssuedWithToken,
 }
 
 /// May a connection presenting `caller` (its valid token, if any) identify as `claimed`?
-/// `auth: open`: anyone may claim an unbound `oderId`; a key-bound one needs its key's token.
+/// `auth: open`: anyone may claim an `oderId` never bound to a token (Toju's self-asserted
+/// ids); an issued one (`guest-...`, `key-...`, or any id bound to a key) needs its token.
 /// `auth: required`: a token is needed and must prove `claimed`.
 pub fn identify(
     conn: &Connection,
@@ -137,10 +151,199 @@ pub fn identify(
     if mode == AuthMode::Required {
         return Ok(Err(IdentifyDenied::TokenRequired));
     }
+    if is_issued_id(claimed) {
+        return Ok(Err(IdentifyDenied::IssuedWithToken));
+    }
     Ok(match queries::bound_public_key(conn, claimed)? {
         Some(_) => Err(IdentifyDenied::BoundToAnotherKey),
         None => Ok(()),
     })
+}
+
+/// Whether `user` is in the namespace of ids the server issues with a token (guest and key-bound
+/// identities). Such an id is owned by its token from the moment it is issued, before any row
+/// exists for it, so an issued guest id needs no database row to be protected.
+pub fn is_issued_id(user: &UserId) -> bool {
+    user.as_str().starts_with(GUEST_ID_PREFIX) || user.as_str().starts_with(KEY_ID_PREFIX)
+}
+
+/// How a connection enters a server's live room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// `join_server`, or an SSE session: full member of the room.
+    Join,
+    /// `view_server`: the roster without the conversation.
+    View,
+}
+
+/// Who asks to enter, and with what.
+#[derive(Debug, Clone)]
+pub struct AdmissionRequest {
+    /// Join or view.
+    pub entry: Entry,
+    /// The server.
+    pub server: ServerId,
+    /// The identity the rules are checked for.
+    pub user: UserId,
+    /// Whether a valid token proved `user` (needed in `auth: required`).
+    pub authenticated: bool,
+    /// Whether an admission is recorded as membership. `false` for an anonymous SSE session,
+    /// which is never written to the directory (and may therefore not use an invite).
+    pub durable: bool,
+    /// The server's password, if given (redacted in `Debug`).
+    pub password: Option<Secret>,
+    /// An invite code, if given.
+    pub invite_code: Option<String>,
+    /// The name for the applicant's directory row, written when a durable applicant is first
+    /// admitted as a member (an ephemeral identity has no row before).
+    pub display_name: Option<String>,
+    /// The server's auth mode.
+    pub mode: AuthMode,
+}
+
+/// What the database step of an admission found.
+enum Step {
+    Decided(Decision),
+    CheckPassword(String),
+}
+
+/// THE admission path of every transport (see the module docs). A refusal changes nothing.
+pub async fn admit(
+    db: &Db,
+    passwords: &PasswordWork,
+    request: AdmissionRequest,
+) -> Result<Decision, DirectoryError> {
+    if request.mode == AuthMode::Required && !request.authenticated {
+        return Ok(Err(AccessDeniedReason::NotAuthenticated));
+    }
+    let now = TimestampMs::now();
+    let first = request.clone();
+    let step = db
+        .call(move |conn| decide_without_password(conn, &first, now))
+        .await?;
+    let decision = match step {
+        Step::Decided(decision) => decision,
+        Step::CheckPassword(hash) => {
+            let given = request.password.clone().unwrap_or_default();
+            let right = passwords
+                .verify(hash, given)
+                .await
+                .map_err(|e| DirectoryError::Db(super::DbError::Worker(e.to_string())))?;
+            if right {
+                Ok(Access::Public)
+            } else {
+                Err(AccessDeniedReason::WrongPassword)
+            }
+        }
+    };
+    let Ok(access) = decision else {
+        return Ok(decision);
+    };
+    if request.entry == Entry::View || matches!(access, Access::Role(_)) {
+        return Ok(Ok(access));
+    }
+    if !request.durable {
+        return Ok(match access {
+            Access::Invite => Err(AccessDeniedReason::NotAuthenticated),
+            other => Ok(other),
+        });
+    }
+    db.write(move |conn| record_admission(conn, &request, access, now))
+        .await
+}
+
+/// The database half of [`admit`]: the decision, or the hash a password must be checked against.
+fn decide_without_password(
+    conn: &Connection,
+    request: &AdmissionRequest,
+    now: TimestampMs,
+) -> Result<Step, DirectoryError> {
+    let (server, user) = (&request.server, &request.user);
+    if request.entry == Entry::View {
+        return Ok(Step::Decided(view_live(conn, server, user)?));
+    }
+    let Some(record) = queries::server(conn, server)? else {
+        return Ok(Step::Decided(Err(AccessDeniedReason::NotFound)));
+    };
+    let credentials = JoinCredentials {
+        password: None,
+        invite_code: request.invite_code.as_deref(),
+    };
+    let decision = join(conn, server, user, credentials, now)?;
+    Ok(match (decision, record.password_hash, &request.password) {
+        (Err(AccessDeniedReason::PasswordRequired), Some(hash), Some(_)) => {
+            Step::CheckPassword(hash)
+        }
+        (decision, _, _) => Step::Decided(decision),
+    })
+}
+
+/// Records what an admission implies: a public join makes a member, an invite is used.
+/// Re-checks the ban, which may have landed while the password was checked.
+fn record_admission(
+    conn: &Connection,
+    request: &AdmissionRequest,
+    access: Access,
+    now: TimestampMs,
+) -> Result<Decision, DirectoryError> {
+    let (server, user) = (&request.server, &request.user);
+    if queries::is_banned(conn, server, user)? {
+        return Ok(Err(AccessDeniedReason::Banned));
+    }
+    // Joining something makes an ephemeral identity durable: its row is written now.
+    commands::upsert_user(conn, user, request.display_name.as_deref(), None, true, now)?;
+    match (access, request.invite_code.as_deref()) {
+        (Access::Invite, Some(code)) => match commands::accept_invite(conn, code, user, now) {
+            Ok(_) => {}
+            Err(DirectoryError::Gone(_) | DirectoryError::NotFound(_)) => {
+                return Ok(Err(AccessDeniedReason::InviteInvalid));
+            }
+            Err(DirectoryError::Forbidden(_)) => return Ok(Err(AccessDeniedReason::Banned)),
+            Err(e) => return Err(e),
+        },
+        (Access::Public, _) => {
+            commands::add_member(conn, server, user, MemberRole::Member, now)?;
+        }
+        _ => {}
+    }
+    Ok(Ok(access))
+}
+
+/// May `user` view `server`'s live roster? [`view`]'s rules, and a password server shows its
+/// roster only to members (viewing must not bypass the password).
+fn view_live(
+    conn: &Connection,
+    server: &ServerId,
+    user: &UserId,
+) -> Result<Decision, DirectoryError> {
+    let decision = view(conn, server, Some(user))?;
+    if decision == Ok(Access::Public)
+        && queries::server(conn, server)?.is_some_and(|r| r.password_hash.is_some())
+    {
+        return Ok(Err(AccessDeniedReason::PasswordRequired));
+    }
+    Ok(decision)
+}
+
+/// Would a live connection of `user` that entered `server` as `entry` still be admitted now,
+/// with no credentials? (Members pass; a non-member passes a public server without password;
+/// nobody passes a deleted server or a ban.) Used to withdraw connections after a change.
+pub fn still_admitted(
+    conn: &Connection,
+    server: &ServerId,
+    user: &UserId,
+    entry: Entry,
+) -> Result<Decision, DirectoryError> {
+    match entry {
+        Entry::View => view_live(conn, server, user),
+        Entry::Join => join(
+            conn,
+            server,
+            user,
+            JoinCredentials::default(),
+            TimestampMs::now(),
+        ),
+    }
 }
 
 /// What `user` may do to `server` as staff.
@@ -207,12 +410,30 @@ mod tests {
             guest: false,
             public_key: None,
             expires_at: NOW,
+            display_name: None,
         };
         let free = UserId::from("toju-user");
         let open = AuthMode::Open;
         assert_eq!(identify(&conn, &free, None, open).expect("db"), Ok(()));
         assert_eq!(
             identify(&conn, &bound, None, open).expect("db"),
+            Err(IdentifyDenied::IssuedWithToken)
+        );
+        // A guest id is owned by its token even though no row was ever written for it.
+        let guest = UserId::from("guest-1234");
+        assert_eq!(
+            identify(&conn, &guest, None, open).expect("db"),
+            Err(IdentifyDenied::IssuedWithToken)
+        );
+        assert_eq!(
+            identify(&conn, &guest, Some(&token_of(&guest)), open).expect("db"),
+            Ok(())
+        );
+        // An id bound to a key outside the issued namespace is protected by the binding.
+        let legacy = UserId::from("legacy-bound");
+        commands::upsert_user(&conn, &legacy, None, Some("def"), false, NOW).expect("user");
+        assert_eq!(
+            identify(&conn, &legacy, None, open).expect("db"),
             Err(IdentifyDenied::BoundToAnotherKey)
         );
         assert_eq!(
@@ -227,6 +448,29 @@ mod tests {
             identify(&conn, &free, None, AuthMode::Required).expect("db"),
             Err(IdentifyDenied::TokenRequired)
         );
+    }
+
+    #[test]
+    fn admission_requests_and_sse_connects_never_print_their_secrets() {
+        let request = AdmissionRequest {
+            entry: Entry::Join,
+            server: ServerId::from("s"),
+            user: UserId::from("u"),
+            authenticated: false,
+            durable: false,
+            password: Some(Secret::from("pw-SECRET")),
+            invite_code: None,
+            display_name: None,
+            mode: AuthMode::Open,
+        };
+        let connect = crate::transport::sse::ConnectParams {
+            room: Some("r".into()),
+            session_id: None,
+            token: Some(Secret::from("jwt-SECRET")),
+        };
+        for text in [format!("{request:?}"), format!("{connect:?}")] {
+            assert!(!text.contains("SECRET"), "a secret printed: {text}");
+        }
     }
 
     #[test]

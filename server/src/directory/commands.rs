@@ -63,6 +63,41 @@ pub fn upsert_user(
     Ok(())
 }
 
+/// Refreshes the display name of a user that has a row; creates nothing (ephemeral identities
+/// get a row only when they own or join something).
+pub fn rename_known_user(
+    conn: &Connection,
+    user: &UserId,
+    display_name: &str,
+) -> Result<(), DirectoryError> {
+    conn.execute(
+        "UPDATE users SET display_name = ?2 WHERE id = ?1",
+        params![user.as_str(), display_name],
+    )?;
+    Ok(())
+}
+
+/// Deletes what nobody can use any more: expired or used auth challenges, and ephemeral
+/// identities (guest or token-less rows) created before `idle_before` that own no server and
+/// are members of none. Returns `(challenges, users)` deleted.
+pub fn purge_unused(
+    conn: &Connection,
+    now: TimestampMs,
+    idle_before: TimestampMs,
+) -> Result<(usize, usize), DirectoryError> {
+    let challenges = conn.execute(
+        "DELETE FROM auth_challenges WHERE expires_at <= ?1 OR used_at IS NOT NULL",
+        [now.0],
+    )?;
+    let users = conn.execute(
+        "DELETE FROM users WHERE guest = 1 AND public_key IS NULL AND created_at < ?1 \
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.user_id = users.id) \
+           AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.owner_id = users.id)",
+        [idle_before.0],
+    )?;
+    Ok((challenges, users))
+}
+
 /// Creates a server owned by `owner` (who becomes its first member, as owner).
 pub fn create_server(
     conn: &Connection,
@@ -492,6 +527,112 @@ mod tests {
         let found = queries::list_public_servers(&conn, Some("Server B"), 10, None).expect("q");
         assert_eq!(found.items.len(), 1);
         assert_eq!(found.items[0].id, ServerId::from("b"));
+    }
+
+    #[test]
+    fn purge_removes_expired_challenges_and_unused_ephemeral_identities_only() {
+        use crate::directory::credentials;
+        let mut conn = open_in_memory().expect("db");
+        let (old, later) = (TimestampMs(10), TimestampMs(10_000));
+        credentials::insert_challenge(&conn, "expired", "k", "c", TimestampMs(50)).expect("c1");
+        credentials::insert_challenge(&conn, "live", "k", "c", TimestampMs(5_000)).expect("c2");
+        credentials::insert_challenge(&conn, "used", "k", "c", TimestampMs(5_000)).expect("c3");
+        credentials::consume_challenge(&conn, "used", TimestampMs(60)).expect("use");
+        for id in ["idle-guest", "member-guest", "owner-guest"] {
+            upsert_user(&conn, &user(id), Some("G"), None, true, old).expect("guest");
+        }
+        upsert_user(&conn, &user("fresh-guest"), None, None, true, later).expect("fresh");
+        upsert_user(&conn, &user("keyed"), None, Some("pk"), false, old).expect("keyed");
+        let request = CreateServerRequest {
+            id: None,
+            name: "s".into(),
+            description: None,
+            tags: None,
+            visibility: Some(ServerVisibility::Public),
+        };
+        let id = ServerId::from("s");
+        create_server(&mut conn, id.clone(), &request, &user("owner-guest"), old).expect("s");
+        add_member(&conn, &id, &user("member-guest"), MemberRole::Member, old).expect("m");
+
+        let purged = purge_unused(&conn, TimestampMs(100), TimestampMs(1_000)).expect("purge");
+        assert_eq!(
+            purged,
+            (2, 1),
+            "the expired and the used challenge; the idle guest"
+        );
+        assert!(
+            queries::user_profile(&conn, &user("idle-guest"))
+                .expect("q")
+                .is_none()
+        );
+        for kept in ["member-guest", "owner-guest", "fresh-guest", "keyed"] {
+            assert!(
+                queries::user_profile(&conn, &user(kept))
+                    .expect("q")
+                    .is_some(),
+                "{kept} kept"
+            );
+        }
+        assert_eq!(
+            purge_unused(&conn, TimestampMs(100), TimestampMs(1_000)).expect("again"),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn search_is_a_literal_case_insensitive_prefix_over_an_index() {
+        let mut conn = open_in_memory().expect("db");
+        let owner = UserId::from("o");
+        for (id, name) in [
+            ("1", "50% off"),
+            ("2", "500 club"),
+            ("3", "a_c"),
+            ("4", "abc"),
+            ("5", r"back\slash"),
+            ("6", "Abcd"),
+        ] {
+            let request = CreateServerRequest {
+                id: None,
+                name: name.into(),
+                description: None,
+                tags: None,
+                visibility: Some(ServerVisibility::Public),
+            };
+            create_server(
+                &mut conn,
+                ServerId::from(id),
+                &request,
+                &owner,
+                TimestampMs(1),
+            )
+            .expect("create");
+        }
+        let ids = |q: &str| -> Vec<String> {
+            queries::list_public_servers(&conn, Some(q), 50, None)
+                .expect("search")
+                .items
+                .into_iter()
+                .map(|s| s.id.0)
+                .collect()
+        };
+        assert_eq!(ids("50%"), ["1"], "% is a plain character");
+        assert_eq!(ids("a_"), ["3"], "_ is a plain character");
+        assert_eq!(ids("%"), Vec::<String>::new());
+        assert_eq!(ids(r"back\"), ["5"], "a backslash is a plain character");
+        assert_eq!(ids("ABC"), ["4", "6"], "ASCII case is ignored");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", queries::search_sql()))
+            .expect("plan")
+            .query_map(rusqlite::params!["", "a", "b", 10], |row| {
+                row.get::<_, String>(3)
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter().any(|step| step.contains("servers_name_nocase")),
+            "the search uses the name index: {plan:?}"
+        );
     }
 
     #[test]

@@ -376,6 +376,18 @@ mod tests {
         assert!(!columns.contains(&"body".to_owned()), "bodies are not kept");
     }
 
+    #[test]
+    fn migrations_apply_from_the_first_version() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let latest = latest_version();
+        assert!(latest >= 2);
+        migrate_to(&mut conn, 1).expect("first version");
+        assert!(!tables(&conn).contains(&"auth_challenges".to_owned()));
+        let later = usize::try_from(latest - 1).expect("positive");
+        assert_eq!(migrate(&mut conn).expect("upgrade"), later);
+        assert!(tables(&conn).contains(&"auth_challenges".to_owned()));
+    }
+
     #[tokio::test]
     async fn pool_runs_off_the_executor_with_wal() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -106,29 +106,60 @@ pub fn server(conn: &Connection, id: &ServerId) -> rusqlite::Result<Option<Serve
     .optional()
 }
 
-/// One page of public servers, optionally filtered by `search` (name, description or tags).
+/// The upper bound of a prefix range: no string starting with the prefix sorts at or above it
+/// (U+10FFFF is the largest scalar value, and UTF-8 sorts by scalar value).
+const PREFIX_END: char = char::MAX;
+
+/// One page of public servers, optionally filtered by `search`: names starting with it,
+/// ASCII-case-insensitively, taken literally (a range over the `servers_name_nocase` index, so
+/// `%`, `_` and `\` are plain characters and no query scans the table). The caller bounds its
+/// length (`security.maxSearchQueryChars`).
 pub fn list_public_servers(
     conn: &Connection,
     search: Option<&str>,
     limit: u32,
     cursor: Option<&str>,
 ) -> rusqlite::Result<Page<ServerSummary>> {
-    let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {SERVER_COLUMNS} FROM servers s \
-         WHERE s.visibility = 'public' AND s.id > ?1 \
-           AND (?2 IS NULL OR lower(s.name) LIKE ?2 OR lower(coalesce(s.description, '')) LIKE ?2 \
-                OR lower(s.tags) LIKE ?2) \
-         ORDER BY s.id LIMIT ?3"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![cursor.unwrap_or(""), pattern, i64::from(limit) + 1],
-            server_row,
-        )?
-        .map(|r| r.map(|record| record.summary))
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let after = cursor.unwrap_or("");
+    let fetch = i64::from(limit) + 1;
+    let rows = match search {
+        None => {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {SERVER_COLUMNS} FROM servers s \
+                 WHERE s.visibility = 'public' AND s.id > ?1 ORDER BY s.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after, fetch], server_row)?
+                .map(|r| r.map(|record| record.summary))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        Some(prefix) => {
+            let end = format!("{prefix}{PREFIX_END}");
+            let mut stmt = conn.prepare(&search_sql())?;
+            stmt.query_map(params![after, prefix, end, fetch], server_row)?
+                .map(|r| r.map(|record| record.summary))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+    };
     Ok(Page::from_rows(rows, limit, |s| s.id.0.clone()))
+}
+
+/// The statement [`list_public_servers`] runs for a search (also read by the query-plan test).
+pub fn search_sql() -> String {
+    format!(
+        "SELECT {SERVER_COLUMNS} FROM servers s INDEXED BY servers_name_nocase \
+         WHERE s.name >= ?2 COLLATE NOCASE AND s.name < ?3 COLLATE NOCASE \
+           AND s.visibility = 'public' AND s.id > ?1 \
+         ORDER BY s.id LIMIT ?4"
+    )
+}
+
+/// How many servers `owner` owns (over the `servers_owner` index).
+pub fn servers_owned_by(conn: &Connection, owner: &UserId) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT count(*) FROM servers WHERE owner_id = ?1",
+        [owner.as_str()],
+        |row| row.get(0),
+    )
 }
 
 /// The role of `user` in `server`, if a member.

@@ -3,9 +3,11 @@
 //! The token comes from `identify.token`, else from `?token=` at upgrade. A token that is
 //! malformed, forged or expired ends the connection (`AUTH_INVALID` / `AUTH_EXPIRED`, then close
 //! 4001), and so does claiming an identity the token does not prove ([`access::identify`]: in
-//! `auth: open` an `oderId` bound to a key needs that key's token; in `auth: required` every
-//! identify needs a token). Without an `oderId` the token's identity is used, else a fresh UUID.
-//! The profile is recorded in the directory, then the hub learns the identity.
+//! `auth: open` an `oderId` issued with a token, guest or key-bound, needs that token; in
+//! `auth: required` every identify needs a token). Without an `oderId` the token's identity is used, else a fresh UUID.
+//! The hub learns the identity and profile. The directory writes a row only for a key-bound
+//! identity; a guest or token-less one is ephemeral until it owns or joins something
+//! ([`access::admit`] writes it then), so anonymous `identify`s grow nothing on disk.
 
 use signalbox_protocol::ws::Identify;
 use signalbox_protocol::{CloseCode, ErrorCode, TimestampMs, UserId};
@@ -25,7 +27,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
         validate::id("oderId", id.as_str())?;
     }
     let caller = match &identify.token {
-        Some(token) => Some(check_token(session, token)?),
+        Some(token) => Some(check_token(session, token.expose())?),
         // A `?token=` proves nothing once it has expired (a later re-identify).
         None => session
             .upgrade_caller
@@ -49,21 +51,28 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     let mode = session.state.auth.mode;
     let display_name = identify.display_name.trim().to_owned();
     let stored_name = display_name.clone();
+    let display_name_for_row = display_name.clone();
     let (claimed, proof) = (user.clone(), caller.clone());
     let decision = session
         .state
         .db
         .write(move |conn| {
             let decision = access::identify(conn, &claimed, proof.as_ref(), mode)?;
-            if decision.is_ok() {
-                commands::upsert_user(
+            let key = proof.as_ref().and_then(|c| c.public_key.as_deref());
+            match (&decision, key) {
+                // A key-bound identity is durable: its row exists since `verify`.
+                (Ok(()), Some(key)) => commands::upsert_user(
                     conn,
                     &claimed,
                     Some(&stored_name),
-                    proof.as_ref().and_then(|c| c.public_key.as_deref()),
-                    proof.as_ref().is_none_or(|c| c.guest),
+                    Some(key),
+                    false,
                     TimestampMs::now(),
-                )?;
+                )?,
+                // An ephemeral one (guest, token-less) gets a row only when it owns or joins
+                // something; a row it already has keeps its profile fresh.
+                (Ok(()), None) => commands::rename_known_user(conn, &claimed, &stored_name)?,
+                (Err(_), _) => {}
             }
             Ok::<_, DirectoryError>(decision)
         })
@@ -80,6 +89,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
         .hub()
         .identify(session.key(), user.clone(), profile)?;
     session.user = Some(user);
+    session.display_name = Some(display_name_for_row);
     Ok(Next::Continue)
 }
 
@@ -98,5 +108,8 @@ fn denial_message(denied: IdentifyDenied) -> &'static str {
             "this oderId is bound to a key: identify with that key's token"
         }
         IdentifyDenied::OtherIdentity => "the token proves another oderId than the one claimed",
+        IdentifyDenied::IssuedWithToken => {
+            "this oderId is bound to the token it was issued with (guest or key): identify with that token"
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `join_server`: admits the user to a server by the directory's access rules, then joins it in
+//! `join_server`: admits the user to a server through the one admission path
+//! ([`access::admit`], shared with SSE), then joins it in
 //! the hub (`server_users` to this connection, `user_joined` to the others when this is the
 //! user's first connection there), then sends `plugin_requirements`.
 //!
@@ -8,19 +9,18 @@
 //! server or using an invite makes the user a member in the directory, so later joins need no
 //! password or invite (and a ban or a role change applies to them).
 
-use signalbox_protocol::http::MemberRole;
 use signalbox_protocol::ws::{AccessDenied, JoinServer};
-use signalbox_protocol::{AccessDeniedReason, ErrorCode, ServerEnvelope, TimestampMs};
+use signalbox_protocol::{AccessDeniedReason, ErrorCode, ServerEnvelope};
 
 use super::{Handled, Next, Refusal, Session, plugin_requirements, validate};
-use crate::directory::access::{self, Access, JoinCredentials};
-use crate::directory::{DirectoryError, commands};
+use crate::directory::access::{self, AdmissionRequest, Entry};
 
 /// Handles `join_server`.
 pub async fn handle(session: &Session, join: JoinServer) -> Handled {
     let user = session.user()?.clone();
     validate::id("serverId", join.server_id.as_str())?;
     let server = join.server_id.clone();
+    session.hub().has_room_for(session.key(), &server, false)?;
     let guessing = join.password.is_some();
     if guessing
         && let Err(wait) = session
@@ -36,27 +36,19 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
             ),
         ));
     }
-    let decision = session
-        .state
-        .db
-        .write(move |conn| {
-            let now = TimestampMs::now();
-            let credentials = JoinCredentials {
-                password: join.password.as_deref(),
-                invite_code: join.invite_code.as_deref(),
-            };
-            let decision = access::join(conn, &join.server_id, &user, credentials, now)?;
-            match (&decision, join.invite_code.as_deref()) {
-                (Ok(Access::Invite), Some(code)) => {
-                    commands::accept_invite(conn, code, &user, now)?;
-                }
-                (Ok(Access::Public), _) => {
-                    commands::add_member(conn, &join.server_id, &user, MemberRole::Member, now)?;
-                }
-                _ => {}
-            }
-            Ok::<_, DirectoryError>(decision)
-        })
+    let request = AdmissionRequest {
+        entry: Entry::Join,
+        server: server.clone(),
+        user,
+        // `identify` already required a token in `auth: required`.
+        authenticated: true,
+        durable: true,
+        password: join.password,
+        invite_code: join.invite_code,
+        display_name: session.display_name.clone(),
+        mode: session.state.auth.mode,
+    };
+    let decision = access::admit(&session.state.db, &session.state.passwords, request)
         .await
         .map_err(|e| Refusal::internal("the join could not be checked", e))?;
     if let Err(reason) = decision {

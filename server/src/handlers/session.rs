@@ -25,6 +25,9 @@ pub struct Session {
     pub upgrade_caller: Option<Caller>,
     /// The identity `identify` bound, once it succeeded.
     pub user: Option<UserId>,
+    /// The display name of the last successful `identify` (fills the directory row of an
+    /// ephemeral identity when it first joins something).
+    pub display_name: Option<String>,
     /// The client's address, when the listener knows it.
     pub remote_ip: Option<std::net::IpAddr>,
     /// When the envelope being handled was read (for the forward latency histogram).
@@ -43,6 +46,7 @@ impl Session {
             conn,
             upgrade_caller,
             user: None,
+            display_name: None,
             remote_ip: None,
             received_at: Instant::now(),
         }

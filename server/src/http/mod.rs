@@ -5,6 +5,7 @@
 //! Never knows a route's business (see [`crate::routes`]) and never puts a secret in an error
 //! message.
 
+pub mod address_limits;
 mod body;
 mod error;
 pub mod idempotency;

@@ -7,7 +7,8 @@
 //! Rules:
 //! - a record belongs to a user (any of its connections may announce; the newest version wins)
 //!   and is dropped when the user's last connection closes;
-//! - a user may hold at most `HubConfig::max_icon_records_per_user` records (bounding memory
+//! - only a connection joined to the server may announce its icon (`FORBIDDEN` otherwise), and a
+//!   user may hold at most `HubConfig::max_icon_records_per_user` records (bounding memory
 //!   against a client announcing icons for endless made-up servers);
 //! - a sync answer lists peers other than the asker holding a strictly newer version, newest
 //!   first (ties by `oderId`), at most `HubConfig::max_icon_peers` of them, and only peers that
@@ -56,6 +57,13 @@ impl State {
         version: TimestampMs,
     ) -> Result<(), HubError> {
         let user_id = self.user_of(key)?.clone();
+        if !self
+            .conns
+            .get(&key)
+            .is_some_and(|c| c.joined.contains(server))
+        {
+            return Err(HubError::NotJoined(server.clone()));
+        }
         let user = self
             .users
             .get_mut(&user_id)

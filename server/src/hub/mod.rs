@@ -55,7 +55,7 @@
 //!   the sending user (Toju's behaviour). Either way each recipient connection gets one copy.
 //! - Forwarding reaches every connection of the target user except the sending connection; a
 //!   user may always reach its own other devices. Target offline: `TARGET_NOT_FOUND`; no shared
-//!   joined or viewed server: `FORBIDDEN` unless [`ForwardingPolicy::Open`].
+//!   joined server (viewing does not count): `FORBIDDEN` unless [`ForwardingPolicy::Open`].
 //! - A slow consumer is closed with 4008 by its own queue ([`outbound`]); the hub keeps routing
 //!   to everyone else and forgets the connection when the transport calls
 //!   [`Hub::disconnect`] (or drops the handle).
@@ -103,7 +103,8 @@ use registry::{Ctx, State};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ForwardingPolicy {
-    /// Sender and target must share a joined or viewed server (own devices always allowed).
+    /// Sender and target must both have joined a shared server (viewing does not count; own
+    /// devices always allowed).
     #[default]
     SharedServer,
     /// Forward to any online user (Toju's behaviour; operator setting `forwarding: open`).
@@ -121,6 +122,10 @@ pub struct HubConfig {
     pub max_icon_records_per_user: usize,
     /// Peers listed in one `server_icon_sync_peers` (default 32, newest first).
     pub max_icon_peers: usize,
+    /// Servers one connection may have joined at once (`security.maxJoinedServersPerConnection`).
+    pub max_joined_servers_per_connection: usize,
+    /// Servers one connection may view at once (`security.maxViewedServersPerConnection`).
+    pub max_viewed_servers_per_connection: usize,
 }
 
 impl Default for HubConfig {
@@ -130,6 +135,8 @@ impl Default for HubConfig {
             forwarding: ForwardingPolicy::default(),
             max_icon_records_per_user: 1024,
             max_icon_peers: 32,
+            max_joined_servers_per_connection: crate::config::Security::DEFAULT_MAX_JOINED,
+            max_viewed_servers_per_connection: crate::config::Security::DEFAULT_MAX_VIEWED,
         }
     }
 }
@@ -155,7 +162,7 @@ pub enum HubError {
         /// The RPC request that failed, if it was one.
         request_id: Option<RequestId>,
     },
-    /// The sender shares no joined or viewed server with the target.
+    /// The sender shares no joined server with the target.
     #[error("user `{target}` shares no server with you")]
     Forbidden {
         /// The target user.
@@ -169,6 +176,14 @@ pub enum HubError {
     /// The user announced icons for too many servers.
     #[error("too many server icons announced")]
     IconLimit,
+    /// The connection has joined (or views) as many servers as it may.
+    #[error("this connection may {} at most {limit} servers at once; leave one first", if *viewing { "view" } else { "join" })]
+    TooManyServers {
+        /// Whether the limit is on viewed servers (else joined ones).
+        viewing: bool,
+        /// The limit.
+        limit: usize,
+    },
     /// An envelope failed to serialize (a bug).
     #[error("could not serialize envelope: {0}")]
     Serialize(String),
@@ -182,6 +197,7 @@ impl HubError {
             Self::NotJoined(_) | Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::TargetNotFound { .. } => ErrorCode::TargetNotFound,
             Self::IconLimit => ErrorCode::InvalidMessage,
+            Self::TooManyServers { .. } => ErrorCode::LimitExceeded,
             Self::UnknownConnection | Self::NotForwardable(_) | Self::Serialize(_) => {
                 ErrorCode::InternalError
             }
@@ -227,6 +243,10 @@ pub struct HubStats {
     pub user_scopes: usize,
     /// Icon version records.
     pub icon_records: usize,
+    /// Servers joined by the connection that has joined the most.
+    pub most_joined_per_connection: usize,
+    /// Servers viewed by the connection that views the most.
+    pub most_viewed_per_connection: usize,
 }
 
 struct Inner {
@@ -531,16 +551,69 @@ impl Hub {
         let Some(record) = state.conns.get(&conn) else {
             return Vec::new();
         };
-        let mut servers = record.joined.clone();
-        for server in &record.viewing {
-            if !servers.contains(server) {
-                servers.push(server.clone());
-            }
-        }
+        let mut servers: Vec<ServerId> = record.joined.iter().cloned().collect();
+        servers.extend(
+            record
+                .viewing
+                .iter()
+                .filter(|server| !record.joined.contains(*server))
+                .cloned(),
+        );
         servers
     }
 
-    /// Whether two users share a joined or viewed server (the forwarding rule).
+    /// Whether the connection could join (or, with `viewing`, view) one more server now: a
+    /// handler asks before the directory records a membership, so a refusal at the per-connection
+    /// cap writes nothing. (A connection's envelopes are handled one at a time, so the answer
+    /// holds until its own join.)
+    pub fn has_room_for(
+        &self,
+        conn: ConnKey,
+        server: &ServerId,
+        viewing: bool,
+    ) -> Result<(), HubError> {
+        let config = &self.inner.config;
+        let state = self.read();
+        let record = state.conns.get(&conn).ok_or(HubError::UnknownConnection)?;
+        let (set, limit) = if viewing {
+            (&record.viewing, config.max_viewed_servers_per_connection)
+        } else {
+            (&record.joined, config.max_joined_servers_per_connection)
+        };
+        if set.contains(server) || set.len() < limit {
+            Ok(())
+        } else {
+            Err(HubError::TooManyServers { viewing, limit })
+        }
+    }
+
+    /// Whether any connection has joined or is viewing `server` (a live room: an SSE ad-hoc
+    /// room, or a directory server with someone in it).
+    pub fn is_live(&self, server: &ServerId) -> bool {
+        self.read().servers.contains_key(server)
+    }
+
+    /// The users with a connection joined to or viewing `server`, and whether each has a joined
+    /// one (withdrawal re-checks each of them).
+    pub fn users_in(&self, server: &ServerId) -> Vec<(UserId, bool)> {
+        let state = self.read();
+        let Some(record) = state.servers.get(server) else {
+            return Vec::new();
+        };
+        let mut users: std::collections::HashMap<UserId, bool> = record
+            .joined_users
+            .keys()
+            .map(|u| (u.clone(), true))
+            .collect();
+        for key in record.viewers.keys() {
+            if let Some(user) = state.conns.get(key).and_then(|c| c.user.clone()) {
+                users.entry(user).or_insert(false);
+            }
+        }
+        users.into_iter().collect()
+    }
+
+    /// Whether two users have both joined a shared server (the forwarding rule).
     pub fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
         self.read().shares_server(a, b)
     }
@@ -613,6 +686,18 @@ impl Hub {
             viewers: state.servers.values().map(|s| s.viewers.len()).sum(),
             user_scopes: state.users.values().map(|u| u.scopes.len()).sum(),
             icon_records: state.icons.len(),
+            most_joined_per_connection: state
+                .conns
+                .values()
+                .map(|c| c.joined.len())
+                .max()
+                .unwrap_or(0),
+            most_viewed_per_connection: state
+                .conns
+                .values()
+                .map(|c| c.viewing.len())
+                .max()
+                .unwrap_or(0),
         }
     }
 

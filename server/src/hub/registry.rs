@@ -12,8 +12,8 @@
 //! - `users[u].scopes[s]` counts exactly the connections of `u` joined to / viewing `s`, and is
 //!   removed at zero; `servers[s]` mirrors the same memberships and is removed when empty.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -105,8 +105,10 @@ pub(super) struct ConnRecord {
     pub(super) id: ConnectionId,
     pub(super) outbox: Outbox,
     pub(super) user: Option<UserId>,
-    pub(super) joined: Vec<ServerId>,
-    pub(super) viewing: Vec<ServerId>,
+    /// Servers joined (at most `HubConfig::max_joined_servers_per_connection`).
+    pub(super) joined: HashSet<ServerId>,
+    /// Servers viewed (at most `HubConfig::max_viewed_servers_per_connection`).
+    pub(super) viewing: HashSet<ServerId>,
 }
 
 /// How many connections of one user are joined to / viewing one server.
@@ -239,8 +241,8 @@ impl State {
                 id,
                 outbox,
                 user: None,
-                joined: Vec::new(),
-                viewing: Vec::new(),
+                joined: HashSet::new(),
+                viewing: HashSet::new(),
             },
         );
         ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -339,13 +341,7 @@ impl State {
                 user_left: Vec::new(),
             };
         };
-        let mut servers = conn.joined.clone();
-        servers.extend(
-            conn.viewing
-                .iter()
-                .filter(|s| !conn.joined.contains(s))
-                .cloned(),
-        );
+        let servers: Vec<ServerId> = conn.joined.union(&conn.viewing).cloned().collect();
         let mut user_left = Vec::new();
         for server in servers {
             if let Ok(outcome) = self.leave(ctx, key, &server)

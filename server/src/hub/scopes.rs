@@ -85,8 +85,15 @@ impl State {
             .ok_or(HubError::NotIdentified)?;
         let already_joined = conn.joined.contains(server);
         let mut user_joined = false;
+        let limit = ctx.config.max_joined_servers_per_connection;
+        if !already_joined && conn.joined.len() >= limit {
+            return Err(HubError::TooManyServers {
+                viewing: false,
+                limit,
+            });
+        }
         if !already_joined {
-            conn.joined.push(server.clone());
+            conn.joined.insert(server.clone());
             user.scopes.entry(server.clone()).or_default().joined += 1;
             let record = self.servers.entry(server.clone()).or_default();
             record.members.insert(
@@ -134,8 +141,15 @@ impl State {
             .users
             .get_mut(&user_id)
             .ok_or(HubError::NotIdentified)?;
+        let limit = ctx.config.max_viewed_servers_per_connection;
+        if !conn.viewing.contains(server) && conn.viewing.len() >= limit {
+            return Err(HubError::TooManyServers {
+                viewing: true,
+                limit,
+            });
+        }
         if !conn.viewing.contains(server) {
-            conn.viewing.push(server.clone());
+            conn.viewing.insert(server.clone());
             user.scopes.entry(server.clone()).or_default().viewing += 1;
             self.servers
                 .entry(server.clone())
@@ -165,8 +179,8 @@ impl State {
             .get_mut(&key)
             .ok_or(HubError::UnknownConnection)?;
         let user_id = conn.user.clone().ok_or(HubError::NotIdentified)?;
-        let was_joined = remove_item(&mut conn.joined, server);
-        let was_viewing = remove_item(&mut conn.viewing, server);
+        let was_joined = conn.joined.remove(server);
+        let was_viewing = conn.viewing.remove(server);
         if !was_joined && !was_viewing {
             return Ok(Left::default());
         }
@@ -307,8 +321,9 @@ impl State {
         fanout
     }
 
-    /// Whether two users have a joined or viewed server in common (a user always shares with
-    /// itself while online).
+    /// Whether two users have a *joined* server in common (a user always shares with itself
+    /// while online). Viewing grants nothing here: a viewer sees a roster, and seeing someone is
+    /// not being allowed to signal them.
     pub(super) fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
         let (Some(ua), Some(ub)) = (self.users.get(a), self.users.get(b)) else {
             return false;
@@ -321,16 +336,8 @@ impl State {
         } else {
             (ub, ua)
         };
-        small.scopes.keys().any(|s| large.scopes.contains_key(s))
-    }
-}
-
-fn remove_item(list: &mut Vec<ServerId>, item: &ServerId) -> bool {
-    match list.iter().position(|s| s == item) {
-        Some(i) => {
-            list.swap_remove(i);
-            true
-        }
-        None => false,
+        small.scopes.iter().any(|(server, count)| {
+            count.joined > 0 && large.scopes.get(server).is_some_and(|c| c.joined > 0)
+        })
     }
 }

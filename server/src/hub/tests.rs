@@ -362,8 +362,13 @@ fn forward_refuses_offline_targets_and_strangers() {
         .expect_err("no other device");
     assert_eq!(err.error_code(), ErrorCode::TargetNotFound);
 
-    // Viewing counts as sharing.
+    // Viewing does not count as sharing; joining does.
     hub.view_server(stranger.key(), &sid("s1")).expect("view");
+    let err = hub
+        .forward(a.key(), rpc("eve", "r4v"))
+        .expect_err("a viewer is not reachable");
+    assert_eq!(err.error_code(), ErrorCode::Forbidden);
+    hub.join_server(stranger.key(), &sid("s1")).expect("join");
     hub.forward(a.key(), rpc("eve", "r4"))
         .expect("shares s1 now");
     assert_eq!(stranger.of_type("rpc_request").len(), 1);
@@ -380,7 +385,7 @@ fn forward_refuses_offline_targets_and_strangers() {
             m.forwards_forbidden,
             m.forwards_target_not_found
         ),
-        (1, 1, 2)
+        (1, 2, 2)
     );
 
     let open = Hub::new(HubConfig {
@@ -395,7 +400,7 @@ fn forward_refuses_offline_targets_and_strangers() {
 }
 
 #[test]
-fn shares_server_counts_joined_and_viewed_servers_across_devices() {
+fn shares_server_counts_joined_servers_across_devices_and_not_viewing() {
     let hub = Hub::default();
     let mut a1 = connect(&hub, "alice");
     let a2 = connect(&hub, "alice");
@@ -408,11 +413,16 @@ fn shares_server_counts_joined_and_viewed_servers_across_devices() {
     join(&hub, &mut a1, "s1");
     hub.view_server(a2.key(), &sid("s2")).expect("view");
     join(&hub, &mut b, "s2");
-    assert!(hub.shares_server(&alice, &bob), "a2 views s2, b joined it");
+    assert!(
+        !hub.shares_server(&alice, &bob),
+        "a2 only views s2, b joined it: viewing grants no forwarding"
+    );
+    assert!(!hub.shares_server(&bob, &alice));
+    hub.join_server(a2.key(), &sid("s2")).expect("join");
+    assert!(hub.shares_server(&alice, &bob), "both joined s2 now");
     assert!(hub.shares_server(&bob, &alice));
 
-    hub.leave_server(a2.key(), &sid("s2"))
-        .expect("stop viewing");
+    hub.leave_server(a2.key(), &sid("s2")).expect("leave");
     assert!(!hub.shares_server(&alice, &bob));
     join(&hub, &mut b, "s1");
     assert!(hub.shares_server(&alice, &bob));
@@ -498,8 +508,11 @@ fn icon_sync_lists_newer_peers_newest_first() {
         .expect("an older announcement");
     hub.icon_available(key(4), &s, TimestampMs(200))
         .expect("tie");
-    hub.icon_available(key(5), &s, TimestampMs(999))
-        .expect("not in the server");
+    assert_eq!(
+        hub.icon_available(key(5), &s, TimestampMs(999)),
+        Err(HubError::NotJoined(s.clone())),
+        "only a joined connection may announce a server's icon"
+    );
 
     let answer = hub.icon_peers(key(0), &s, TimestampMs(100)).expect("peers");
     let peers: Vec<(&str, i64)> = answer
@@ -516,7 +529,9 @@ fn icon_sync_lists_newer_peers_newest_first() {
         max_icon_records_per_user: 1,
         ..HubConfig::default()
     });
-    let c = connect(&capped, "x");
+    let mut c = connect(&capped, "x");
+    join(&capped, &mut c, "a");
+    join(&capped, &mut c, "b");
     capped
         .icon_available(c.key(), &sid("a"), TimestampMs(1))
         .expect("first");
@@ -527,6 +542,31 @@ fn icon_sync_lists_newer_peers_newest_first() {
         capped.icon_available(c.key(), &sid("b"), TimestampMs(1)),
         Err(HubError::IconLimit)
     );
+}
+
+#[test]
+fn a_connection_joins_and_views_at_most_its_caps() {
+    let hub = Hub::new(HubConfig {
+        max_joined_servers_per_connection: 2,
+        max_viewed_servers_per_connection: 1,
+        ..HubConfig::default()
+    });
+    let mut c = connect(&hub, "alice");
+    join(&hub, &mut c, "s1");
+    join(&hub, &mut c, "s2");
+    join(&hub, &mut c, "s2");
+    let err = hub
+        .join_server(c.key(), &sid("s3"))
+        .expect_err("over the cap");
+    assert_eq!(err.error_code(), ErrorCode::LimitExceeded);
+    hub.view_server(c.key(), &sid("v1")).expect("view");
+    let err = hub
+        .view_server(c.key(), &sid("v2"))
+        .expect_err("over the cap");
+    assert_eq!(err.error_code(), ErrorCode::LimitExceeded);
+    hub.leave_server(c.key(), &sid("s1")).expect("leave");
+    hub.join_server(c.key(), &sid("s3")).expect("a freed slot");
+    assert_eq!(hub.stats().memberships, 2);
 }
 
 #[test]
@@ -621,7 +661,8 @@ fn closing_every_connection_empties_every_index() {
         join(&hub, &mut c, &format!("s{}", (i + 1) % 5));
         hub.view_server(c.key(), &sid(&format!("s{}", (i + 2) % 7)))
             .expect("view");
-        hub.icon_available(c.key(), &sid("s0"), TimestampMs(i))
+        let joined = sid(&format!("s{}", i % 5));
+        hub.icon_available(c.key(), &joined, TimestampMs(i))
             .expect("icon");
         clients.push(c);
     }
@@ -631,7 +672,10 @@ fn closing_every_connection_empties_every_index() {
     assert_eq!(stats.users, 13);
     assert_eq!(stats.memberships, 80);
     assert_eq!(stats.viewers, 40);
-    assert_eq!(stats.icon_records, 13);
+    assert_eq!(
+        stats.icon_records, 40,
+        "one per (user, joined server) announced"
+    );
     assert_eq!(hub.metrics().snapshot().connections_open, 41);
 
     // Leave some explicitly, close the rest in an interleaved order.

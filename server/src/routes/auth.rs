@@ -113,9 +113,9 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let (token, expires_at) =
         state
             .auth
-            .issue(&user, false, Some(&request.public_key), now, ttl)?;
+            .issue(&user, false, Some(&request.public_key), None, now, ttl)?;
     Reply::ok(&TokenResponse {
-        token,
+        token: token.into(),
         user_id: user,
         expires_at,
         guest: false,
@@ -129,17 +129,20 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     if let Some(name) = &name {
         super::servers::check_text("displayName", name, MAX_DISPLAY_NAME_CHARS, false)?;
     }
-    let user = UserId(format!("guest-{}", uuid::Uuid::new_v4()));
+    let user = UserId(format!(
+        "{}{}",
+        authn::GUEST_ID_PREFIX,
+        uuid::Uuid::new_v4()
+    ));
     let now = TimestampMs::now();
-    let stored = user.clone();
-    state
-        .db
-        .write(move |c| commands::upsert_user(c, &stored, name.as_deref(), None, true, now))
-        .await?;
+    // No directory row: a guest is ephemeral until it owns or joins something (its name rides
+    // in the token and fills the row then), so minting guests grows nothing on disk.
     let ttl = state.config.variables.guest_token_ttl_seconds;
-    let (token, expires_at) = state.auth.issue(&user, true, None, now, ttl)?;
+    let (token, expires_at) = state
+        .auth
+        .issue(&user, true, None, name.as_deref(), now, ttl)?;
     Reply::ok(&TokenResponse {
-        token,
+        token: token.into(),
         user_id: user,
         expires_at,
         guest: true,

@@ -1,6 +1,7 @@
 //! `GET /api/link-metadata?url=`: title, description, image and site name of a page, fetched
 //! through the outbound guard ([`crate::outbound`]), read with html5ever's spec tokenizer, and
-//! cached in memory ([`PreviewCache`]: a TTL and an entry bound). Off (503 `UNAVAILABLE`) when
+//! cached in memory ([`PreviewCache`]: a TTL and an entry bound). The HTML is parsed on Tokio's
+//! blocking pool, never on the reactor. Off (503 `UNAVAILABLE`) when
 //! the variables file sets `linkPreviews` to false.
 
 use std::cell::RefCell;
@@ -80,7 +81,12 @@ pub async fn link_metadata(state: Arc<AppState>, req: Req) -> Result<Reply, ApiF
     let page = fetched.url.clone();
     let charset = fetched.charset.clone();
     let bytes = fetched.bytes().await?;
-    let metadata = preview(&bytes, charset.as_deref(), &page, url.clone());
+    // Tokenizing up to MAX_PAGE_BYTES of HTML is CPU work: the blocking pool, not the reactor.
+    let requested = url.clone();
+    let metadata =
+        tokio::task::spawn_blocking(move || preview(&bytes, charset.as_deref(), &page, requested))
+            .await
+            .map_err(|e| ApiFailure::internal(&e))?;
     state.previews.put(url, metadata.clone());
     Reply::ok(&metadata)
 }

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
+use crate::withdrawal;
 
 /// This family's routes.
 pub fn routes() -> Vec<Route> {
@@ -105,8 +106,18 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             ));
         }
     }
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::remove_member(c, &server, &user).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let (removed_from, removed) = (server.clone(), user.clone());
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            commands::remove_member(c, &server, &user).map(|()| OkResponse { ok: true })
+        })
+        .await?;
+    // A removed member's live connections leave the room now, not at their next reconnect.
+    withdrawal::user(
+        &state,
+        &removed_from,
+        &removed,
+        signalbox_protocol::AccessDeniedReason::Removed,
+    );
+    Ok(reply)
 }

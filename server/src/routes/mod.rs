@@ -413,6 +413,8 @@ pub struct Incoming {
     pub query: Vec<(String, String)>,
     /// The headers.
     pub headers: HeaderMap,
+    /// The client's address, when the listener knows it (for the per-address buckets).
+    pub remote_ip: Option<std::net::IpAddr>,
     /// The body, already capped.
     pub body: Result<Bytes, ApiFailure>,
 }
@@ -424,6 +426,13 @@ pub struct Incoming {
 pub async fn dispatch(state: Arc<AppState>, incoming: Incoming) -> warp::reply::Response {
     let started = std::time::Instant::now();
     let method = incoming.method.clone();
+    let class = crate::http::address_limits::RouteClass::of(&method, &incoming.path);
+    if let Err(wait) = state
+        .address_limits
+        .check(incoming.remote_ip, class, started)
+    {
+        return rate_limited(wait);
+    }
     let response = match dispatch_inner(state, incoming).await {
         Ok(response) => response,
         Err(failure) => failure.into_response(),
@@ -433,6 +442,24 @@ pub async fn dispatch(state: Arc<AppState>, incoming: Incoming) -> warp::reply::
         status = response.status().as_u16(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "api request"
+    );
+    response
+}
+
+/// `429 RATE_LIMITED` with `Retry-After` (whole seconds, at least 1).
+fn rate_limited(wait: std::time::Duration) -> warp::reply::Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = ApiFailure::new(
+        ApiErrorCode::RateLimited,
+        format!(
+            "too many requests from this address; retry in {} s",
+            seconds.max(1)
+        ),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        warp::http::header::RETRY_AFTER,
+        warp::http::HeaderValue::from(seconds.max(1)),
     );
     response
 }

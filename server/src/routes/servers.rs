@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use signalbox_protocol::http::{
-    BanList, BanRequest, CreateServerRequest, OkResponse, ServerList, SetPasswordRequest,
-    UpdateServerRequest,
+    ApiErrorCode, BanList, BanRequest, CreateServerRequest, OkResponse, ServerList,
+    ServerVisibility, SetPasswordRequest, UpdateServerRequest,
 };
 use signalbox_protocol::limits::MAX_ID_BYTES;
 use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
@@ -16,11 +16,11 @@ use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::auth::password;
 use crate::directory::access::{self, Staff};
 use crate::directory::{DirectoryError, commands, queries};
 use crate::handlers::validate;
 use crate::http::ApiFailure;
+use crate::withdrawal;
 
 /// Longest server name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -194,6 +194,12 @@ pub(crate) fn denied(reason: AccessDeniedReason) -> ApiFailure {
 /// `GET /api/servers`.
 pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
+    let max = state.config.variables.security.max_search_query_chars;
+    if page.q.as_ref().is_some_and(|q| q.chars().count() > max) {
+        return Err(ApiFailure::bad_request(format!(
+            "query `q`: at most {max} characters (security.maxSearchQueryChars)"
+        )));
+    }
     let result = state
         .db
         .call(move |c| {
@@ -209,7 +215,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 
 /// `POST /api/servers`.
 pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    let owner = req.caller()?.user_id.clone();
+    let caller = req.caller()?.clone();
+    let owner = caller.user_id.clone();
     let request: CreateServerRequest = req.json()?;
     check_text("name", &request.name, MAX_NAME_CHARS, false)?;
     if let Some(d) = &request.description {
@@ -225,8 +232,33 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         Some(id) => id.clone(),
         None => ServerId(uuid::Uuid::new_v4().to_string()),
     };
+    // A live room with this id is an SSE ad-hoc room: its sessions entered without any rule,
+    // and a directory server must not adopt them (refused, not evicted: see docs/security.md).
+    if state.hub.is_live(&id) {
+        return Err(ApiFailure::new(
+            ApiErrorCode::Conflict,
+            "a live ad-hoc room has this id; pick another id or wait until the room is empty",
+        ));
+    }
     let now = TimestampMs::now();
+    let max = state.config.variables.security.max_servers_per_owner;
     req.write(&state, StatusCode::CREATED, move |c| {
+        // Inside the write's IMMEDIATE transaction, so concurrent creations by one owner are
+        // counted one after another and the cap holds exactly.
+        if queries::servers_owned_by(c, &owner)? >= max {
+            return Err(DirectoryError::Forbidden(format!(
+                "you own {max} servers, the most allowed (security.maxServersPerOwner)"
+            )));
+        }
+        // Owning something makes an ephemeral (guest) identity durable: its row now.
+        commands::upsert_user(
+            c,
+            &owner,
+            caller.display_name.as_deref(),
+            caller.public_key.as_deref(),
+            caller.guest,
+            now,
+        )?;
         commands::create_server(c, id, &request, &owner, now)
     })
     .await
@@ -262,10 +294,18 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     }
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::update_server(c, &server, &request)
-    })
-    .await
+    let goes_private = request.visibility == Some(ServerVisibility::Private);
+    let updated = server.clone();
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            commands::update_server(c, &updated, &request)
+        })
+        .await?;
+    if goes_private {
+        // Non-members in the live room entered a public server; they leave now.
+        withdrawal::recheck(&state, &server).await?;
+    }
+    Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}`.
@@ -279,9 +319,7 @@ pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         })
         .await?;
     // Nobody stays in the live room of a server that no longer exists.
-    state
-        .hub
-        .evict(&deleted, None, AccessDeniedReason::NotFound);
+    withdrawal::everyone(&state, &deleted, AccessDeniedReason::NotFound);
     Ok(reply)
 }
 
@@ -334,9 +372,7 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
         .await?;
     // The ban is committed: a connected user leaves the server's live room now, not at their
     // next reconnect.
-    state
-        .hub
-        .evict(&banned_from, Some(&banned), AccessDeniedReason::Banned);
+    withdrawal::user(&state, &banned_from, &banned, AccessDeniedReason::Banned);
     Ok(reply)
 }
 
@@ -355,20 +391,27 @@ pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
 pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: SetPasswordRequest = req.json()?;
-    if request.password.is_empty() || request.password.chars().count() > MAX_PASSWORD_CHARS {
+    let given = request.password.expose();
+    if given.is_empty() || given.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiFailure::bad_request(format!(
             "field `password`: must be 1 to {MAX_PASSWORD_CHARS} characters"
         )));
     }
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&request.password))
+    let hash = state
+        .passwords
+        .hash(request.password)
         .await
-        .map_err(|e| ApiFailure::internal(&e))?
         .map_err(|e| ApiFailure::internal(&e))?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::set_password_hash(c, &server, Some(&hash)).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let changed = server.clone();
+    let reply = req
+        .write(&state, StatusCode::OK, move |c| {
+            commands::set_password_hash(c, &changed, Some(&hash)).map(|()| OkResponse { ok: true })
+        })
+        .await?;
+    // Whoever entered with the old password (or none) and is not a member leaves now.
+    withdrawal::recheck(&state, &server).await?;
+    Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/password`.

@@ -43,6 +43,8 @@ pub struct DbFacts {
     pub db_bytes: u64,
     /// Size of the write-ahead log.
     pub wal_bytes: u64,
+    /// Servers owned by the owner with the most.
+    pub most_servers_per_owner: u64,
 }
 
 impl<'a> Scrape<'a> {
@@ -57,11 +59,20 @@ impl<'a> Scrape<'a> {
                         r.get::<_, i64>(0)
                     })
                     .map_err(crate::directory::db::DbError::from)?;
+                let most_servers_per_owner = c
+                    .query_row(
+                        "SELECT coalesce(max(n), 0) FROM \
+                         (SELECT count(*) AS n FROM servers GROUP BY owner_id)",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map_err(crate::directory::db::DbError::from)?;
                 let (db_bytes, wal_bytes) = crate::directory::db_metrics::file_sizes(&path);
                 Ok::<_, crate::directory::db::DbError>(DbFacts {
                     idempotency_records: u64::try_from(idempotency_records).unwrap_or(0),
                     db_bytes,
                     wal_bytes,
+                    most_servers_per_owner: u64::try_from(most_servers_per_owner).unwrap_or(0),
                 })
             })
             .await
@@ -164,6 +175,11 @@ pub static BOUNDS: &[Bound] = &[
     Bound::constant("routes::link_metadata::CACHE_ENTRIES", "preview_cache_entries", "Link previews cached.", |s| n(s.state.previews.len()), |s| n(s.state.previews.capacity())),
     Bound::constant("outbound::MAX_IN_FLIGHT", "outbound_fetches_in_flight", "Outbound fetches (previews, proxy, GIF search) running.", |s| n(s.state.outbound.in_flight().0), |s| n(s.state.outbound.in_flight().1)),
     Bound::constant("hub::HubConfig::max_icon_records_per_user", "icon_records", "Server icon version records in the hub; the limit is per user times users online.", |s| n(s.hub.icon_records), |s| n(s.state.config.variables.realtime.hub_config().max_icon_records_per_user) * n(s.hub.users)),
+    Bound::setting("security.restRateLimitTrackedAddresses", "rest_rate_limit_addresses", "Client addresses with a REST token bucket.", |s| n(s.state.address_limits.tracked()), |s| n(s.state.config.variables.security.rest_rate_limit_tracked_addresses)),
+    Bound::setting("security.passwordHashConcurrency", "password_hashes_in_flight", "Argon2 hashes and checks running on the blocking pool.", |s| n(s.state.passwords.in_flight(s.state.config.variables.security.password_hash_concurrency)), |s| n(s.state.config.variables.security.password_hash_concurrency)),
+    Bound::setting("security.maxJoinedServersPerConnection", "joined_servers_per_connection_max", "Servers joined by the connection that has joined the most.", |s| n(s.hub.most_joined_per_connection), |s| n(s.state.config.variables.security.max_joined_servers_per_connection)),
+    Bound::setting("security.maxViewedServersPerConnection", "viewed_servers_per_connection_max", "Servers viewed by the connection that views the most.", |s| n(s.hub.most_viewed_per_connection), |s| n(s.state.config.variables.security.max_viewed_servers_per_connection)),
+    Bound::setting("security.maxServersPerOwner", "servers_per_owner_max", "Servers owned by the owner with the most.", |s| s.db.most_servers_per_owner, |s| u64::from(s.state.config.variables.security.max_servers_per_owner)),
 ];
 
 /// Sizes worth watching whose bound is another gauge's (a user exists while a connection does).
@@ -187,6 +203,35 @@ pub static SIZES: &[Size] = &[
 
 /// Settings that bound nothing a gauge could show, with the reason.
 pub static NOT_BOUNDS: &[(&str, &str)] = &[
+    (
+        "security.maxSearchQueryChars",
+        "one request's size, refused at once",
+    ),
+    ("security.purgeIntervalSeconds", "an interval"),
+    (
+        "security.restRateLimits.auth.burst",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
+    (
+        "security.restRateLimits.auth.refillPerSec",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
+    (
+        "security.restRateLimits.reads.burst",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
+    (
+        "security.restRateLimits.reads.refillPerSec",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
+    (
+        "security.restRateLimits.writes.burst",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
+    (
+        "security.restRateLimits.writes.refillPerSec",
+        "a per-address rate; the addresses tracked are signalbox_rest_rate_limit_addresses",
+    ),
     ("tls.certFile", "a path"),
     ("tls.keyFile", "a path"),
     ("tls.reloadPollMs", "a polling interval"),

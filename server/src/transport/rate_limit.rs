@@ -42,6 +42,22 @@ impl TokenBucket {
         }
     }
 
+    /// Takes one token, or says how long until one is there.
+    pub fn take_or_wait(&mut self, now: Instant) -> Result<(), std::time::Duration> {
+        if self.try_take(now) {
+            return Ok(());
+        }
+        let missing = 1.0 - self.tokens;
+        let seconds = missing / f64::from(self.limit.refill_per_sec.max(1));
+        Err(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+    }
+
+    /// Whether the bucket has refilled to its burst by `now` (an idle sender).
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens + elapsed * f64::from(self.limit.refill_per_sec) >= f64::from(self.limit.burst)
+    }
+
     /// Takes one token if there is one; `false` means the sender is over its rate.
     pub fn try_take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();

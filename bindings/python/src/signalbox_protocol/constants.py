@@ -28,6 +28,7 @@ ERROR_CODES: Final = [
     "AUTH_EXPIRED",
     "INVALID_PLUGIN_EVENT",
     "INTERNAL_ERROR",
+    "LIMIT_EXCEEDED",
 ]
 
 #: Interval between server WebSocket pings, in milliseconds.

@@ -41,6 +41,11 @@ class AccessDeniedReason(Enum):
     """
     The server admits only authenticated users and the connection has no valid token.
     """
+    removed = "removed"
+    """
+    The user's membership was removed (kicked, or they left through the REST API): the
+    connection was taken out of the server's live room.
+    """
 
 
 class ApiErrorCode(Enum):
@@ -237,6 +242,11 @@ class ErrorCode(Enum):
     INTERNAL_ERROR = "INTERNAL_ERROR"
     """
     The server failed to handle a valid request (a database error, say); retrying may help.
+    """
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    """
+    A per-connection bound was reached: too many servers joined or viewed at once by this
+    connection (the message names the operator's setting). Leave one first.
     """
 
 

@@ -4,8 +4,19 @@
 //! Owns: SSE sessions (id, secret token, room, token bucket, last activity), their streams and
 //! the per-session event buffer, the `GET /api/connect`, `POST /api/signal` and
 //! `POST /api/leave` handlers ([`http`]), and the pruning of idle sessions.
-//! Never: touches the database, routes between users by itself (the [`Hub`] does, for both
-//! transports), or logs a token.
+//! Never: touches the database (the connect route in [`http`] admits a session through
+//! `directory::access::admit` before this module creates it), routes between users by itself
+//! (the [`Hub`] does, for both transports), or logs a token.
+//!
+//! # Admission
+//! A room that names a directory server (its normalized name is a server id) obeys that
+//! server's access rules, checked by [`http`] through the one admission path; a room that names
+//! no directory server is an ad-hoc room (anyone may enter, as in the source service). Either
+//! way `auth: required` needs a token. Each session holds a [`ConnectionPermit`] for its whole
+//! life, so SSE sessions count against the same per-address and total caps as WebSockets. A
+//! session remembers who it was admitted as (its *principal*, the token's identity) so a withdrawal (ban,
+//! kick, the server going private or changing its password, deletion) can remove it
+//! ([`SseTransport::sessions_in`], [`SseTransport::evict`]).
 //!
 //! # One session, one hub connection
 //! A session is one [`Hub::connect`] connection, identified as its session id and joined to the
@@ -51,7 +62,9 @@ use tokio::sync::mpsc;
 
 use crate::config::Variables;
 use crate::hub::{ConnectionHandle, Hub, Outbound, OutboundReceiver, Profile};
+use crate::transport::connection_gate::ConnectionPermit;
 use crate::transport::rate_limit::TokenBucket;
+use signalbox_protocol::UserId;
 
 pub use settings::SseSettings;
 pub use stream::SseStream;
@@ -129,6 +142,10 @@ struct StreamSlot {
 struct Session {
     token: SessionToken,
     room: String,
+    /// The identity a token proved when the session was admitted (`None`: anonymous).
+    principal: Option<UserId>,
+    /// The connection slot; released when the session ends.
+    _permit: Option<ConnectionPermit>,
     conn: ConnectionHandle,
     bucket: TokenBucket,
     last_seen: Instant,
@@ -151,6 +168,16 @@ struct RawSignal<'a> {
     signal: &'a serde_json::value::RawValue,
 }
 
+/// What the connect route established before a new session may be created: who it is (if a
+/// token said so) and its connection slot.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The identity a valid token proved, if any.
+    pub principal: Option<UserId>,
+    /// The slot taken from the shared connection gate.
+    pub permit: Option<ConnectionPermit>,
+}
+
 /// A parsed `GET /api/connect` query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConnectParams {
@@ -158,8 +185,9 @@ pub struct ConnectParams {
     pub room: Option<String>,
     /// `session_id`, as given.
     pub session_id: Option<String>,
-    /// `token`, as given.
-    pub token: Option<String>,
+    /// `token`, as given: the session's secret on a resume, else possibly an auth token
+    /// (redacted in `Debug`).
+    pub token: Option<signalbox_protocol::Secret>,
 }
 
 fn frame_of(event: &SseEvent) -> Option<Bytes> {
@@ -181,7 +209,8 @@ fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn room_of(raw: Option<&str>) -> Result<String, SseError> {
+/// The normalized room of a request, or 400 when it is missing or too long.
+pub(crate) fn room_of(raw: Option<&str>) -> Result<String, SseError> {
     let room = sse::normalize_room(raw.unwrap_or_default());
     if room.is_empty() || room.len() > signalbox_protocol::limits::MAX_ID_BYTES {
         return Err(SseError::MissingParameters);
@@ -299,9 +328,49 @@ impl SseTransport {
             .contains_key(&SessionId(oder_id.to_owned()))
     }
 
-    /// `GET /api/connect`: a new session, or the session `session_id` back with its `token`.
-    /// The stream starts with `joined`, then `roster`.
-    pub fn connect(&self, params: ConnectParams) -> Result<SseStream, SseError> {
+    /// Whether `params` name a live session of `room` with its right token: such a connect
+    /// resumes it and needs no new admission.
+    pub fn resumes(&self, params: &ConnectParams, room: &str) -> bool {
+        let (Some(id), Some(token)) = (&params.session_id, &params.token) else {
+            return false;
+        };
+        self.shared
+            .lock()
+            .sessions
+            .get(&SessionId(id.clone()))
+            .is_some_and(|s| s.room == room && same_secret(&s.token.0, token.expose()))
+    }
+
+    /// The sessions of the room that is `server`'s scope, with who each was admitted as.
+    pub fn sessions_in(&self, server: &ServerId) -> Vec<(SessionId, Option<UserId>)> {
+        self.shared
+            .lock()
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.room == server.as_str())
+            .map(|(id, s)| (id.clone(), s.principal.clone()))
+            .collect()
+    }
+
+    /// Ends the sessions `ids` now (access withdrawn): each leaves the room (the others get
+    /// `user_left` / a new `roster`) and its stream ends. Returns how many were live.
+    pub fn evict(&self, ids: &[SessionId]) -> usize {
+        let mut registry = self.shared.lock();
+        let removed: Vec<Session> = ids.iter().filter_map(|id| registry.remove(id)).collect();
+        drop(registry);
+        let count = removed.len();
+        drop(removed);
+        count
+    }
+
+    /// `GET /api/connect`: a new session (only with `admitted`, which the connect route gives
+    /// after the access rules and the connection gate let it in), or the session `session_id`
+    /// back with its `token`. The stream starts with `joined`, then `roster`.
+    pub fn connect(
+        &self,
+        params: ConnectParams,
+        admitted: Option<Admitted>,
+    ) -> Result<SseStream, SseError> {
         let room = room_of(params.room.as_deref())?;
         let shared = &self.shared;
         let mut registry = shared.lock();
@@ -309,8 +378,8 @@ impl SseTransport {
             return Err(SseError::Full);
         }
         let resume = match (params.session_id, params.token) {
-            (Some(id), Some(token)) if non_empty(&id) && non_empty(&token) => {
-                Some((SessionId(id), token))
+            (Some(id), Some(token)) if non_empty(&id) && non_empty(token.expose()) => {
+                Some((SessionId(id), token.into_inner()))
             }
             (Some(_), _) => return Err(SseError::MissingParameters),
             (None, _) => None,
@@ -332,7 +401,11 @@ impl SseTransport {
             }
             // An unknown (pruned) session id starts a new session: the client learns its new
             // id from `joined`.
-            _ => shared.create(&mut registry, &room)?,
+            _ => shared.create(
+                &mut registry,
+                &room,
+                admitted.ok_or(SseError::InvalidToken)?,
+            )?,
         };
         registry.next_stream += 1;
         let stream_id = registry.next_stream;
@@ -496,6 +569,7 @@ impl Shared {
         self: &Arc<Self>,
         registry: &mut Registry,
         room: &str,
+        admitted: Admitted,
     ) -> Result<SessionId, SseError> {
         let room_size = registry.room_sizes.get(room).copied().unwrap_or(0);
         if registry.sessions.len() >= self.settings.max_sessions
@@ -527,6 +601,8 @@ impl Shared {
             Session {
                 token,
                 room: room.to_owned(),
+                principal: admitted.principal,
+                _permit: admitted.permit,
                 conn,
                 bucket: TokenBucket::new(self.settings.rate_limit(), now),
                 last_seen: now,

@@ -97,7 +97,7 @@ pub async fn run(
     session.send(&ServerEnvelope::Connected(connected));
     let mut read_end = None;
     if let Some(token) = &request.token {
-        match state.auth.check(token) {
+        match state.auth.check(token.expose()) {
             Ok(caller) => session.upgrade_caller = Some(caller),
             Err(e) => {
                 let refusal = Refusal::auth(&e, "?token=: ");

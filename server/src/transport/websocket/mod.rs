@@ -31,8 +31,8 @@ use crate::http::ApiFailure;
 /// What the client asked for in the upgrade's query string.
 #[derive(Debug, Default)]
 struct UpgradeRequest {
-    /// `?token=`: a token proving the identity `identify` will claim.
-    token: Option<String>,
+    /// `?token=`: a token proving the identity `identify` will claim (redacted in `Debug`).
+    token: Option<signalbox_protocol::Secret>,
     /// Why the `?v=` major cannot be served (close 4000 with this reason).
     unsupported_version: Option<String>,
     /// The client's address.
@@ -44,7 +44,7 @@ impl UpgradeRequest {
         let mut request = Self::default();
         for (key, value) in query {
             match key.as_str() {
-                "token" if !value.is_empty() => request.token = Some(value.clone()),
+                "token" if !value.is_empty() => request.token = Some(value.as_str().into()),
                 "v" => {
                     let wanted = value.split('.').next().unwrap_or_default();
                     if wanted.parse::<u32>().ok() != Some(PROTOCOL_MAJOR) {
@@ -203,6 +203,17 @@ mod tests {
     #[test]
     fn an_empty_token_is_no_token() {
         assert!(parse(&[("token", "")]).token.is_none());
-        assert_eq!(parse(&[("token", "abc")]).token.as_deref(), Some("abc"));
+        let parsed = parse(&[("token", "abc")]);
+        assert_eq!(
+            parsed
+                .token
+                .as_ref()
+                .map(signalbox_protocol::Secret::expose),
+            Some("abc")
+        );
+        assert!(
+            !format!("{parsed:?}").contains("abc"),
+            "the upgrade's ?token= never prints"
+        );
     }
 }
