@@ -532,7 +532,7 @@ mod tests {
     #[test]
     fn purge_removes_expired_challenges_and_unused_ephemeral_identities_only() {
         use crate::directory::credentials;
-        let mut conn = open_in_memory().expect("db");
+        let conn = open_in_memory().expect("db");
         let (old, later) = (TimestampMs(10), TimestampMs(10_000));
         credentials::insert_challenge(&conn, "expired", "k", "c", TimestampMs(50)).expect("c1");
         credentials::insert_challenge(&conn, "live", "k", "c", TimestampMs(5_000)).expect("c2");
@@ -551,7 +551,7 @@ mod tests {
             visibility: Some(ServerVisibility::Public),
         };
         let id = ServerId::from("s");
-        create_server(&mut conn, id.clone(), &request, &user("owner-guest"), old).expect("s");
+        create_server(&conn, id.clone(), &request, &user("owner-guest"), old).expect("s");
         add_member(&conn, &id, &user("member-guest"), MemberRole::Member, old).expect("m");
 
         let purged = purge_unused(&conn, TimestampMs(100), TimestampMs(1_000)).expect("purge");
@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn search_is_a_literal_case_insensitive_prefix_over_an_index() {
-        let mut conn = open_in_memory().expect("db");
+        let conn = open_in_memory().expect("db");
         let owner = UserId::from("o");
         for (id, name) in [
             ("1", "50% off"),
@@ -598,14 +598,8 @@ mod tests {
                 tags: None,
                 visibility: Some(ServerVisibility::Public),
             };
-            create_server(
-                &mut conn,
-                ServerId::from(id),
-                &request,
-                &owner,
-                TimestampMs(1),
-            )
-            .expect("create");
+            create_server(&conn, ServerId::from(id), &request, &owner, TimestampMs(1))
+                .expect("create");
         }
         let ids = |q: &str| -> Vec<String> {
             queries::list_public_servers(&conn, Some(q), 50, None)
