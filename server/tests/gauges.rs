@@ -30,8 +30,17 @@ async fn every_registered_gauge_is_exported_with_its_limit() {
     )
     .await;
     let c = server.client();
-    // One database call, so the latency histogram has an operation.
-    c.guest("Ada").await;
+    // One route's database write, so the latency histogram has a route's operation (a guest
+    // token alone writes nothing: guests are ephemeral until they own or join something).
+    let (token, _) = c.guest("Ada").await;
+    c.call(
+        "POST",
+        "/api/servers",
+        Some(&token),
+        Some(&serde_json::json!({ "name": "gauged" })),
+    )
+    .await
+    .expect_ok(201);
     let text = scrape(&c).await;
     for bound in BOUNDS {
         let name = format!("signalbox_{}", bound.gauge);
@@ -46,7 +55,7 @@ async fn every_registered_gauge_is_exported_with_its_limit() {
     // Limits come from the settings in force.
     assert_eq!(sample(&text, "signalbox_sse_sessions_limit"), Some(77.0));
     assert_eq!(
-        sample(&text, "signalbox_websocket_connections_busiest_ip_limit"),
+        sample(&text, "signalbox_realtime_connections_busiest_ip_limit"),
         Some(9.0)
     );
     assert_eq!(
@@ -55,8 +64,8 @@ async fn every_registered_gauge_is_exported_with_its_limit() {
     );
     assert!(sample(&text, "signalbox_db_file_bytes").unwrap() > 0.0);
     assert!(
-        text.contains("signalbox_db_query_seconds_count{operation=\"routes::auth::"),
-        "no latency of the guest route's query:\n{text}"
+        text.contains("signalbox_db_query_seconds_count{operation=\"routes::servers::"),
+        "no latency of the create route's query:\n{text}"
     );
     for process in [
         "process_resident_memory_bytes",
@@ -89,10 +98,12 @@ async fn connection_gauges_follow_live_connections_back_to_zero() {
 
     let text = scrape(&c).await;
     assert_eq!(sample(&text, "signalbox_websocket_connections"), Some(1.0));
+    // The WebSocket and the SSE session come from one address and share its cap.
     assert_eq!(
-        sample(&text, "signalbox_websocket_connections_busiest_ip"),
-        Some(1.0)
+        sample(&text, "signalbox_realtime_connections_busiest_ip"),
+        Some(2.0)
     );
+    assert_eq!(sample(&text, "signalbox_realtime_connections"), Some(2.0));
     assert_eq!(sample(&text, "signalbox_sse_sessions"), Some(1.0));
     assert_eq!(sample(&text, "signalbox_sse_room_sessions_max"), Some(1.0));
     assert_eq!(sample(&text, "signalbox_hub_connections"), Some(2.0));
@@ -106,9 +117,10 @@ async fn connection_gauges_follow_live_connections_back_to_zero() {
         if sample(&text, "signalbox_websocket_connections") == Some(0.0)
             && sample(&text, "signalbox_hub_connections") == Some(1.0)
         {
+            // The SSE session still holds its slot of the shared caps.
             assert_eq!(
-                sample(&text, "signalbox_websocket_client_addresses"),
-                Some(0.0)
+                sample(&text, "signalbox_realtime_client_addresses"),
+                Some(1.0)
             );
             assert_eq!(sample(&text, "signalbox_sse_sessions"), Some(1.0));
             break;

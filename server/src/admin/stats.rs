@@ -35,7 +35,9 @@ pub fn snapshot(state: &AppState) -> AdminStats {
     AdminStats {
         uptime_seconds: clamp(state.started.elapsed().as_secs()),
         connections: TransportConnections {
-            websocket: state.connection_gate.open(),
+            websocket: state
+                .connection_gate
+                .open_for(crate::transport::connection_gate::Transport::WebSocket),
             sse_streams: clamp(state.sse.open_streams()),
         },
         users_online: clamp(hub.users_online),

@@ -44,11 +44,24 @@ pub fn file_sizes(db: &Path) -> (u64, u64) {
 
 /// The operation label of a closure type name.
 pub fn operation(type_name: &'static str) -> &'static str {
-    let mut op = type_name;
+    let mut op = caller_in_generics(type_name).unwrap_or(type_name);
     while let Some(rest) = op.strip_suffix("::{{closure}}") {
         op = rest;
     }
     op.strip_prefix("signalbox::").unwrap_or(op)
+}
+
+/// A wrapper generic over its caller's closure (`routes::Req::write<T, routes::servers::create::
+/// {{closure}}>::{{closure}}`) is named after that caller: the last of our closures among the
+/// generic arguments.
+fn caller_in_generics(type_name: &'static str) -> Option<&'static str> {
+    const CLOSURE: &str = "{{closure}}";
+    let args = &type_name[type_name.find('<')? + 1..type_name.rfind('>')?];
+    let end = args.rfind(CLOSURE)? + CLOSURE.len();
+    let upto = &args[..end];
+    let start = upto.rfind(['<', ',', ' ']).map_or(0, |i| i + 1);
+    let caller = &upto[start..];
+    (caller.starts_with("signalbox::") && !caller.contains('>')).then_some(caller)
 }
 
 /// The pool's gauges and latency histograms.
@@ -198,6 +211,17 @@ mod tests {
             "directory::commands::create"
         );
         assert_eq!(operation("other::f"), "other::f");
+        assert_eq!(
+            operation(
+                "signalbox::routes::Req::write<signalbox_protocol::http::servers::ServerSummary, \
+                 signalbox::routes::servers::create::{{closure}}::{{closure}}>::{{closure}}"
+            ),
+            "routes::servers::create"
+        );
+        assert_eq!(
+            operation("signalbox::telemetry::gauges::Scrape<'_>::take::{{closure}}"),
+            "telemetry::gauges::Scrape<'_>::take"
+        );
     }
 
     #[test]

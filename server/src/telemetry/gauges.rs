@@ -163,8 +163,8 @@ fn n(value: usize) -> u64 {
 /// Every bounded structure. One line per bound; see the module docs.
 #[rustfmt::skip]
 pub static BOUNDS: &[Bound] = &[
-    Bound::setting("realtime.maxConnections", "websocket_connections", "Open WebSocket connections (admitted by the connection gate).", |s| u64::from(s.state.connection_gate.open()), |s| u64::from(s.state.config.variables.realtime.max_connections)),
-    Bound::setting("realtime.maxConnectionsPerIp", "websocket_connections_busiest_ip", "Open WebSocket connections from the busiest client address.", |s| u64::from(s.state.connection_gate.per_ip().1), |s| u64::from(s.state.config.variables.realtime.max_connections_per_ip)),
+    Bound::setting("realtime.maxConnections", "realtime_connections", "Open realtime connections, WebSocket and SSE sessions together (the caps count both).", |s| u64::from(s.state.connection_gate.open()), |s| u64::from(s.state.config.variables.realtime.max_connections)),
+    Bound::setting("realtime.maxConnectionsPerIp", "realtime_connections_busiest_ip", "Open realtime connections (WebSocket and SSE) from the busiest client address.", |s| u64::from(s.state.connection_gate.per_ip().1), |s| u64::from(s.state.config.variables.realtime.max_connections_per_ip)),
     Bound::setting("realtime.outboundQueueEnvelopes", "outbound_queue_frames_max", "Frames waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.0), |s| n(s.state.config.variables.realtime.outbound_queue_envelopes)),
     Bound::setting("realtime.outboundQueueBytes", "outbound_queue_bytes_max", "Bytes waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.1), |s| n(s.state.config.variables.realtime.outbound_queue_bytes)),
     Bound::setting("sse.maxSessions", "sse_sessions", "SSE sessions held (with or without an open stream).", |s| n(s.sse.sessions), |s| n(s.state.config.variables.sse.max_sessions)),
@@ -185,13 +185,14 @@ pub static BOUNDS: &[Bound] = &[
 /// Sizes worth watching whose bound is another gauge's (a user exists while a connection does).
 #[rustfmt::skip]
 pub static SIZES: &[Size] = &[
+    ("websocket_connections", "Open WebSocket connections (their slots count in signalbox_realtime_connections).", |s| u64::from(s.state.connection_gate.open_for(crate::transport::connection_gate::Transport::WebSocket))),
     ("hub_connections", "Connections registered with the hub, every transport (WebSocket and SSE sessions).", |s| n(s.hub.connections)),
     ("hub_users", "Users with at least one identified connection.", |s| n(s.hub.users)),
     ("hub_servers", "Servers with at least one joined or viewing connection.", |s| n(s.hub.servers)),
     ("hub_memberships", "Joined connections, summed over servers.", |s| n(s.hub.memberships)),
     ("hub_viewers", "Viewing connections, summed over servers.", |s| n(s.hub.viewers)),
     ("hub_user_scopes", "(user, server) scope records, summed over users.", |s| n(s.hub.user_scopes)),
-    ("websocket_client_addresses", "Client addresses with an open WebSocket connection.", |s| n(s.state.connection_gate.per_ip().0)),
+    ("realtime_client_addresses", "Client addresses with an open realtime connection (WebSocket or SSE session).", |s| n(s.state.connection_gate.per_ip().0)),
     ("sse_streams_open", "SSE sessions with an open stream.", |s| n(s.sse.streams)),
     ("sse_rooms", "SSE rooms with at least one session.", |s| n(s.sse.rooms)),
     ("db_pool_waiting", "Database calls waiting for a pool connection.", |s| s.state.db.metrics().waiting()),

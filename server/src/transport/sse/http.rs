@@ -199,7 +199,7 @@ async fn connect(
     }
     let permit = state
         .connection_gate
-        .admit(ip)
+        .admit(ip, crate::transport::connection_gate::Transport::Sse)
         .map_err(|_| SseError::Full)?;
     sse.connect(
         params,

@@ -119,7 +119,10 @@ fn upgrade(
         return ApiFailure::new(ApiErrorCode::Unavailable, "the server is shutting down")
             .into_response();
     }
-    let permit = match state.connection_gate.admit(remote.map(|a| a.ip())) {
+    let permit = match state.connection_gate.admit(
+        remote.map(|a| a.ip()),
+        crate::transport::connection_gate::Transport::WebSocket,
+    ) {
         Ok(permit) => permit,
         Err(why) => {
             metrics.refused(why);
