@@ -100,6 +100,7 @@ async fn disk_full_refuses_writes_with_503_and_keeps_reads_and_realtime() {
     }
     let _unmount = Mounted(data.clone());
     println!("disk full: tried: data directory on a 4 MiB tmpfs, filled to the last byte");
+    common::many_clients_one_address(&data);
     let (mut child, addr) = spawn(&data);
     let c = Client { addr };
     let (token, _) = c.guest("Filler").await;
@@ -176,6 +177,7 @@ async fn sigterm_under_load_closes_every_socket_with_1001_and_loses_nothing_ackn
     const SOCKETS: usize = 50;
     const WRITERS: usize = 10;
     let dir = tempfile::tempdir().unwrap();
+    common::many_clients_one_address(dir.path());
     let (mut child, addr) = spawn(dir.path());
     let c = Client { addr };
     let (token, _) = c.guest("Writer").await;

@@ -155,6 +155,7 @@ async fn sigkill_during_keyed_creates_then_replay_leaves_one_server_per_key() {
     const WORKERS: usize = 25;
     for round in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
+        common::many_clients_one_address(dir.path());
         let (mut child, addr) = spawn(dir.path());
         let c = common::Client { addr };
         let (token, _) = c.guest("Crash").await;

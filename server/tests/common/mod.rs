@@ -15,6 +15,26 @@ use tokio::net::TcpStream;
 
 pub mod ws;
 
+/// A variables file for load and fault tests whose many clients share one loopback address:
+/// the per-address REST buckets and the per-owner server cap (`security.*`) model distinct
+/// people on distinct addresses, which a test on 127.0.0.1 cannot be.
+pub const MANY_CLIENTS_ONE_ADDRESS: &str = r#"{
+  "security": {
+    "restRateLimits": {
+      "auth": { "burst": 1000000, "refillPerSec": 1000000 },
+      "reads": { "burst": 1000000, "refillPerSec": 1000000 },
+      "writes": { "burst": 1000000, "refillPerSec": 1000000 }
+    },
+    "maxServersPerOwner": 1000000
+  }
+}"#;
+
+/// Writes [`MANY_CLIENTS_ONE_ADDRESS`] as the variables file of `data_dir`.
+pub fn many_clients_one_address(data_dir: &Path) {
+    std::fs::write(data_dir.join("variables.json"), MANY_CLIENTS_ONE_ADDRESS)
+        .expect("write variables");
+}
+
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
