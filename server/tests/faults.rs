@@ -12,10 +12,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,35 +21,7 @@ use common::Client;
 use common::ws::WsClient;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
-
-/// Spawns `signalbox serve` on port 0 and reads the bound address from its JSON log.
-fn spawn(data_dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn signalbox");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .expect("read log");
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(addr) = entry["fields"]["addr"].as_str() {
-            break addr.parse().expect("addr");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
-}
+use common::spawn_binary as spawn;
 
 fn create_body(name: &str) -> Vec<u8> {
     json!({ "name": name, "description": "d".repeat(900) })

@@ -6,45 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
+use common::spawn_binary as spawn;
 
-/// Spawns `signalbox serve` on port 0 and reads the bound address from its JSON log.
-fn spawn(data_dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn signalbox");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .expect("read log");
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(addr) = entry["fields"]["addr"].as_str() {
-            break addr.parse().expect("addr");
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
 
 #[tokio::test]
 async fn data_survives_sigkill_and_restart() {

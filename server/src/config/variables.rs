@@ -22,29 +22,9 @@ pub enum AuthMode {
     Required,
 }
 
-/// A secret string: serialized as itself (it lives in the variables file), but never shown by
-/// `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; callers must not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// A secret of the variables file (the Klipy key, the TURN secret): the protocol's [`Secret`],
+/// serialized as itself, never shown by `Debug` or `Display`.
+pub use signalbox_protocol::Secret;
 
 /// `data/variables.json`: the operator's runtime configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

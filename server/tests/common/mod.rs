@@ -29,6 +29,38 @@ pub const MANY_CLIENTS_ONE_ADDRESS: &str = r#"{
   }
 }"#;
 
+/// Spawns the real binary, `signalbox serve` on port 0 with `data_dir`, and reads the bound
+/// address from its JSON log (tests that kill, stop or restart the process).
+pub fn spawn_binary(data_dir: &Path) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn signalbox");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .expect("read log");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(addr) = entry["fields"]["addr"].as_str() {
+            break addr.parse().expect("addr");
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
 /// Writes [`MANY_CLIENTS_ONE_ADDRESS`] as the variables file of `data_dir`.
 pub fn many_clients_one_address(data_dir: &Path) {
     std::fs::write(data_dir.join("variables.json"), MANY_CLIENTS_ONE_ADDRESS)
