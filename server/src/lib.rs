@@ -85,9 +85,10 @@ pub fn run(cli: cli::Cli) -> Result<(), RunError> {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
+                let signals = shutdown::Signals::install();
                 let server = app::start(config).await?;
                 tracing::info!(addr = %server.addr, tls = server.tls.is_some(), "signalbox listening");
-                server.wait(shutdown::signal()).await;
+                server.wait(signals.recv()).await;
                 Ok(())
             })
         }
