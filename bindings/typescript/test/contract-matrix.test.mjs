@@ -232,7 +232,7 @@ const IDIOMS = {
       "export const enum SignalingErrorCode { InvalidMessage = 'INVALID_MESSAGE', UnknownType = 'UNKNOWN_TYPE', " +
         "NotIdentified = 'NOT_IDENTIFIED', RateLimited = 'RATE_LIMITED', TargetNotFound = 'TARGET_NOT_FOUND', " +
         "Forbidden = 'FORBIDDEN', AuthInvalid = 'AUTH_INVALID', AuthExpired = 'AUTH_EXPIRED', " +
-        "InvalidPluginEvent = 'INVALID_PLUGIN_EVENT', InternalError = 'INTERNAL_ERROR' }",
+        "InvalidPluginEvent = 'INVALID_PLUGIN_EVENT', InternalError = 'INTERNAL_ERROR', LimitExceeded = 'LIMIT_EXCEEDED' }",
     ],
   ],
   "branded id types": [
