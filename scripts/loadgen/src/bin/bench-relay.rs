@@ -5,7 +5,8 @@
 //! unbounded queues; no limits, no auth, no validation: it must never listen beyond loopback and
 //! is not a server to deploy.
 //!
-//! Usage: `bench-relay 127.0.0.1:PORT`
+//! Usage: `bench-relay 127.0.0.1:PORT` (port 0: any free port; the bound address is printed
+//! on stderr as `bench-relay listening on IP:PORT`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,7 +34,9 @@ async fn main() -> Result<(), String> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("bind {addr}: {e}"))?;
-    eprintln!("bench-relay listening on {addr}");
+    // The bound address (port 0 picks one): the line a caller waits for.
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("bench-relay listening on {bound}");
     let clients: Clients = Arc::default();
     loop {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
