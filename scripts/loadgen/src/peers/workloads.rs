@@ -453,3 +453,34 @@ pub async fn idle(target: &Target, count: usize, hold: Duration) -> Result<(), S
     drop(peers);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(from: &str, seq: u64) -> String {
+        Protocol::Relay.signal(from, &body::encode(seq, 1_000, 40))
+    }
+
+    #[test]
+    fn the_signal_due_from_the_partner_is_accepted_with_its_send_time() {
+        assert_eq!(
+            check_frame(Protocol::Relay, &frame("alice", 3), "alice", 3),
+            Ok(Some((3, 1_000)))
+        );
+        assert_eq!(
+            check_frame(Protocol::Relay, "hello bob", "alice", 3),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_stranger_a_gap_a_repeat_or_garbage_fails_the_run() {
+        assert!(check_frame(Protocol::Relay, &frame("mallory", 0), "alice", 0).is_err());
+        let gap = check_frame(Protocol::Relay, &frame("alice", 5), "alice", 4);
+        assert!(gap.is_err_and(|e| e.contains("arrived when 4 was due")));
+        assert!(check_frame(Protocol::Relay, &frame("alice", 3), "alice", 4).is_err());
+        assert!(check_frame(Protocol::Relay, "alice\nnot a body", "alice", 0).is_err());
+        assert!(check_frame(Protocol::Relay, "no newline", "alice", 0).is_err());
+    }
+}
