@@ -1,11 +1,13 @@
 //! `peers-report`: turns the `RESULT` lines of a side-by-side run into one table: the median of
 //! each figure over the rounds, per server, with its ratio to the bare relay and to
-//! matchbox_server when those ran. Reads figures; never judges them.
+//! matchbox_server when those ran. A ratio is taken within each round (this server's figure over
+//! the reference's in the same round, so both saw the same machine) and its median reported.
+//! Reads figures; never judges them.
 
 use std::collections::BTreeMap;
 
-/// One server's figures: metric → values over the rounds.
-type Figures = BTreeMap<String, Vec<f64>>;
+/// One server's figures: metric → (round, value) over the rounds.
+type Figures = BTreeMap<String, Vec<(u32, f64)>>;
 
 /// Parsed `RESULT` lines: the servers in first-seen order and their figures.
 #[derive(Debug, Default)]
@@ -44,23 +46,39 @@ impl Results {
                 .or_default()
                 .entry(metric.to_owned())
                 .or_default()
-                .push(value);
+                .push((round, value));
         }
         Ok(results)
     }
 
+    fn values(&self, server: &str, metric: &str) -> &[(u32, f64)] {
+        self.figures
+            .get(server)
+            .and_then(|figures| figures.get(metric))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn median(&self, server: &str, metric: &str) -> Option<f64> {
-        let mut values = self.figures.get(server)?.get(metric)?.clone();
-        if values.is_empty() {
-            return None;
-        }
-        values.sort_by(f64::total_cmp);
-        let mid = values.len() / 2;
-        Some(if values.len() % 2 == 1 {
-            values[mid]
-        } else {
-            (values[mid - 1] + values[mid]) / 2.0
-        })
+        median(
+            self.values(server, metric)
+                .iter()
+                .map(|(_, v)| *v)
+                .collect(),
+        )
+    }
+
+    /// The median over rounds of `server`'s figure divided by `reference`'s in the same round.
+    fn ratio(&self, server: &str, reference: &str, metric: &str) -> Option<f64> {
+        let references = self.values(reference, metric);
+        let ratios = self
+            .values(server, metric)
+            .iter()
+            .filter_map(|(round, value)| {
+                let (_, of) = references.iter().find(|(r, _)| r == round)?;
+                (*of > 0.0).then(|| value / of)
+            })
+            .collect();
+        median(ratios)
     }
 
     /// The markdown table.
@@ -96,8 +114,8 @@ impl Results {
                             .iter()
                             .filter(|r| **r != server.as_str())
                             .filter_map(|r| {
-                                let reference = self.median(r, metric)?;
-                                (reference > 0.0).then(|| format!("{:.2}x {r}", value / reference))
+                                let ratio = self.ratio(server, r, metric)?;
+                                Some(format!("{ratio:.2}x {r}"))
                             })
                             .collect();
                         if !ratios.is_empty() {
@@ -112,6 +130,19 @@ impl Results {
         }
         out
     }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
 }
 
 /// Rows in the issue's order: latency by rate, closed loop, CPU, memory, then anything else.
@@ -177,7 +208,7 @@ RESULT\tsignalbox\t1\tidle_kib_per_connection\t12.5
 ";
 
     #[test]
-    fn medians_over_rounds_with_ratios_to_the_relay() {
+    fn medians_over_rounds_with_same_round_ratios_to_the_relay() {
         let results = Results::parse(RUN).unwrap_or_default();
         assert_eq!(results.median("signalbox", "p99_ms@10000"), Some(1.4));
         assert_eq!(results.median("relay", "p99_ms@10000"), Some(0.6));
@@ -187,8 +218,9 @@ RESULT\tsignalbox\t1\tidle_kib_per_connection\t12.5
             table.contains("| | relay (3 rounds) | signalbox (3 rounds) |"),
             "{table}"
         );
+        // Ratios per round (2.0, 2.0, 15.0), then their median; not the ratio of the medians.
         assert!(
-            table.contains("| one-way p99 (ms) at 10000 signals/s | 0.60 | 1.40 (2.33x relay) |"),
+            table.contains("| one-way p99 (ms) at 10000 signals/s | 0.60 | 1.40 (2.00x relay) |"),
             "{table}"
         );
         assert!(
