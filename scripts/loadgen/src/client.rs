@@ -23,8 +23,9 @@ pub struct Client {
     pub stream: Stream,
 }
 
-/// Opens a connection from `127.0.0.{source}` to `url` and identifies as `user`.
-pub async fn connect(url: &str, source: u8, user: &str) -> Result<Client, String> {
+/// Opens a WebSocket from `127.0.0.{source}` to `url` (an `ws://IP:port/...` URL), with
+/// Nagle's algorithm off. Speaks no protocol: the callers do.
+pub async fn open_socket(url: &str, source: u8) -> Result<WebSocketStream<TcpStream>, String> {
     let uri: tokio_tungstenite::tungstenite::http::Uri =
         url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
     let host = uri.host().ok_or("url has no host")?;
@@ -45,7 +46,12 @@ pub async fn connect(url: &str, source: u8, user: &str) -> Result<Client, String
     let (ws, _) = client_async(url, tcp)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    let (sink, stream) = ws.split();
+    Ok(ws)
+}
+
+/// Opens a connection from `127.0.0.{source}` to `url` and identifies as `user`.
+pub async fn connect(url: &str, source: u8, user: &str) -> Result<Client, String> {
+    let (sink, stream) = open_socket(url, source).await?.split();
     let mut client = Client { sink, stream };
     client.expect("connected").await?;
     client

@@ -9,16 +9,21 @@
 //!   for each message to reach every member and deliveries per second;
 //! - `soak`: live clients, connect/disconnect churn and abandoned SSE sessions for some minutes,
 //!   then quiet; prints every gauge's start, peak and end from `/metrics` (see `scripts/soak`).
+//! - `peers`: the side-by-side workloads (`rate`, `closed`, `idle`) against signalbox,
+//!   matchbox_server, the PeerJS server or `bench-relay`, one adapter each, on one thread
+//!   (`scripts/bench --peers`); `peers-report` turns their `RESULT` lines into the table.
 //!
 //! It speaks the protocol through `signalbox-protocol` types only. Connections are spread over
 //! several loopback source addresses (127.0.0.1, 127.0.0.2, ...) so tens of thousands of them do
 //! not exhaust one address's ephemeral ports. Every scenario is bounded in count and time.
 
 mod client;
+mod peers;
 mod scenarios;
 mod soak;
 mod stats;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -110,14 +115,102 @@ pub enum Scenario {
         #[arg(long)]
         server_id: String,
     },
+    /// One side-by-side workload against one server, through that server's adapter.
+    Peers(PeersArgs),
+    /// The table of a side-by-side run: medians over rounds, ratios to the relay and matchbox.
+    PeersReport {
+        /// The file holding the run's `RESULT` lines.
+        results: PathBuf,
+    },
+}
+
+/// Which server, and how to reach and measure it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeersArgs {
+    /// The server's protocol (which adapter).
+    #[arg(long, value_enum)]
+    pub protocol: peers::Protocol,
+    /// The server's `IP:port`.
+    #[arg(long)]
+    pub addr: String,
+    /// The server's process id (CPU from /proc/PID/stat, memory from /proc/PID/status).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// signalbox only: the chat server the pairs join.
+    #[arg(long, default_value = "bench")]
+    pub server_id: String,
+    /// The column in the report (default: the protocol's name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// The round, for the report's medians.
+    #[arg(long, default_value_t = 1)]
+    pub round: u32,
+    /// Clock ticks per second in /proc/PID/stat (`getconf CLK_TCK`).
+    #[arg(long, default_value_t = 100)]
+    pub clk_tck: u64,
+    /// Seconds to wait for the last signals after sending stops before counting them lost.
+    #[arg(long, default_value_t = 10)]
+    pub grace_secs: u64,
+    /// The workload.
+    #[command(subcommand)]
+    pub workload: PeersWorkload,
+}
+
+/// The side-by-side workloads.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PeersWorkload {
+    /// One-way signals at a fixed total rate; latency percentiles.
+    Rate {
+        /// Sender/receiver pairs.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Signals per second over all pairs.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Bytes of each signal's body.
+        #[arg(long, default_value_t = 300)]
+        size: usize,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// A fixed number of signals in flight per pair, each delivery answered; delivered/s.
+    Closed {
+        /// Pairs.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Signals in flight per pair.
+        #[arg(long, default_value_t = 8)]
+        in_flight: usize,
+        /// Bytes of each signal's body.
+        #[arg(long, default_value_t = 300)]
+        size: usize,
+        /// Seconds to run for.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+    /// Registered, idle connections held; server memory per connection.
+    Idle {
+        /// Connections.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Seconds to hold them after measuring.
+        #[arg(long, default_value_t = 2)]
+        hold_secs: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The side-by-side workloads run on one thread (and `scripts/bench` pins it to one core),
+    // so every server faces the same generator.
+    let mut builder = match cli.scenario {
+        Scenario::Peers(_) | Scenario::PeersReport { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("loadgen: cannot start the runtime: {e}");

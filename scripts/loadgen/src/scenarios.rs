@@ -13,11 +13,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::client::{self, Client};
+use crate::peers;
+use crate::peers::workloads::{self, Target};
 use crate::stats::{Latencies, rss_kib};
-use crate::{Cli, Scenario};
+use crate::{Cli, PeersArgs, PeersWorkload, Scenario};
 
 /// Microseconds since this process started: one clock for senders and receivers.
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
 }
@@ -62,6 +64,55 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 server_id: server_id.clone(),
             };
             crate::soak::run(&cli, soak).await
+        }
+        Scenario::Peers(args) => side_by_side(&cli, args).await,
+        Scenario::PeersReport { results } => {
+            let text = std::fs::read_to_string(results)
+                .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
+            print!("{}", peers::report::Results::parse(&text)?.table());
+            Ok(())
+        }
+    }
+}
+
+/// One side-by-side workload (`peers`).
+async fn side_by_side(cli: &Cli, args: &PeersArgs) -> Result<(), String> {
+    let target = Target {
+        protocol: args.protocol,
+        addr: args.addr.clone(),
+        server_pid: args.server_pid,
+        server_id: args.server_id.clone(),
+        label: args
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{:?}", args.protocol).to_lowercase()),
+        round: args.round,
+        source_ips: cli.source_ips,
+        connect_concurrency: cli.connect_concurrency,
+        clk_tck: args.clk_tck,
+    };
+    let grace = Duration::from_secs(args.grace_secs);
+    match &args.workload {
+        PeersWorkload::Rate {
+            pairs,
+            rate,
+            size,
+            duration_secs,
+        } => {
+            let duration = Duration::from_secs(*duration_secs);
+            workloads::rate(&target, *pairs, *rate, *size, duration, grace).await
+        }
+        PeersWorkload::Closed {
+            pairs,
+            in_flight,
+            size,
+            duration_secs,
+        } => {
+            let duration = Duration::from_secs(*duration_secs);
+            workloads::closed(&target, *pairs, *in_flight, *size, duration, grace).await
+        }
+        PeersWorkload::Idle { count, hold_secs } => {
+            workloads::idle(&target, *count, Duration::from_secs(*hold_secs)).await
         }
     }
 }

@@ -48,6 +48,22 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
+/// CPU time process `pid` has used (user + system, all threads) in clock ticks, from
+/// `/proc/PID/stat` (fields 14 and 15).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat)
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may contain spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +75,14 @@ mod tests {
         assert_eq!(l.percentile(99.0), 99);
         assert_eq!(l.percentile(100.0), 100);
         assert_eq!(Latencies::new(vec![]).percentile(99.0), 0);
+    }
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_after_the_command_name() {
+        let stat = "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 96 0 0 20 0 3";
+        assert_eq!(parse_cpu_ticks(stat), Some(827));
+        assert_eq!(parse_cpu_ticks("4242 (truncated) S 1"), None);
+        assert!(cpu_ticks(std::process::id()).is_some());
     }
 
     #[test]
