@@ -332,8 +332,12 @@ pub async fn start(config: Config) -> Result<RunningServer, RunError> {
         Some(reloader) => {
             let config = crate::tls::certs::server_config(reloader.provider(), reloader.current())?;
             let filter = filters(Arc::clone(&state));
+            #[cfg(unix)]
+            let watching = Arc::clone(&reloader).watch(TlsReloader::hangup_signal());
+            #[cfg(not(unix))]
+            let watching = Arc::clone(&reloader).watch();
             tokio::spawn(async move {
-                let watch = tokio::spawn(Arc::clone(&reloader).watch());
+                let watch = tokio::spawn(watching);
                 crate::tls::serve::serve(listener, filter, config, handshake_timeout, stopped)
                     .await;
                 watch.abort();

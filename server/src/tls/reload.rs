@@ -95,18 +95,25 @@ impl TlsReloader {
         }
     }
 
-    /// Watches for SIGHUP and file changes until dropped (abort the task to stop it).
-    pub async fn watch(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        #[cfg(unix)]
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+    /// Registers the SIGHUP handler now, before the server says it is listening: a SIGHUP that
+    /// arrived before [`TlsReloader::watch`] first ran would otherwise meet the default action
+    /// and end the process.
+    #[cfg(unix)]
+    pub fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!(error = %e, "cannot listen for SIGHUP; TLS reloads on file changes only");
                 None
             }
-        };
+        }
+    }
+
+    /// Watches for SIGHUP (`hup`, from [`TlsReloader::hangup_signal`]) and file changes until
+    /// dropped (abort the task to stop it).
+    pub async fn watch(self: Arc<Self>, #[cfg(unix)] mut hup: Option<tokio::signal::unix::Signal>) {
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             #[cfg(unix)]
             let hangup = async {
