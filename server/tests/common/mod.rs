@@ -29,9 +29,34 @@ pub const MANY_CLIENTS_ONE_ADDRESS: &str = r#"{
   }
 }"#;
 
+/// A spawned `signalbox` process that is killed when dropped, so a test that panics half-way
+/// leaves no server behind. Derefs to the [`std::process::Child`] (`kill`, `wait`, `id`).
+pub struct ServerProcess(std::process::Child);
+
+impl std::ops::Deref for ServerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Already gone after a test's own kill or wait; then these fail harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Spawns the real binary, `signalbox serve` on port 0 with `data_dir`, and reads the bound
 /// address from its JSON log (tests that kill, stop or restart the process).
-pub fn spawn_binary(data_dir: &Path) -> (std::process::Child, SocketAddr) {
+pub fn spawn_binary(data_dir: &Path) -> (ServerProcess, SocketAddr) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
@@ -58,7 +83,7 @@ pub fn spawn_binary(data_dir: &Path) -> (std::process::Child, SocketAddr) {
     };
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (ServerProcess(child), addr)
 }
 
 /// Writes [`MANY_CLIENTS_ONE_ADDRESS`] as the variables file of `data_dir`.
