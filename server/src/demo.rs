@@ -4,11 +4,13 @@
 //! `npm run build:demo` and committed, and `npm test` fails when it is stale. Nothing is fetched
 //! from anywhere else at run time (the Content-Security-Policy says so).
 
+use warp::Filter;
 use warp::http::{HeaderValue, header};
-use warp::{Filter, Reply};
+
+use crate::http::embedded::{self, EmbeddedFile};
 
 /// Every embedded file: path under `/demo/`, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[
+const FILES: &[EmbeddedFile] = &[
     ("", HTML, include_bytes!("../demo/index.html")),
     ("index.html", HTML, include_bytes!("../demo/index.html")),
     (
@@ -46,10 +48,7 @@ const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'sel
 
 /// The embedded file at `path` (relative to `/demo/`), if any.
 pub fn file(path: &str) -> Option<(&'static str, &'static [u8])> {
-    FILES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, ct, body)| (*ct, *body))
+    embedded::find(FILES, path)
 }
 
 /// `GET /demo` and `GET /demo/<file>`; anything else under `/demo` is rejected (so it falls
@@ -68,17 +67,10 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp:
 }
 
 fn reply(content_type: &'static str, body: &'static [u8]) -> warp::reply::Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
+    let mut response = embedded::reply(content_type, body);
+    response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
     );
     response
 }

@@ -16,9 +16,10 @@ use warp::{Filter, Reply};
 
 use crate::app::AppState;
 use crate::http::ApiFailure;
+use crate::http::embedded::{self, EmbeddedFile};
 
 /// Every embedded file: path under `/admin/`, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[
+const FILES: &[EmbeddedFile] = &[
     ("", HTML, include_bytes!("../../admin/index.html")),
     ("index.html", HTML, include_bytes!("../../admin/index.html")),
     (
@@ -44,10 +45,7 @@ pub const STATS_PATH: &str = "stats";
 
 /// The embedded file at `path` (relative to `/admin/`), if any.
 pub fn file(path: &str) -> Option<(&'static str, &'static [u8])> {
-    FILES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, ct, body)| (*ct, *body))
+    embedded::find(FILES, path)
 }
 
 /// `GET /admin`, `GET /admin/<file>` and `GET /admin/stats`; anything else under `/admin` is
@@ -68,7 +66,7 @@ pub fn routes(
                     }
                     path => match file(path) {
                         Some((content_type, body)) => access::check_page(&state, remote)
-                            .map(|()| file_reply(content_type, body)),
+                            .map(|()| embedded::reply(content_type, body)),
                         None => Err(ApiFailure::not_found("admin file")),
                     },
                 };
@@ -84,14 +82,6 @@ fn stats_reply(state: &AppState) -> warp::reply::Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn file_reply(content_type: &'static str, body: &'static [u8]) -> warp::reply::Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 

@@ -7,6 +7,7 @@
 
 pub mod address_limits;
 mod body;
+pub mod embedded;
 mod error;
 pub mod idempotency;
 
