@@ -24,7 +24,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 mod embedded {
-    refinery::embed_migrations!("src/directory/migrations");
+    refinery::embed_migrations!("src/directory/migrations/sqlite");
 }
 
 /// A database failure.
