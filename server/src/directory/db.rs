@@ -47,6 +47,12 @@ pub enum DbError {
     /// The blocking task panicked or the pool was closed.
     #[error("database worker failed: {0}")]
     Worker(String),
+    /// PostgreSQL reported an error or the connection failed (directory::postgres).
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had in time (directory::postgres).
+    #[error("postgres pool: {0}")]
+    PostgresPool(String),
 }
 
 impl DbError {

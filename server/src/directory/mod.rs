@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod db;
 pub mod db_metrics;
 pub mod plugin_manifests;
+pub mod postgres;
 pub mod queries;
 
 use thiserror::Error;

@@ -1,0 +1,61 @@
+//! Which PostgreSQL failures mean "the database is unreachable right now" (answered 503 with
+//! Retry-After, and recovered from without a restart) and which are retried inside a transaction.
+//!
+//! Owns the SQLSTATE classification only; never retries or sleeps itself.
+
+use tokio_postgres::error::SqlState;
+
+use crate::directory::DbError;
+
+/// Whether a transaction that failed with `error` should run again from the start: a
+/// serialization failure (40001) or a deadlock (40P01) under SERIALIZABLE isolation.
+pub fn is_retryable(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// Whether `error` means the server cannot be reached or is going away: a closed connection,
+/// an I/O error, SQLSTATE class 08 (connection exception) or 57P01-57P03 (admin shutdown, crash
+/// shutdown, cannot connect now).
+pub fn is_unreachable(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        // No SQLSTATE: the failure happened below the protocol (socket, timeout, TLS).
+        None => error.as_db_error().is_none() && source_is_io(error),
+    }
+}
+
+fn source_is_io(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    // tokio-postgres reports a connect timeout and an unexpected end of stream without an
+    // io::Error source; its message names them.
+    let text = error.to_string();
+    text.contains("timeout") || text.contains("closed") || text.contains("connection")
+}
+
+impl DbError {
+    /// Whether this is a PostgreSQL failure that a later attempt may not see: the server is
+    /// unreachable or restarting, no pooled connection could be had in time, or a serialization
+    /// conflict outlived its retries.
+    pub fn is_postgres_unavailable(&self) -> bool {
+        match self {
+            Self::Postgres(e) => is_unreachable(e) || is_retryable(e),
+            Self::PostgresPool(_) => true,
+            _ => false,
+        }
+    }
+}
