@@ -27,7 +27,7 @@ use warp::Filter;
 use crate::RunError;
 use crate::auth::Authority;
 use crate::config::Config;
-use crate::directory::{Db, credentials};
+use crate::directory::{Db, Directory, SqliteDirectory};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
 use crate::outbound::Outbound;
@@ -51,8 +51,10 @@ pub const DB_POOL_SIZE: usize = 4;
 pub struct AppState {
     /// The merged configuration.
     pub config: Config,
-    /// The database pool.
+    /// The database pool (being replaced by [`AppState::directory`]).
     pub db: Db,
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
     /// Token issuing and checking.
     pub auth: Authority,
     /// The route table the router serves.
@@ -92,9 +94,11 @@ impl AppState {
         let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE, &database))
             .await
             .map_err(|e| RunError::Start(e.to_string()))??;
+        let directory: Arc<dyn Directory> =
+            Arc::new(SqliteDirectory::new(db.clone(), config.db_path.clone()));
         let fresh = Authority::fresh_secret();
-        let secret = db
-            .call(move |c| credentials::signing_key_or_insert(c, &fresh, TimestampMs::now()))
+        let secret = directory
+            .signing_key_or_insert(&crate::op!("new"), fresh.to_vec(), TimestampMs::now())
             .await
             .map_err(|e| RunError::Start(e.to_string()))?;
         let auth = Authority::new(&secret, config.variables.auth);
@@ -123,6 +127,7 @@ impl AppState {
         let state = Arc::new(Self {
             config,
             db,
+            directory,
             auth,
             routes,
             openapi,
@@ -179,8 +184,8 @@ async fn purge_loop(state: std::sync::Weak<AppState>) {
         let ttl_ms = i64::from(state.config.variables.guest_token_ttl_seconds) * 1000;
         let idle_before = TimestampMs(now.0.saturating_sub(ttl_ms));
         let purged = state
-            .db
-            .write(move |c| crate::directory::commands::purge_unused(c, now, idle_before))
+            .directory
+            .purge_unused(&crate::op!("purge_loop"), now, idle_before)
             .await;
         match purged {
             Ok((0, 0)) => {}
@@ -345,7 +350,7 @@ pub async fn start(config: Config) -> Result<RunningServer, RunError> {
         }
     };
     let purge = tokio::spawn(crate::http::idempotency::purge_expired(
-        state.db.clone(),
+        Arc::clone(&state.directory),
         state.config.variables.database.idempotency_ttl_ms(),
     ));
     Ok(RunningServer {

@@ -25,7 +25,9 @@ use rusqlite::Connection;
 use signalbox_protocol::http::{MemberRole, ServerVisibility};
 use signalbox_protocol::{AccessDeniedReason, Secret, ServerId, TimestampMs, UserId};
 
-use super::{Db, DirectoryError, commands, queries};
+use super::queries::{InviteRecord, ServerRecord};
+use super::store::Directory;
+use super::{DirectoryError, commands, queries};
 use crate::auth::password::PasswordWork;
 use crate::auth::{Caller, GUEST_ID_PREFIX, KEY_ID_PREFIX, password};
 use crate::config::AuthMode;
@@ -53,6 +55,161 @@ pub struct JoinCredentials<'a> {
 /// A decision: admitted (and why) or refused (and why).
 pub type Decision = Result<Access, AccessDeniedReason>;
 
+/// What the rules need to know about one user and one server, fetched in one read by a
+/// backend ([`facts`] for SQLite) and decided by the pure functions below, which every backend
+/// shares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessFacts {
+    /// The server, if it exists.
+    pub server: Option<ServerRecord>,
+    /// Whether the user is banned from it (`false` for no user).
+    pub banned: bool,
+    /// The user's role in it, if a member.
+    pub role: Option<MemberRole>,
+    /// The invite presented, if one was and it exists (for any server).
+    pub invite: Option<InviteRecord>,
+}
+
+/// Reads the [`AccessFacts`] of `user` (if any) and `server`, and of `invite_code` if given.
+pub fn facts(
+    conn: &Connection,
+    server: &ServerId,
+    user: Option<&UserId>,
+    invite_code: Option<&str>,
+) -> Result<AccessFacts, DirectoryError> {
+    let Some(record) = queries::server(conn, server)? else {
+        return Ok(AccessFacts::default());
+    };
+    let (banned, role) = match user {
+        Some(user) => (
+            queries::is_banned(conn, server, user)?,
+            queries::role(conn, server, user)?,
+        ),
+        None => (false, None),
+    };
+    let invite = match invite_code {
+        Some(code) => queries::invite(conn, code)?,
+        None => None,
+    };
+    Ok(AccessFacts {
+        server: Some(record),
+        banned,
+        role,
+        invite,
+    })
+}
+
+/// The join rule over fetched facts: may this user join `server` with `credentials` at `now`?
+pub fn join_rule(
+    facts: &AccessFacts,
+    server: &ServerId,
+    credentials: JoinCredentials<'_>,
+    now: TimestampMs,
+) -> Decision {
+    let Some(record) = &facts.server else {
+        return Err(AccessDeniedReason::NotFound);
+    };
+    if facts.banned {
+        return Err(AccessDeniedReason::Banned);
+    }
+    if let Some(role) = facts.role {
+        return Ok(Access::Role(role));
+    }
+    if credentials.invite_code.is_some() {
+        let valid = facts.invite.as_ref().is_some_and(|invite| {
+            invite.invite.server_id == *server && invite.unusable_reason(now).is_none()
+        });
+        return if valid {
+            Ok(Access::Invite)
+        } else {
+            Err(AccessDeniedReason::InviteInvalid)
+        };
+    }
+    match record.summary.visibility {
+        ServerVisibility::Private => Err(AccessDeniedReason::Private),
+        ServerVisibility::Public => match (&record.password_hash, credentials.password) {
+            (None, _) => Ok(Access::Public),
+            (Some(_), None) => Err(AccessDeniedReason::PasswordRequired),
+            (Some(hash), Some(given)) if password::verify(hash, given) => Ok(Access::Public),
+            (Some(_), Some(_)) => Err(AccessDeniedReason::WrongPassword),
+        },
+    }
+}
+
+/// The view rule over fetched facts (`viewer` fetched or none): public servers to anyone not
+/// banned, private ones to members only.
+pub fn view_rule(facts: &AccessFacts) -> Decision {
+    if facts.server.is_none() {
+        return Err(AccessDeniedReason::NotFound);
+    }
+    if facts.banned {
+        return Err(AccessDeniedReason::Banned);
+    }
+    match (
+        facts.role,
+        facts.server.as_ref().map(|r| r.summary.visibility),
+    ) {
+        (Some(role), _) => Ok(Access::Role(role)),
+        (None, Some(ServerVisibility::Public)) => Ok(Access::Public),
+        (None, _) => Err(AccessDeniedReason::Private),
+    }
+}
+
+/// The live-roster view rule: [`view_rule`], and a password server shows its roster only to
+/// members (viewing must not bypass the password).
+pub fn view_live_rule(facts: &AccessFacts) -> Decision {
+    let decision = view_rule(facts);
+    if decision == Ok(Access::Public)
+        && facts
+            .server
+            .as_ref()
+            .is_some_and(|r| r.password_hash.is_some())
+    {
+        return Err(AccessDeniedReason::PasswordRequired);
+    }
+    decision
+}
+
+/// The database half of an admission over fetched facts (with the request's invite): the
+/// decision, or the hash the given password must be checked against.
+pub fn admission_rule(facts: &AccessFacts, request: &AdmissionRequest, now: TimestampMs) -> Step {
+    if request.entry == Entry::View {
+        return Step::Decided(view_live_rule(facts));
+    }
+    let credentials = JoinCredentials {
+        password: None,
+        invite_code: request.invite_code.as_deref(),
+    };
+    let decision = join_rule(facts, &request.server, credentials, now);
+    let hash = facts.server.as_ref().and_then(|r| r.password_hash.clone());
+    match (decision, hash, &request.password) {
+        (Err(AccessDeniedReason::PasswordRequired), Some(hash), Some(_)) => {
+            Step::CheckPassword(hash)
+        }
+        (decision, _, _) => Step::Decided(decision),
+    }
+}
+
+/// The still-admitted rule over fetched facts (no credentials): see [`still_admitted`].
+pub fn still_admitted_rule(facts: &AccessFacts, server: &ServerId, entry: Entry) -> Decision {
+    match entry {
+        Entry::View => view_live_rule(facts),
+        Entry::Join => join_rule(facts, server, JoinCredentials::default(), TimestampMs(0)),
+    }
+}
+
+/// The staff rule over fetched facts. `NotFound` when the server does not exist.
+pub fn staff_rule(facts: &AccessFacts) -> Result<Option<Staff>, DirectoryError> {
+    if facts.server.is_none() {
+        return Err(DirectoryError::NotFound("server"));
+    }
+    Ok(match facts.role {
+        Some(MemberRole::Owner) => Some(Staff::Owner),
+        Some(MemberRole::Moderator) => Some(Staff::Moderator),
+        _ => None,
+    })
+}
+
 /// May `user` join `server` with `credentials` at `now`?
 pub fn join(
     conn: &Connection,
@@ -61,34 +218,8 @@ pub fn join(
     credentials: JoinCredentials<'_>,
     now: TimestampMs,
 ) -> Result<Decision, DirectoryError> {
-    let Some(record) = queries::server(conn, server)? else {
-        return Ok(Err(AccessDeniedReason::NotFound));
-    };
-    if queries::is_banned(conn, server, user)? {
-        return Ok(Err(AccessDeniedReason::Banned));
-    }
-    if let Some(role) = queries::role(conn, server, user)? {
-        return Ok(Ok(Access::Role(role)));
-    }
-    if let Some(code) = credentials.invite_code {
-        let valid = queries::invite(conn, code)?.is_some_and(|invite| {
-            invite.invite.server_id == *server && invite.unusable_reason(now).is_none()
-        });
-        return Ok(if valid {
-            Ok(Access::Invite)
-        } else {
-            Err(AccessDeniedReason::InviteInvalid)
-        });
-    }
-    match record.summary.visibility {
-        ServerVisibility::Private => Ok(Err(AccessDeniedReason::Private)),
-        ServerVisibility::Public => Ok(match (&record.password_hash, credentials.password) {
-            (None, _) => Ok(Access::Public),
-            (Some(_), None) => Err(AccessDeniedReason::PasswordRequired),
-            (Some(hash), Some(given)) if password::verify(hash, given) => Ok(Access::Public),
-            (Some(_), Some(_)) => Err(AccessDeniedReason::WrongPassword),
-        }),
-    }
+    let facts = facts(conn, server, Some(user), credentials.invite_code)?;
+    Ok(join_rule(&facts, server, credentials, now))
 }
 
 /// May `user` see `server`'s details and roster without joining? Public servers: anyone not
@@ -98,23 +229,7 @@ pub fn view(
     server: &ServerId,
     user: Option<&UserId>,
 ) -> Result<Decision, DirectoryError> {
-    let Some(record) = queries::server(conn, server)? else {
-        return Ok(Err(AccessDeniedReason::NotFound));
-    };
-    let role = match user {
-        Some(user) => {
-            if queries::is_banned(conn, server, user)? {
-                return Ok(Err(AccessDeniedReason::Banned));
-            }
-            queries::role(conn, server, user)?
-        }
-        None => None,
-    };
-    Ok(match (role, record.summary.visibility) {
-        (Some(role), _) => Ok(Access::Role(role)),
-        (None, ServerVisibility::Public) => Ok(Access::Public),
-        (None, ServerVisibility::Private) => Err(AccessDeniedReason::Private),
-    })
+    Ok(view_rule(&facts(conn, server, user, None)?))
 }
 
 /// Why an `identify` (claiming an `oderId` on a realtime connection) is refused.
@@ -141,8 +256,21 @@ pub fn identify(
     caller: Option<&Caller>,
     mode: AuthMode,
 ) -> Result<Result<(), IdentifyDenied>, DirectoryError> {
-    if let Some(caller) = caller {
-        return Ok(if caller.user_id == *claimed {
+    identify_rule(claimed, caller.map(|c| &c.user_id), mode, || {
+        Ok(queries::bound_public_key(conn, claimed)?.is_some())
+    })
+}
+
+/// The identify rule, shared by the backends: `proven` is the identity a valid token proves,
+/// `is_bound` reads whether `claimed` is bound to a key (called only when that decides).
+pub fn identify_rule(
+    claimed: &UserId,
+    proven: Option<&UserId>,
+    mode: AuthMode,
+    is_bound: impl FnOnce() -> Result<bool, DirectoryError>,
+) -> Result<Result<(), IdentifyDenied>, DirectoryError> {
+    if let Some(proven) = proven {
+        return Ok(if proven == claimed {
             Ok(())
         } else {
             Err(IdentifyDenied::OtherIdentity)
@@ -154,9 +282,10 @@ pub fn identify(
     if is_issued_id(claimed) {
         return Ok(Err(IdentifyDenied::IssuedWithToken));
     }
-    Ok(match queries::bound_public_key(conn, claimed)? {
-        Some(_) => Err(IdentifyDenied::BoundToAnotherKey),
-        None => Ok(()),
+    Ok(if is_bound()? {
+        Err(IdentifyDenied::BoundToAnotherKey)
+    } else {
+        Ok(())
     })
 }
 
@@ -202,14 +331,17 @@ pub struct AdmissionRequest {
 }
 
 /// What the database step of an admission found.
-enum Step {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Decided without a password.
     Decided(Decision),
+    /// A public server with a password, and one was given: check it against this hash.
     CheckPassword(String),
 }
 
 /// THE admission path of every transport (see the module docs). A refusal changes nothing.
 pub async fn admit(
-    db: &Db,
+    directory: &dyn Directory,
     passwords: &PasswordWork,
     request: AdmissionRequest,
 ) -> Result<Decision, DirectoryError> {
@@ -217,9 +349,8 @@ pub async fn admit(
         return Ok(Err(AccessDeniedReason::NotAuthenticated));
     }
     let now = TimestampMs::now();
-    let first = request.clone();
-    let step = db
-        .call(move |conn| decide_without_password(conn, &first, now))
+    let step = directory
+        .admission_step(&crate::op!("admit"), &request, now)
         .await?;
     let decision = match step {
         Step::Decided(decision) => decision,
@@ -248,39 +379,30 @@ pub async fn admit(
             other => Ok(other),
         });
     }
-    db.write(move |conn| record_admission(conn, &request, access, now))
+    directory
+        .record_admission(&crate::op!("admit"), &request, access, now)
         .await
 }
 
-/// The database half of [`admit`]: the decision, or the hash a password must be checked against.
-fn decide_without_password(
+/// The database half of [`admit`] on SQLite: the decision, or the hash a password must be
+/// checked against.
+pub fn decide_without_password(
     conn: &Connection,
     request: &AdmissionRequest,
     now: TimestampMs,
 ) -> Result<Step, DirectoryError> {
-    let (server, user) = (&request.server, &request.user);
-    if request.entry == Entry::View {
-        return Ok(Step::Decided(view_live(conn, server, user)?));
-    }
-    let Some(record) = queries::server(conn, server)? else {
-        return Ok(Step::Decided(Err(AccessDeniedReason::NotFound)));
-    };
-    let credentials = JoinCredentials {
-        password: None,
-        invite_code: request.invite_code.as_deref(),
-    };
-    let decision = join(conn, server, user, credentials, now)?;
-    Ok(match (decision, record.password_hash, &request.password) {
-        (Err(AccessDeniedReason::PasswordRequired), Some(hash), Some(_)) => {
-            Step::CheckPassword(hash)
-        }
-        (decision, _, _) => Step::Decided(decision),
-    })
+    let facts = facts(
+        conn,
+        &request.server,
+        Some(&request.user),
+        request.invite_code.as_deref(),
+    )?;
+    Ok(admission_rule(&facts, request, now))
 }
 
 /// Records what an admission implies: a public join makes a member, an invite is used.
 /// Re-checks the ban, which may have landed while the password was checked.
-fn record_admission(
+pub fn record_admission(
     conn: &Connection,
     request: &AdmissionRequest,
     access: Access,
@@ -309,20 +431,13 @@ fn record_admission(
     Ok(Ok(access))
 }
 
-/// May `user` view `server`'s live roster? [`view`]'s rules, and a password server shows its
-/// roster only to members (viewing must not bypass the password).
-fn view_live(
+/// May `user` view `server`'s live roster? See [`view_live_rule`].
+pub fn view_live(
     conn: &Connection,
     server: &ServerId,
     user: &UserId,
 ) -> Result<Decision, DirectoryError> {
-    let decision = view(conn, server, Some(user))?;
-    if decision == Ok(Access::Public)
-        && queries::server(conn, server)?.is_some_and(|r| r.password_hash.is_some())
-    {
-        return Ok(Err(AccessDeniedReason::PasswordRequired));
-    }
-    Ok(decision)
+    Ok(view_live_rule(&facts(conn, server, Some(user), None)?))
 }
 
 /// Would a live connection of `user` that entered `server` as `entry` still be admitted now,
@@ -334,16 +449,8 @@ pub fn still_admitted(
     user: &UserId,
     entry: Entry,
 ) -> Result<Decision, DirectoryError> {
-    match entry {
-        Entry::View => view_live(conn, server, user),
-        Entry::Join => join(
-            conn,
-            server,
-            user,
-            JoinCredentials::default(),
-            TimestampMs::now(),
-        ),
-    }
+    let facts = facts(conn, server, Some(user), None)?;
+    Ok(still_admitted_rule(&facts, server, entry))
 }
 
 /// What `user` may do to `server` as staff.
@@ -362,14 +469,7 @@ pub fn staff(
     server: &ServerId,
     user: &UserId,
 ) -> Result<Option<Staff>, DirectoryError> {
-    if queries::server(conn, server)?.is_none() {
-        return Err(DirectoryError::NotFound("server"));
-    }
-    Ok(match queries::role(conn, server, user)? {
-        Some(MemberRole::Owner) => Some(Staff::Owner),
-        Some(MemberRole::Moderator) => Some(Staff::Moderator),
-        _ => None,
-    })
+    staff_rule(&facts(conn, server, Some(user), None)?)
 }
 
 #[cfg(test)]

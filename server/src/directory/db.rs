@@ -47,12 +47,18 @@ pub enum DbError {
     /// The blocking task panicked or the pool was closed.
     #[error("database worker failed: {0}")]
     Worker(String),
-    /// PostgreSQL reported an error or the connection failed (directory::postgres).
-    #[error("postgres: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    /// No PostgreSQL connection could be had in time (directory::postgres).
-    #[error("postgres pool: {0}")]
-    PostgresPool(String),
+    /// Another backend (PostgreSQL, its pool) failed; `unavailable` when retrying later can
+    /// succeed (connection lost, server shutting down, pool timeout, serialization retries
+    /// exhausted).
+    #[error("{backend}: {source}")]
+    Backend {
+        /// The backend's name (`postgres`).
+        backend: &'static str,
+        /// Whether the failure is transient (answered 503 with `Retry-After`).
+        unavailable: bool,
+        /// The error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl DbError {
@@ -63,6 +69,20 @@ impl DbError {
             self.sqlite_code(),
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
         )
+    }
+
+    /// Whether the failure is transient and the request may be retried later as it is: SQLite
+    /// busy or its disk full, or an unavailable other backend. Answered 503 with `Retry-After`.
+    pub fn is_unavailable(&self) -> bool {
+        self.is_busy()
+            || self.is_disk_full()
+            || matches!(
+                self,
+                Self::Backend {
+                    unavailable: true,
+                    ..
+                }
+            )
     }
 
     /// Whether the disk (or the database's size limit) is full: writes fail until space returns,
@@ -259,7 +279,7 @@ impl Db {
     }
 
     /// [`Db::call`], timed under `operation` (the latency histogram's label).
-    async fn call_as<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, E>
+    pub async fn call_as<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
@@ -298,6 +318,24 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         let operation = super::db_metrics::operation(std::any::type_name::<F>());
+        self.call_as(operation, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(DbError::from)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// [`Db::write`], timed under `operation` (the latency histogram's label).
+    pub async fn write_as<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
         self.call_as(operation, move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -1,9 +1,12 @@
 //! The persistent directory: users, servers, roles, bans, invites, join requests, games, and the
 //! credentials auth keeps (signing key, challenges, idempotency records).
 //!
-//! Owns every SQL statement of the server. [`commands`] writes, [`queries`] reads, both as plain
-//! typed functions over a `&rusqlite::Connection` (run them through [`db::Db::call`] from async
-//! code); [`access`] is the one place that decides who may join, view or moderate a server.
+//! Everything outside this module reaches the directory through [`store::Directory`] (an
+//! `Arc<dyn Directory>`), implemented on SQLite by [`sqlite::SqliteDirectory`]. Owns every SQL
+//! statement of the server. [`commands`] writes, [`queries`] reads, both as plain typed
+//! functions over a `&rusqlite::Connection` (SQLite's implementation runs them through
+//! [`db::Db`]); [`access`] is the one place that decides who may join, view or moderate a
+//! server, as pure rules over [`access::AccessFacts`] every backend shares.
 //! Never does network I/O, never hashes or checks passwords itself beyond calling
 //! [`crate::auth::password`], and never decides HTTP statuses (routes map [`DirectoryError`]).
 
@@ -12,13 +15,18 @@ pub mod commands;
 pub mod credentials;
 pub mod db;
 pub mod db_metrics;
+pub mod idempotency;
 pub mod plugin_manifests;
 pub mod postgres;
 pub mod queries;
+pub mod sqlite;
+pub mod store;
 
 use thiserror::Error;
 
 pub use db::{Db, DbError};
+pub use sqlite::SqliteDirectory;
+pub use store::{Cx, Directory, DirectoryStats, Outcome};
 
 /// Why a directory command or query failed.
 #[derive(Debug, Error)]
@@ -35,6 +43,9 @@ pub enum DirectoryError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The `Idempotency-Key` was used before with a different request.
+    #[error("the Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -48,7 +48,7 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
         display_name: session.display_name.clone(),
         mode: session.state.auth.mode,
     };
-    let decision = access::admit(&session.state.db, &session.state.passwords, request)
+    let decision = access::admit(&*session.state.directory, &session.state.passwords, request)
         .await
         .map_err(|e| Refusal::internal("the join could not be checked", e))?;
     if let Err(reason) = decision {

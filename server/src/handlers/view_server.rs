@@ -26,7 +26,7 @@ pub async fn handle(session: &Session, view: ViewServer) -> Handled {
         display_name: None,
         mode: session.state.auth.mode,
     };
-    let decision = access::admit(&session.state.db, &session.state.passwords, request)
+    let decision = access::admit(&*session.state.directory, &session.state.passwords, request)
         .await
         .map_err(|e| Refusal::internal("the view could not be checked", e))?;
     if let Err(reason) = decision {

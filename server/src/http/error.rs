@@ -87,6 +87,9 @@ impl From<DirectoryError> for ApiFailure {
             DirectoryError::Conflict(m) => Self::new(ApiErrorCode::Conflict, m),
             DirectoryError::Gone(m) => Self::new(ApiErrorCode::Gone, m),
             DirectoryError::Forbidden(m) => Self::forbidden(m),
+            DirectoryError::IdempotencyMismatch => {
+                Self::new(ApiErrorCode::IdempotencyMismatch, e.to_string())
+            }
             DirectoryError::Db(e) => Self::from(e),
         }
     }
@@ -107,6 +110,12 @@ impl From<crate::directory::DbError> for ApiFailure {
             Self::new(
                 ApiErrorCode::Unavailable,
                 "the server's storage is full; writes are refused until space is freed",
+            )
+        } else if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::new(
+                ApiErrorCode::Unavailable,
+                "the database is unavailable; retry after a moment",
             )
         } else {
             Self::internal(&e)

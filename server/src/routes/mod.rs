@@ -304,14 +304,19 @@ impl Req {
             .write(
                 move |c| -> Result<Result<serde_json::Value, Replayed>, ApiFailure> {
                     if let Some(claim) = &claim
-                        && let Some(replayed) = claim.lookup(c)?
+                        && let Some(replayed) = crate::directory::sqlite::lookup(c, claim)?
                     {
                         return Ok(Err(replayed));
                     }
                     let value =
                         serde_json::to_value(f(c)?).map_err(|e| ApiFailure::internal(&e))?;
                     if let Some(claim) = &claim {
-                        claim.store(c, status.as_u16(), &value.to_string())?;
+                        crate::directory::sqlite::store(
+                            c,
+                            claim,
+                            status.as_u16(),
+                            &value.to_string(),
+                        )?;
                     }
                     Ok(Ok(value))
                 },
@@ -576,7 +581,7 @@ async fn dispatch_inner(
         let (status, text) = (status.as_u16(), value.to_string());
         state
             .db
-            .write(move |c| claim.store(c, status, &text))
+            .write(move |c| crate::directory::sqlite::store(c, &claim, status, &text))
             .await?;
     }
     Ok(reply.into_response())

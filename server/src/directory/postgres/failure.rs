@@ -5,7 +5,7 @@
 
 use tokio_postgres::error::SqlState;
 
-use crate::directory::DbError;
+use crate::directory::{DbError, DirectoryError};
 
 /// Whether a transaction that failed with `error` should run again from the start: a
 /// serialization failure (40001) or a deadlock (40P01) under SERIALIZABLE isolation.
@@ -47,15 +47,37 @@ fn source_is_io(error: &tokio_postgres::Error) -> bool {
     text.contains("timeout") || text.contains("closed") || text.contains("connection")
 }
 
-impl DbError {
-    /// Whether this is a PostgreSQL failure that a later attempt may not see: the server is
-    /// unreachable or restarting, no pooled connection could be had in time, or a serialization
-    /// conflict outlived its retries.
-    pub fn is_postgres_unavailable(&self) -> bool {
-        match self {
-            Self::Postgres(e) => is_unreachable(e) || is_retryable(e),
-            Self::PostgresPool(_) => true,
-            _ => false,
+impl From<tokio_postgres::Error> for DbError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Backend {
+            backend: "postgres",
+            unavailable: is_unreachable(&error) || is_retryable(&error),
+            source: Box::new(error),
         }
+    }
+}
+
+impl From<tokio_postgres::Error> for DirectoryError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+/// A pool failure (no connection in time, pool closed): always unavailable.
+pub fn pool_failure(message: String) -> DbError {
+    DbError::Backend {
+        backend: "postgres",
+        unavailable: true,
+        source: message.into(),
+    }
+}
+
+/// Whether a directory call failed with a retryable PostgreSQL error (see [`is_retryable`]).
+pub fn is_retryable_failure(error: &DirectoryError) -> bool {
+    match error {
+        DirectoryError::Db(DbError::Backend { source, .. }) => source
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(is_retryable),
+        _ => false,
     }
 }

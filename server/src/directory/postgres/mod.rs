@@ -3,7 +3,7 @@
 //!
 //! Owns every PostgreSQL statement of the server. Never logs the connection URL (it may carry a
 //! password), never decides HTTP statuses (a failure to reach the server is reported as
-//! [`DbError::is_postgres_unavailable`](super::DbError::is_postgres_unavailable), which callers
+//! an unavailable [`DbError::Backend`](super::DbError::Backend), which callers
 //! answer with 503), and never holds a session-level advisory lock on a connection it gives
 //! back to the pool.
 

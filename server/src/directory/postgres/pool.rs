@@ -14,6 +14,7 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
+use super::failure::pool_failure;
 use crate::directory::DbError;
 
 /// How long a checkout waits for a free connection, and how long opening one may take.
@@ -39,7 +40,7 @@ impl Default for PoolSettings {
 
 /// Parses a `postgres://` URL (or `key=value` string). The error never repeats the URL.
 pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, DbError> {
-    let mut config = tokio_postgres::Config::from_str(url).map_err(DbError::Postgres)?;
+    let mut config = tokio_postgres::Config::from_str(url).map_err(DbError::from)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_TIMEOUT);
     }
@@ -83,15 +84,15 @@ impl PgPool {
             .recycle_timeout(Some(settings.timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| DbError::PostgresPool(e.to_string()))?;
+            .map_err(|e| pool_failure(e.to_string()))?;
         Ok(Self { pool })
     }
 
     /// Checks out a connection, waiting at most the configured timeout.
     pub async fn get(&self) -> Result<Object, DbError> {
         self.pool.get().await.map_err(|e| match e {
-            PoolError::Backend(e) => DbError::Postgres(e),
-            other => DbError::PostgresPool(other.to_string()),
+            PoolError::Backend(e) => DbError::from(e),
+            other => pool_failure(other.to_string()),
         })
     }
 

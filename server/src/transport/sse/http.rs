@@ -176,7 +176,7 @@ async fn connect(
             display_name: caller.as_ref().and_then(|c| c.display_name.clone()),
             mode: state.auth.mode,
         };
-        let decision = access::admit(&state.db, &state.passwords, request)
+        let decision = access::admit(&*state.directory, &state.passwords, request)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not check an SSE admission");
