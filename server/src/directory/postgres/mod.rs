@@ -7,9 +7,14 @@
 //! answer with 503), and never holds a session-level advisory lock on a connection it gives
 //! back to the pool.
 
+pub mod commands;
+pub mod directory;
 pub mod failure;
 pub mod migrate;
 pub mod pool;
+pub mod queries;
+pub mod transaction;
 
 pub use migrate::{MIGRATION_LOCK, migrate};
+pub use directory::PgDirectory;
 pub use pool::{PgPool, PoolSettings};
