@@ -421,8 +421,8 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
         viewer: Option<&UserId>,
     ) -> DirResult<Result<ServerSummary, AccessDeniedReason>>;
 
-    /// Public servers by id; `q` matches a name prefix, a tag, or words of the description
-    /// (case-insensitive for ASCII).
+    /// Public servers by id; with `q`, those whose name starts with `q` (ASCII
+    /// case-insensitive).
     async fn list_public_servers(
         &self,
         cx: &Cx,
