@@ -6,9 +6,8 @@
 //! Owns write statements only; never opens or commits a transaction itself.
 
 use signalbox_protocol::http::{
-    Ban, CreateServerRequest, Game, Invite, JoinRequest, JoinRequestStatus, MemberRole,
-    Membership, PluginManifest, ServerSummary, ServerVisibility, UpdateServerRequest,
-    UpsertGameRequest,
+    Ban, CreateServerRequest, Game, Invite, JoinRequest, JoinRequestStatus, MemberRole, Membership,
+    PluginManifest, ServerSummary, ServerVisibility, UpdateServerRequest, UpsertGameRequest,
 };
 use signalbox_protocol::{AccessDeniedReason, PluginId, ServerId, TimestampMs, UserId};
 use tokio_postgres::GenericClient;
@@ -60,7 +59,7 @@ pub async fn upsert_user(
 ) -> Result<()> {
     c.execute(
         "INSERT INTO users (id, display_name, public_key, guest, created_at, profile_updated_at) \
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $2::text IS NULL THEN NULL ELSE $5 END) \
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $2::text IS NULL THEN NULL::bigint ELSE $5::bigint END) \
          ON CONFLICT (id) DO UPDATE SET \
            display_name = coalesce(excluded.display_name, users.display_name), \
            public_key = coalesce(users.public_key, excluded.public_key)",
@@ -188,7 +187,7 @@ pub async fn update_server(
         .ok_or(DirectoryError::NotFound("server"))
 }
 
-async fn one_row(changed: u64, what: &'static str) -> Result<()> {
+fn one_row(changed: u64, what: &'static str) -> Result<()> {
     if changed == 0 {
         Err(DirectoryError::NotFound(what))
     } else {
@@ -201,7 +200,7 @@ pub async fn delete_server(c: &impl GenericClient, id: &ServerId) -> Result<()> 
     let n = c
         .execute("DELETE FROM servers WHERE id = $1", &[&id.as_str()])
         .await?;
-    one_row(n, "server").await
+    one_row(n, "server")
 }
 
 /// Sets or clears the join password hash. `NotFound("server")`.
@@ -216,7 +215,7 @@ pub async fn set_password_hash(
             &[&id.as_str(), &hash],
         )
         .await?;
-    one_row(n, "server").await
+    one_row(n, "server")
 }
 
 /// Adds a member (an existing membership is kept as it is) and answers the membership.
@@ -312,7 +311,13 @@ pub async fn ban(
         "INSERT INTO bans (server_id, user_id, reason, banned_by, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (server_id, user_id) \
          DO UPDATE SET reason = excluded.reason, banned_by = excluded.banned_by",
-        &[&server.as_str(), &user.as_str(), &reason, &by.as_str(), &now.0],
+        &[
+            &server.as_str(),
+            &user.as_str(),
+            &reason,
+            &by.as_str(),
+            &now.0,
+        ],
     )
     .await?;
     c.execute(
@@ -336,7 +341,7 @@ pub async fn unban(c: &impl GenericClient, server: &ServerId, user: &UserId) -> 
             &[&server.as_str(), &user.as_str()],
         )
         .await?;
-    one_row(n, "ban").await
+    one_row(n, "ban")
 }
 
 /// Stores a new invite.
@@ -375,8 +380,11 @@ pub async fn accept_invite(
         return Err(DirectoryError::Forbidden("banned from this server".into()));
     }
     if queries::role(c, &server, user).await?.is_none() {
-        c.execute("UPDATE invites SET uses = uses + 1 WHERE code = $1", &[&code])
-            .await?;
+        c.execute(
+            "UPDATE invites SET uses = uses + 1 WHERE code = $1",
+            &[&code],
+        )
+        .await?;
     }
     add_member(c, &server, user, MemberRole::Member, now).await
 }
@@ -384,9 +392,12 @@ pub async fn accept_invite(
 /// Revokes an invite. `NotFound("invite")`.
 pub async fn revoke_invite(c: &impl GenericClient, code: &str) -> Result<()> {
     let n = c
-        .execute("UPDATE invites SET revoked = TRUE WHERE code = $1", &[&code])
+        .execute(
+            "UPDATE invites SET revoked = TRUE WHERE code = $1",
+            &[&code],
+        )
         .await?;
-    one_row(n, "invite").await
+    one_row(n, "invite")
 }
 
 /// Files a pending join request: `Conflict` for a member or a request already pending.
@@ -489,7 +500,7 @@ pub async fn upsert_game(
 /// Deletes a game. `NotFound("game")`.
 pub async fn delete_game(c: &impl GenericClient, id: &str) -> Result<()> {
     let n = c.execute("DELETE FROM games WHERE id = $1", &[&id]).await?;
-    one_row(n, "game").await
+    one_row(n, "game")
 }
 
 /// Registers or replaces a plugin manifest.
@@ -517,14 +528,18 @@ pub async fn upsert_plugin(
 }
 
 /// Removes a plugin manifest. `NotFound("plugin")`.
-pub async fn delete_plugin(c: &impl GenericClient, server: &ServerId, plugin: &PluginId) -> Result<()> {
+pub async fn delete_plugin(
+    c: &impl GenericClient,
+    server: &ServerId,
+    plugin: &PluginId,
+) -> Result<()> {
     let n = c
         .execute(
             "DELETE FROM plugin_manifests WHERE server_id = $1 AND plugin_id = $2",
             &[&server.as_str(), &plugin.as_str()],
         )
         .await?;
-    one_row(n, "plugin").await
+    one_row(n, "plugin")
 }
 
 /// The signing secret, `fresh` stored first when there is none.
@@ -539,10 +554,11 @@ pub async fn signing_key_or_insert(
         &[&fresh, &now.0],
     )
     .await?;
-    Ok(c
-        .query_one("SELECT secret FROM signing_keys WHERE id = 1", &[])
-        .await?
-        .try_get(0)?)
+    Ok(
+        c.query_one("SELECT secret FROM signing_keys WHERE id = 1", &[])
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// Stores a login challenge.
@@ -633,7 +649,10 @@ pub async fn store_idempotency_record(
 }
 
 /// Deletes idempotency records made at or before `cutoff`: how many.
-pub async fn purge_idempotency_records(c: &impl GenericClient, cutoff: TimestampMs) -> Result<usize> {
+pub async fn purge_idempotency_records(
+    c: &impl GenericClient,
+    cutoff: TimestampMs,
+) -> Result<usize> {
     Ok(count(
         c.execute(
             "DELETE FROM idempotency_records WHERE created_at <= $1",

@@ -20,7 +20,9 @@ use super::pool::{PgPool, PoolSettings};
 use super::transaction::{ScopeLock, backoff, should_retry};
 use super::{commands, queries};
 use crate::config::AuthMode;
-use crate::directory::access::{self, Access, AdmissionRequest, Decision, Entry, IdentifyDenied, Staff, Step};
+use crate::directory::access::{
+    self, Access, AdmissionRequest, Decision, Entry, IdentifyDenied, Staff, Step,
+};
 use crate::directory::db_metrics::DbMetrics;
 use crate::directory::idempotency::{Claim, IdempotencyRecord, IdempotencyScope};
 use crate::directory::queries::{InviteRecord, ServerRecord};
@@ -40,7 +42,9 @@ pub struct PgDirectory {
 
 impl std::fmt::Debug for PgDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgDirectory").field("pool", &self.pool).finish()
+        f.debug_struct("PgDirectory")
+            .field("pool", &self.pool)
+            .finish()
     }
 }
 
@@ -241,7 +245,8 @@ impl Directory for PgDirectory {
         server: &ServerId,
         request: UpdateServerRequest,
     ) -> DirResult<Outcome<ServerSummary>> {
-        idempotent!(self, cx, |c| commands::update_server(c, server, &request).await?)
+        idempotent!(self, cx, |c| commands::update_server(c, server, &request)
+            .await?)
     }
 
     async fn delete_server(&self, cx: &Cx, server: &ServerId) -> DirResult<Outcome<OkResponse>> {
@@ -296,7 +301,8 @@ impl Directory for PgDirectory {
         user: &UserId,
         role: MemberRole,
     ) -> DirResult<Outcome<Membership>> {
-        idempotent!(self, cx, |c| commands::set_role(c, server, user, role).await?)
+        idempotent!(self, cx, |c| commands::set_role(c, server, user, role)
+            .await?)
     }
 
     async fn remove_member(
@@ -318,7 +324,8 @@ impl Directory for PgDirectory {
         request: UpsertGameRequest,
         now: TimestampMs,
     ) -> DirResult<Outcome<Game>> {
-        idempotent!(self, cx, |c| commands::upsert_game(c, id, &request, now).await?)
+        idempotent!(self, cx, |c| commands::upsert_game(c, id, &request, now)
+            .await?)
     }
 
     async fn delete_game(&self, cx: &Cx, id: &str) -> DirResult<Outcome<OkResponse>> {
@@ -342,7 +349,8 @@ impl Directory for PgDirectory {
         user: &UserId,
         now: TimestampMs,
     ) -> DirResult<Outcome<Membership>> {
-        idempotent!(self, cx, |c| commands::accept_invite(c, code, user, now).await?)
+        idempotent!(self, cx, |c| commands::accept_invite(c, code, user, now)
+            .await?)
     }
 
     async fn revoke_invite(&self, cx: &Cx, code: &str) -> DirResult<Outcome<OkResponse>> {
@@ -450,7 +458,8 @@ impl Directory for PgDirectory {
         id: &str,
         now: TimestampMs,
     ) -> DirResult<(String, String)> {
-        write!(self, cx, |c| commands::consume_challenge(c, id, now).await?)
+        write!(self, cx, |c| commands::consume_challenge(c, id, now)
+            .await?)
     }
 
     async fn bind_key(
@@ -526,7 +535,8 @@ impl Directory for PgDirectory {
         now: TimestampMs,
         idle_before: TimestampMs,
     ) -> DirResult<(usize, usize)> {
-        write!(self, cx, |c| commands::purge_unused(c, now, idle_before).await?)
+        write!(self, cx, |c| commands::purge_unused(c, now, idle_before)
+            .await?)
     }
 
     async fn purge_idempotency(&self, cx: &Cx, cutoff: TimestampMs) -> DirResult<usize> {
@@ -716,7 +726,8 @@ impl Directory for PgDirectory {
         server: &ServerId,
         plugin: &PluginId,
     ) -> DirResult<Option<PluginManifest>> {
-        read!(self, cx, |c| queries::plugin_manifest(c, server, plugin).await?)
+        read!(self, cx, |c| queries::plugin_manifest(c, server, plugin)
+            .await?)
     }
 
     async fn idempotency_record(
@@ -725,7 +736,8 @@ impl Directory for PgDirectory {
         scope: &IdempotencyScope,
         since: TimestampMs,
     ) -> DirResult<Option<IdempotencyRecord>> {
-        read!(self, cx, |c| queries::idempotency_record(c, scope, since).await?)
+        read!(self, cx, |c| queries::idempotency_record(c, scope, since)
+            .await?)
     }
 
     async fn ping(&self) -> bool {

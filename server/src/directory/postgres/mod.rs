@@ -15,6 +15,6 @@ pub mod pool;
 pub mod queries;
 pub mod transaction;
 
-pub use migrate::{MIGRATION_LOCK, migrate};
 pub use directory::PgDirectory;
+pub use migrate::{MIGRATION_LOCK, migrate};
 pub use pool::{PgPool, PoolSettings};

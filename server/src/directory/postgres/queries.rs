@@ -126,15 +126,14 @@ pub async fn role(
     server: &ServerId,
     user: &UserId,
 ) -> Result<Option<signalbox_protocol::http::MemberRole>> {
-    Ok(c
-        .query_opt(
-            "SELECT role FROM members WHERE server_id = $1 AND user_id = $2",
-            &[&server.as_str(), &user.as_str()],
-        )
-        .await?
-        .map(|row| row.try_get::<_, String>(0))
-        .transpose()?
-        .map(|text| parse_role(&text)))
+    Ok(c.query_opt(
+        "SELECT role FROM members WHERE server_id = $1 AND user_id = $2",
+        &[&server.as_str(), &user.as_str()],
+    )
+    .await?
+    .map(|row| row.try_get::<_, String>(0))
+    .transpose()?
+    .map(|text| parse_role(&text)))
 }
 
 /// The members of `server` by user id.
@@ -148,7 +147,11 @@ pub async fn list_members(
         .query(
             "SELECT user_id, role FROM members WHERE server_id = $1 AND user_id > $2 \
              ORDER BY user_id LIMIT $3",
-            &[&server.as_str(), &cursor.unwrap_or(""), &(i64::from(limit) + 1)],
+            &[
+                &server.as_str(),
+                &cursor.unwrap_or(""),
+                &(i64::from(limit) + 1),
+            ],
         )
         .await?;
     let members = rows
@@ -166,13 +169,12 @@ pub async fn list_members(
 
 /// Whether `user` is banned from `server`.
 pub async fn is_banned(c: &impl GenericClient, server: &ServerId, user: &UserId) -> Result<bool> {
-    Ok(c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM bans WHERE server_id = $1 AND user_id = $2)",
-            &[&server.as_str(), &user.as_str()],
-        )
-        .await?
-        .try_get(0)?)
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM bans WHERE server_id = $1 AND user_id = $2)",
+        &[&server.as_str(), &user.as_str()],
+    )
+    .await?
+    .try_get(0)?)
 }
 
 /// The bans of `server` by user id.
@@ -186,7 +188,11 @@ pub async fn list_bans(
         .query(
             "SELECT user_id, reason, banned_by, created_at FROM bans \
              WHERE server_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
-            &[&server.as_str(), &cursor.unwrap_or(""), &(i64::from(limit) + 1)],
+            &[
+                &server.as_str(),
+                &cursor.unwrap_or(""),
+                &(i64::from(limit) + 1),
+            ],
         )
         .await?;
     let bans = rows
@@ -269,7 +275,11 @@ pub async fn pending_join_requests(
                 "SELECT {JOIN_REQUEST_COLUMNS} FROM join_requests \
                  WHERE server_id = $1 AND status = 'pending' AND id > $2 ORDER BY id LIMIT $3"
             ),
-            &[&server.as_str(), &cursor.unwrap_or(""), &(i64::from(limit) + 1)],
+            &[
+                &server.as_str(),
+                &cursor.unwrap_or(""),
+                &(i64::from(limit) + 1),
+            ],
         )
         .await?;
     let requests = rows
@@ -300,22 +310,28 @@ pub async fn user_profile(c: &impl GenericClient, user: &UserId) -> Result<Optio
 }
 
 /// The user bound to `public_key`, if any.
-pub async fn user_by_public_key(c: &impl GenericClient, public_key: &str) -> Result<Option<UserId>> {
-    Ok(c
-        .query_opt("SELECT id FROM users WHERE public_key = $1", &[&public_key])
-        .await?
-        .map(|row| row.try_get(0).map(UserId))
-        .transpose()?)
+pub async fn user_by_public_key(
+    c: &impl GenericClient,
+    public_key: &str,
+) -> Result<Option<UserId>> {
+    Ok(
+        c.query_opt("SELECT id FROM users WHERE public_key = $1", &[&public_key])
+            .await?
+            .map(|row| row.try_get(0).map(UserId))
+            .transpose()?,
+    )
 }
 
 /// The public key `user` is bound to, if any.
 pub async fn bound_public_key(c: &impl GenericClient, user: &UserId) -> Result<Option<String>> {
-    Ok(c
-        .query_opt("SELECT public_key FROM users WHERE id = $1", &[&user.as_str()])
-        .await?
-        .map(|row| row.try_get::<_, Option<String>>(0))
-        .transpose()?
-        .flatten())
+    Ok(c.query_opt(
+        "SELECT public_key FROM users WHERE id = $1",
+        &[&user.as_str()],
+    )
+    .await?
+    .map(|row| row.try_get::<_, Option<String>>(0))
+    .transpose()?
+    .flatten())
 }
 
 /// The games by id.

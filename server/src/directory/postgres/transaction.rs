@@ -49,7 +49,9 @@ impl ScopeLock {
     /// The connection.
     pub fn conn(&mut self) -> &mut Object {
         // Only `Drop` takes it out.
-        self.conn.as_mut().unwrap_or_else(|| unreachable!("taken only on drop"))
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
     }
 
     /// Waits for the lock of `scope` (concurrent holders are writes with the same key).
