@@ -17,7 +17,7 @@ use signalbox_protocol::{AccessDeniedReason, PluginId, ServerId, TimestampMs, Us
 use tokio_postgres::IsolationLevel;
 
 use super::pool::{PgPool, PoolSettings};
-use super::transaction::{ScopeLock, backoff, should_retry};
+use super::transaction::{ScopeLock, backoff, recycle, should_retry};
 use super::{commands, queries};
 use crate::config::AuthMode;
 use crate::directory::access::{
@@ -106,7 +106,9 @@ macro_rules! write {
         let mut timer = $self.metrics.start($cx.op);
         let mut conn = $self.pool.get().await?;
         timer.acquired();
-        serializable!(conn, |$c| $body)
+        let result = serializable!(conn, |$c| $body);
+        recycle(conn, &result);
+        result
     }};
 }
 
@@ -134,7 +136,7 @@ macro_rules! idempotent {
                 }
             }
         });
-        lock.release().await;
+        lock.release(&result).await;
         result
     }};
 }
@@ -158,6 +160,7 @@ macro_rules! snapshot {
             Ok(value)
         }
         .await;
+        recycle(conn, &result);
         result
     }};
 }
@@ -170,6 +173,7 @@ macro_rules! read {
         timer.acquired();
         let $c: &tokio_postgres::Client = &conn;
         let result: DirResult<_> = async { Ok($body) }.await;
+        recycle(conn, &result);
         result
     }};
 }

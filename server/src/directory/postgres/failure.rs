@@ -72,6 +72,17 @@ pub fn pool_failure(message: String) -> DbError {
     }
 }
 
+/// Whether a directory call failed because its connection's session is gone (see
+/// [`is_unreachable`]).
+pub fn is_unreachable_failure(error: &DirectoryError) -> bool {
+    match error {
+        DirectoryError::Db(DbError::Backend { source, .. }) => source
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(is_unreachable),
+        _ => false,
+    }
+}
+
 /// Whether a directory call failed with a retryable PostgreSQL error (see [`is_retryable`]).
 pub fn is_retryable_failure(error: &DirectoryError) -> bool {
     match error {

@@ -15,7 +15,7 @@ use deadpool_postgres::Object;
 use crate::directory::DirectoryError;
 use crate::directory::idempotency::IdempotencyScope;
 
-use super::failure::is_retryable_failure;
+use super::failure::{is_retryable_failure, is_unreachable_failure};
 
 /// Attempts of one write before a serialization failure is answered as unavailable (503).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -29,6 +29,15 @@ pub fn should_retry(error: &DirectoryError, attempt: u32) -> bool {
 pub async fn backoff() {
     let ms = rand::random_range(5..=50);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Gives `conn` back to the pool, unless `result` says its session is gone (the server closed
+/// it or went away): then it is detached and dropped, so the next call opens a fresh one
+/// instead of meeting the same dead session.
+pub fn recycle<T>(conn: Object, result: &Result<T, DirectoryError>) {
+    if matches!(result, Err(e) if is_unreachable_failure(e)) {
+        drop(Object::take(conn));
+    }
 }
 
 /// A pooled connection that may hold the advisory lock of one idempotency scope.
@@ -64,8 +73,13 @@ impl ScopeLock {
         Ok(())
     }
 
-    /// Releases the lock; if that fails the connection is closed on drop instead.
-    pub async fn release(&mut self) {
+    /// Releases the lock; if that fails, or `result` says the session is gone, the connection
+    /// is closed on drop instead of going back to the pool.
+    pub async fn release<T>(&mut self, result: &Result<T, DirectoryError>) {
+        if matches!(result, Err(e) if is_unreachable_failure(e)) {
+            self.locked = true;
+            return;
+        }
         if !self.locked {
             return;
         }
