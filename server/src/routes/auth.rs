@@ -15,7 +15,6 @@ use warp::http::Method;
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
 use crate::auth::{self as authn, AuthError};
-use crate::directory::{DirectoryError, commands, credentials, queries};
 use crate::http::ApiFailure;
 
 /// This family's routes.
@@ -74,10 +73,14 @@ pub async fn challenge(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailu
         expires_at,
     };
     state
-        .db
-        .write(move |c| {
-            credentials::insert_challenge(c, &id, &request.public_key, &challenge, expires_at)
-        })
+        .directory
+        .insert_challenge(
+            &crate::op!("challenge"),
+            &id,
+            &request.public_key,
+            &challenge,
+            expires_at,
+        )
         .await?;
     Reply::ok(&response)
 }
@@ -88,10 +91,9 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let key = authn::parse_public_key(&request.public_key)
         .map_err(|e| ApiFailure::bad_request(format!("field `publicKey`: {e}")))?;
     let now = TimestampMs::now();
-    let id = request.challenge_id.clone();
     let (stored_key, challenge) = state
-        .db
-        .write(move |c| credentials::consume_challenge(c, &id, now))
+        .directory
+        .consume_challenge(&crate::op!("verify"), &request.challenge_id, now)
         .await?;
     if stored_key != request.public_key {
         return Err(AuthError::Invalid("the challenge was issued for another key").into());
@@ -99,15 +101,14 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let message = authn::decode_b64(&challenge)
         .ok_or_else(|| ApiFailure::internal(&"stored challenge is not base64url"))?;
     authn::verify_signature(&key, &message, &request.signature)?;
-    let public_key = request.public_key.clone();
     let user = state
-        .db
-        .write(move |c| -> Result<UserId, DirectoryError> {
-            let user = queries::user_by_public_key(c, &public_key)?
-                .unwrap_or_else(|| authn::user_id_for_key(&key));
-            commands::upsert_user(c, &user, None, Some(&public_key), false, now)?;
-            Ok(user)
-        })
+        .directory
+        .bind_key(
+            &crate::op!("verify"),
+            &request.public_key,
+            &authn::user_id_for_key(&key),
+            now,
+        )
         .await?;
     let ttl = state.config.variables.token_ttl_seconds;
     let (token, expires_at) =

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use signalbox_protocol::TimestampMs;
-use signalbox_protocol::http::{GameList, OkResponse, UpsertGameRequest};
+use signalbox_protocol::http::{GameList, UpsertGameRequest};
 use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
 
 /// This family's routes.
@@ -55,10 +54,8 @@ fn valid_id(id: &str) -> bool {
 pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
     let result = state
-        .db
-        .call(move |c| {
-            queries::list_games(c, page.limit, page.cursor.as_deref()).map_err(DirectoryError::from)
-        })
+        .directory
+        .list_games(&crate::op!("list"), page.query())
         .await?;
     Reply::ok(&GameList {
         items: result.items,
@@ -81,17 +78,15 @@ pub async fn upsert(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         ));
     }
     let now = TimestampMs::now();
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::upsert_game(c, &id, &request, now)
-    })
-    .await
+    let cx = req.cx(crate::op!("upsert"), StatusCode::OK);
+    let outcome = state.directory.upsert_game(&cx, &id, request, now).await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `DELETE /api/games/{gameId}`.
 pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let id = req.param(0).to_owned();
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::delete_game(c, &id).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let cx = req.cx(crate::op!("remove"), StatusCode::OK);
+    let outcome = state.directory.delete_game(&cx, &id).await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }

@@ -61,7 +61,7 @@ pub async fn ready(state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure>
             "the server is draining",
         ));
     }
-    if !state.db.ping().await {
+    if !state.directory.ping().await {
         return Err(ApiFailure::new(
             ApiErrorCode::Unavailable,
             "the database is unreachable",

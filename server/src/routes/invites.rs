@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use signalbox_protocol::http::{CreateInviteRequest, Invite, InviteResolution, OkResponse};
+use signalbox_protocol::http::{CreateInviteRequest, Invite, InviteResolution};
 use signalbox_protocol::{ServerId, TimestampMs};
 use warp::http::{Method, StatusCode};
 
@@ -13,7 +13,6 @@ use super::servers::require_staff;
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
 use crate::auth::random_code;
-use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
 
 /// This family's routes.
@@ -78,32 +77,18 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         max_uses: request.max_uses,
         uses: 0,
     };
-    let stored = invite.clone();
-    req.write(&state, StatusCode::CREATED, move |c| {
-        commands::create_invite(c, &stored).map(|()| invite)
-    })
-    .await
+    let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
+    let outcome = state.directory.create_invite(&cx, invite).await?;
+    Reply::from_outcome(StatusCode::CREATED, outcome)
 }
 
 /// `GET /api/invites/{code}`.
 pub async fn resolve(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let code = req.param(0).to_owned();
     let now = TimestampMs::now();
-    let resolution = state
-        .db
-        .call(move |c| -> Result<InviteResolution, DirectoryError> {
-            let record = queries::invite(c, &code)?.ok_or(DirectoryError::NotFound("invite"))?;
-            if let Some(reason) = record.unusable_reason(now) {
-                return Err(DirectoryError::Gone(reason.into()));
-            }
-            let server = queries::server(c, &record.invite.server_id)?
-                .ok_or(DirectoryError::NotFound("server"))?;
-            Ok(InviteResolution {
-                code,
-                server: server.summary,
-                expires_at: record.invite.expires_at,
-            })
-        })
+    let resolution: InviteResolution = state
+        .directory
+        .resolve_invite(&crate::op!("resolve"), &code, now)
         .await?;
     Reply::ok(&resolution)
 }
@@ -113,19 +98,20 @@ pub async fn accept(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let code = req.param(0).to_owned();
     let user = req.caller()?.user_id.clone();
     let now = TimestampMs::now();
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::accept_invite(c, &code, &user, now)
-    })
-    .await
+    let cx = req.cx(crate::op!("accept"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .accept_invite(&cx, &code, &user, now)
+        .await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `DELETE /api/invites/{code}`.
 pub async fn revoke(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let code = req.param(0).to_owned();
-    let lookup = code.clone();
     let record = state
-        .db
-        .call(move |c| queries::invite(c, &lookup).map_err(DirectoryError::from))
+        .directory
+        .invite(&crate::op!("revoke"), &code)
         .await?
         .ok_or_else(|| ApiFailure::not_found("invite"))?;
     require_staff(
@@ -135,8 +121,7 @@ pub async fn revoke(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         false,
     )
     .await?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::revoke_invite(c, &code).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let cx = req.cx(crate::op!("revoke"), StatusCode::OK);
+    let outcome = state.directory.revoke_invite(&cx, &code).await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use signalbox_protocol::http::{
     ApiErrorCode, CreateJoinRequest, JoinRequest, JoinRequestList, JoinRequestStatus,
-    ServerVisibility,
 };
 use signalbox_protocol::{ServerId, TimestampMs};
 use warp::http::{Method, StatusCode};
@@ -14,7 +13,6 @@ use warp::http::{Method, StatusCode};
 use super::servers::require_staff;
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::{DirectoryError, commands, queries};
 use crate::http::ApiFailure;
 
 /// Longest join request message, in characters.
@@ -93,20 +91,12 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         created_at: TimestampMs::now(),
         decided_at: None,
     };
-    req.write(&state, StatusCode::CREATED, move |c| {
-        let record = queries::server(c, &server)?.ok_or(DirectoryError::NotFound("server"))?;
-        if queries::is_banned(c, &server, &user)? {
-            return Err(DirectoryError::Forbidden("banned from this server".into()));
-        }
-        if record.summary.visibility == ServerVisibility::Public {
-            return Err(DirectoryError::Conflict(
-                "the server is public: join it directly".into(),
-            ));
-        }
-        commands::create_join_request(c, &join_request)?;
-        Ok(join_request)
-    })
-    .await
+    let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
+    let outcome = state
+        .directory
+        .create_join_request(&cx, join_request)
+        .await?;
+    Reply::from_outcome(StatusCode::CREATED, outcome)
 }
 
 /// `GET /api/servers/{serverId}/join-requests`.
@@ -115,11 +105,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
     let result = state
-        .db
-        .call(move |c| {
-            queries::pending_join_requests(c, &server, page.limit, page.cursor.as_deref())
-                .map_err(DirectoryError::from)
-        })
+        .directory
+        .pending_join_requests(&crate::op!("list"), &server, page.query())
         .await?;
     Reply::ok(&JoinRequestList {
         items: result.items,
@@ -132,10 +119,9 @@ async fn request_of(
     server: &ServerId,
     id: &str,
 ) -> Result<JoinRequest, ApiFailure> {
-    let lookup = id.to_owned();
     let request = state
-        .db
-        .call(move |c| queries::join_request(c, &lookup).map_err(DirectoryError::from))
+        .directory
+        .join_request(&crate::op!("request_of"), id)
         .await?
         .filter(|r| r.server_id == *server)
         .ok_or_else(|| ApiFailure::not_found("join request"))?;
@@ -155,10 +141,12 @@ async fn decide(
         require_staff(&state, &server, &by, false).await?;
     }
     let now = TimestampMs::now();
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::decide_join_request(c, &id, status, &by, now)
-    })
-    .await
+    let cx = req.cx(crate::op!("decide"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .decide_join_request(&cx, &id, status, &by, now)
+        .await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `POST .../approve`.

@@ -5,15 +5,14 @@
 
 use std::sync::Arc;
 
-use signalbox_protocol::http::{MemberList, MemberRole, OkResponse, SetRoleRequest};
+use signalbox_protocol::http::{MemberList, MemberRole, SetRoleRequest};
 use signalbox_protocol::{ServerId, UserId};
 use warp::http::{Method, StatusCode};
 
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::access::{self, Staff};
-use crate::directory::{DirectoryError, commands, queries};
+use crate::directory::access::Staff;
 use crate::http::ApiFailure;
 use crate::withdrawal;
 
@@ -56,18 +55,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
     let result = state
-        .db
-        .call(move |c| -> Result<_, DirectoryError> {
-            match access::view(c, &server, user.as_ref())? {
-                Ok(_) => Ok(Ok(queries::list_members(
-                    c,
-                    &server,
-                    page.limit,
-                    page.cursor.as_deref(),
-                )?)),
-                Err(reason) => Ok(Err(reason)),
-            }
-        })
+        .directory
+        .list_members(&crate::op!("list"), &server, user.as_ref(), page.query())
         .await?
         .map_err(denied)?;
     Reply::ok(&MemberList {
@@ -82,10 +71,12 @@ pub async fn set_role(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailur
     let user = UserId::from(req.param(1));
     let request: SetRoleRequest = req.json()?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::set_role(c, &server, &user, request.role)
-    })
-    .await
+    let cx = req.cx(crate::op!("set_role"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .set_role(&cx, &server, &user, request.role)
+        .await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `DELETE /api/servers/{serverId}/members/{userId}`.
@@ -95,10 +86,9 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let caller = req.caller()?.user_id.clone();
     if caller != user {
         let staff = require_staff(&state, &server, &caller, false).await?;
-        let (s, u) = (server.clone(), user.clone());
         let target = state
-            .db
-            .call(move |c| queries::role(c, &s, &u).map_err(DirectoryError::from))
+            .directory
+            .role(&crate::op!("remove"), &server, &user)
             .await?;
         if staff == Staff::Moderator && target == Some(MemberRole::Moderator) {
             return Err(ApiFailure::forbidden(
@@ -106,17 +96,14 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             ));
         }
     }
-    let (removed_from, removed) = (server.clone(), user.clone());
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            commands::remove_member(c, &server, &user).map(|()| OkResponse { ok: true })
-        })
-        .await?;
+    let cx = req.cx(crate::op!("remove"), StatusCode::OK);
+    let outcome = state.directory.remove_member(&cx, &server, &user).await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // A removed member's live connections leave the room now, not at their next reconnect.
     withdrawal::user(
         &state,
-        &removed_from,
-        &removed,
+        &server,
+        &user,
         signalbox_protocol::AccessDeniedReason::Removed,
     );
     Ok(reply)

@@ -37,9 +37,7 @@ use warp::reply::Reply as _;
 use crate::app::AppState;
 use crate::auth::{AuthError, Caller};
 use crate::config::AuthMode;
-use crate::directory::DirectoryError;
-use crate::directory::credentials;
-use crate::http::idempotency::Replayed;
+use crate::directory::{Cx, Outcome};
 use crate::http::{ApiFailure, idempotency, parse_json, percent_decode};
 
 /// Who may call a route.
@@ -270,6 +268,16 @@ pub struct PageParams {
     pub q: Option<String>,
 }
 
+impl PageParams {
+    /// The page to read from the directory.
+    pub fn query(&self) -> crate::directory::store::PageQuery {
+        crate::directory::store::PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
 impl Req {
     /// The `i`-th path parameter.
     pub fn param(&self, i: usize) -> &str {
@@ -281,51 +289,15 @@ impl Req {
         parse_json(&self.headers, &self.body)
     }
 
-    /// Runs the write `f` in one `BEGIN IMMEDIATE` transaction and answers `status` with its
-    /// value as JSON.
+    /// The [`Cx`] of this request's directory write `op` (built with [`crate::op!`]): idempotent
+    /// under its `Idempotency-Key` claim, if it sent one, its answer stored as `status`.
     ///
-    /// With an `Idempotency-Key`, the same transaction first looks the key up (a finished key
-    /// answers its stored response again, the same key with another request 422) and then stores
-    /// this answer with the change: a concurrent duplicate waits for the write lock and replays,
-    /// and a crash leaves the change and its record together or neither.
-    pub async fn write<T, F>(
-        &self,
-        state: &AppState,
-        status: StatusCode,
-        f: F,
-    ) -> Result<Reply, ApiFailure>
-    where
-        T: Serialize,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, DirectoryError> + Send + 'static,
-    {
-        let claim = self.idempotency.clone();
-        let written = state
-            .db
-            .write(
-                move |c| -> Result<Result<serde_json::Value, Replayed>, ApiFailure> {
-                    if let Some(claim) = &claim
-                        && let Some(replayed) = crate::directory::sqlite::lookup(c, claim)?
-                    {
-                        return Ok(Err(replayed));
-                    }
-                    let value =
-                        serde_json::to_value(f(c)?).map_err(|e| ApiFailure::internal(&e))?;
-                    if let Some(claim) = &claim {
-                        crate::directory::sqlite::store(
-                            c,
-                            claim,
-                            status.as_u16(),
-                            &value.to_string(),
-                        )?;
-                    }
-                    Ok(Ok(value))
-                },
-            )
-            .await?;
-        Ok(match written {
-            Ok(value) => Reply::Json(status, value),
-            Err(replayed) => Reply::Raw(json_response(replayed.status, replayed.text)),
-        })
+    /// The backend looks the key up in the write's own transaction (a finished key answers its
+    /// stored response again, the same key with another request 422) and stores this answer
+    /// with the change: a concurrent duplicate waits and replays, and a crash leaves the change
+    /// and its record together or neither.
+    pub fn cx(&self, op: Cx, status: StatusCode) -> Cx {
+        op.with_claim(self.idempotency.clone(), status.as_u16())
     }
 
     /// The caller, or 401 when there is none.
@@ -377,6 +349,19 @@ impl Reply {
     /// 200 with `body` as JSON.
     pub fn ok<T: Serialize>(body: &T) -> Result<Self, ApiFailure> {
         Self::with_status(StatusCode::OK, body)
+    }
+
+    /// `status` with the value of a write that ran, or the stored answer of one replayed.
+    pub fn from_outcome<T: Serialize>(
+        status: StatusCode,
+        outcome: Outcome<T>,
+    ) -> Result<Self, ApiFailure> {
+        match outcome {
+            Outcome::Done(value) => Self::with_status(status, &value),
+            Outcome::Replayed(replayed) => {
+                Ok(Self::Raw(json_response(replayed.status, replayed.text)))
+            }
+        }
     }
 
     /// `status` with `body` as JSON.
@@ -555,8 +540,12 @@ async fn dispatch_inner(
     if let Some(claim) = idempotency.clone() {
         let now = TimestampMs::now();
         let previous = state
-            .db
-            .call(move |c| credentials::idempotency_record(c, &claim.scope, claim.since(now)))
+            .directory
+            .idempotency_record(
+                &crate::op!("dispatch_inner"),
+                &claim.scope,
+                claim.since(now),
+            )
             .await?;
         if let (Some(previous), Some(claim)) = (previous, &idempotency) {
             let replayed = claim.replay(&previous)?;
@@ -572,16 +561,20 @@ async fn dispatch_inner(
         idempotency: idempotency.clone(),
     };
     let reply = (route.handler)(Arc::clone(&state), req).await?;
-    // A route that changes nothing in the directory (no `Req::write`) still gets its answer
+    // A route that changes nothing in the directory (no idempotent write) still gets its answer
     // recorded, after the fact.
     if let (Some(claim), Reply::Json(status, value)) = (idempotency, &reply)
         && status.is_success()
         && !claim.handled()
     {
-        let (status, text) = (status.as_u16(), value.to_string());
         state
-            .db
-            .write(move |c| crate::directory::sqlite::store(c, &claim, status, &text))
+            .directory
+            .store_idempotency(
+                &crate::op!("dispatch_inner"),
+                &claim,
+                status.as_u16(),
+                &value.to_string(),
+            )
             .await?;
     }
     Ok(reply.into_response())

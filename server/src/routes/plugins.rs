@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use signalbox_protocol::http::{OkResponse, PluginManifestList, PluginManifestRequest};
+use signalbox_protocol::http::{PluginManifestList, PluginManifestRequest};
 use signalbox_protocol::limits::PLUGIN_MAX_PER_SERVER;
 use signalbox_protocol::{PluginId, ServerId, TimestampMs};
 use warp::http::{Method, StatusCode};
@@ -16,8 +16,6 @@ use warp::http::{Method, StatusCode};
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::access;
-use crate::directory::{DirectoryError, plugin_manifests};
 use crate::http::ApiFailure;
 use crate::plugins;
 
@@ -58,13 +56,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
     let items = state
-        .db
-        .call(move |c| -> Result<_, DirectoryError> {
-            Ok(match access::view(c, &server, user.as_ref())? {
-                Ok(_) => Ok(plugin_manifests::list(c, &server)?),
-                Err(reason) => Err(reason),
-            })
-        })
+        .directory
+        .list_plugins(&crate::op!("list"), &server, user.as_ref())
         .await?
         .map_err(denied)?;
     Reply::ok(&PluginManifestList { items })
@@ -78,22 +71,12 @@ pub async fn put(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
     let (manifest, _) = plugins::compile(&plugin, request, TimestampMs::now())
         .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
-    let s = server.clone();
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            let others = plugin_manifests::list(c, &s)?
-                .into_iter()
-                .filter(|m| m.plugin_id != manifest.plugin_id)
-                .count();
-            if others >= PLUGIN_MAX_PER_SERVER {
-                return Err(DirectoryError::Conflict(format!(
-                    "a server registers at most {PLUGIN_MAX_PER_SERVER} plugins"
-                )));
-            }
-            plugin_manifests::upsert(c, &s, &manifest)?;
-            Ok(manifest)
-        })
+    let cx = req.cx(crate::op!("put"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .put_plugin(&cx, &server, manifest, PLUGIN_MAX_PER_SERVER)
         .await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     state.plugins.invalidate(&server, &plugin);
     Ok(reply)
 }
@@ -103,12 +86,9 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let server = ServerId::from(req.param(0));
     let plugin = PluginId::from(req.param(1));
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    let (s, p) = (server.clone(), plugin.clone());
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            plugin_manifests::delete(c, &s, &p).map(|()| OkResponse { ok: true })
-        })
-        .await?;
+    let cx = req.cx(crate::op!("remove"), StatusCode::OK);
+    let outcome = state.directory.delete_plugin(&cx, &server, &plugin).await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     state.plugins.invalidate(&server, &plugin);
     Ok(reply)
 }

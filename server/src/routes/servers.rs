@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use signalbox_protocol::http::{
-    ApiErrorCode, BanList, BanRequest, CreateServerRequest, OkResponse, ServerList,
-    ServerVisibility, SetPasswordRequest, UpdateServerRequest,
+    ApiErrorCode, BanList, BanRequest, CreateServerRequest, ServerList, ServerVisibility,
+    SetPasswordRequest, UpdateServerRequest,
 };
 use signalbox_protocol::limits::MAX_ID_BYTES;
 use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
@@ -16,8 +16,8 @@ use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::access::{self, Staff};
-use crate::directory::{DirectoryError, commands, queries};
+use crate::directory::access::Staff;
+use crate::directory::store::NewUser;
 use crate::handlers::validate;
 use crate::http::ApiFailure;
 use crate::withdrawal;
@@ -170,8 +170,10 @@ pub(crate) async fn require_staff(
     user: &UserId,
     owner_only: bool,
 ) -> Result<Staff, ApiFailure> {
-    let (s, u) = (server.clone(), user.clone());
-    let staff = state.db.call(move |c| access::staff(c, &s, &u)).await?;
+    let staff = state
+        .directory
+        .staff(&crate::op!("require_staff"), server, user)
+        .await?;
     match staff {
         Some(Staff::Owner) => Ok(Staff::Owner),
         Some(Staff::Moderator) if !owner_only => Ok(Staff::Moderator),
@@ -201,11 +203,8 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
         )));
     }
     let result = state
-        .db
-        .call(move |c| {
-            queries::list_public_servers(c, page.q.as_deref(), page.limit, page.cursor.as_deref())
-                .map_err(DirectoryError::from)
-        })
+        .directory
+        .list_public_servers(&crate::op!("list"), page.q.as_deref(), page.query())
         .await?;
     Reply::ok(&ServerList {
         items: result.items,
@@ -242,26 +241,20 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     }
     let now = TimestampMs::now();
     let max = state.config.variables.security.max_servers_per_owner;
-    req.write(&state, StatusCode::CREATED, move |c| {
-        // Inside the write's IMMEDIATE transaction, so concurrent creations by one owner are
-        // counted one after another and the cap holds exactly.
-        if queries::servers_owned_by(c, &owner)? >= max {
-            return Err(DirectoryError::Forbidden(format!(
-                "you own {max} servers, the most allowed (security.maxServersPerOwner)"
-            )));
-        }
-        // Owning something makes an ephemeral (guest) identity durable: its row now.
-        commands::upsert_user(
-            c,
-            &owner,
-            caller.display_name.as_deref(),
-            caller.public_key.as_deref(),
-            caller.guest,
-            now,
-        )?;
-        commands::create_server(c, id, &request, &owner, now)
-    })
-    .await
+    // The cap is counted inside the write's transaction, so concurrent creations by one owner
+    // are counted one after another and it holds exactly.
+    let owner = NewUser {
+        id: owner,
+        display_name: caller.display_name,
+        public_key: caller.public_key,
+        guest: caller.guest,
+    };
+    let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
+    let outcome = state
+        .directory
+        .create_server(&cx, owner, id, request, max, now)
+        .await?;
+    Reply::from_outcome(StatusCode::CREATED, outcome)
 }
 
 /// `GET /api/servers/{serverId}`.
@@ -269,16 +262,10 @@ pub async fn read(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
     let summary = state
-        .db
-        .call(move |c| -> Result<_, DirectoryError> {
-            match access::view(c, &server, user.as_ref())? {
-                Ok(_) => Ok(Ok(queries::server(c, &server)?.map(|r| r.summary))),
-                Err(reason) => Ok(Err(reason)),
-            }
-        })
+        .directory
+        .server_view(&crate::op!("read"), &server, user.as_ref())
         .await?
-        .map_err(denied)?
-        .ok_or_else(|| ApiFailure::not_found("server"))?;
+        .map_err(denied)?;
     Reply::ok(&summary)
 }
 
@@ -295,12 +282,9 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     check_tags(request.tags.as_ref())?;
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
     let goes_private = request.visibility == Some(ServerVisibility::Private);
-    let updated = server.clone();
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            commands::update_server(c, &updated, &request)
-        })
-        .await?;
+    let cx = req.cx(crate::op!("update"), StatusCode::OK);
+    let outcome = state.directory.update_server(&cx, &server, request).await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     if goes_private {
         // Non-members in the live room entered a public server; they leave now.
         withdrawal::recheck(&state, &server).await?;
@@ -312,14 +296,11 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let deleted = server.clone();
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            commands::delete_server(c, &server).map(|()| OkResponse { ok: true })
-        })
-        .await?;
+    let cx = req.cx(crate::op!("delete"), StatusCode::OK);
+    let outcome = state.directory.delete_server(&cx, &server).await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // Nobody stays in the live room of a server that no longer exists.
-    withdrawal::everyone(&state, &deleted, AccessDeniedReason::NotFound);
+    withdrawal::everyone(&state, &server, AccessDeniedReason::NotFound);
     Ok(reply)
 }
 
@@ -329,11 +310,8 @@ pub async fn list_bans(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailu
     let page = req.page()?;
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
     let result = state
-        .db
-        .call(move |c| {
-            queries::list_bans(c, &server, page.limit, page.cursor.as_deref())
-                .map_err(DirectoryError::from)
-        })
+        .directory
+        .list_bans(&crate::op!("list_bans"), &server, page.query())
         .await?;
     Reply::ok(&BanList {
         items: result.items,
@@ -356,23 +334,20 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let by = req.caller()?.user_id.clone();
     require_staff(&state, &server, &by, false).await?;
     let now = TimestampMs::now();
-    let banned_from = server.clone();
-    let banned = request.user_id.clone();
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            commands::ban(
-                c,
-                &server,
-                &request.user_id,
-                request.reason.as_deref(),
-                &by,
-                now,
-            )
-        })
+    let cx = req.cx(crate::op!("ban"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .ban(&cx, &server, &request.user_id, request.reason, &by, now)
         .await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // The ban is committed: a connected user leaves the server's live room now, not at their
     // next reconnect.
-    withdrawal::user(&state, &banned_from, &banned, AccessDeniedReason::Banned);
+    withdrawal::user(
+        &state,
+        &server,
+        &request.user_id,
+        AccessDeniedReason::Banned,
+    );
     Ok(reply)
 }
 
@@ -381,10 +356,9 @@ pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
     require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::unban(c, &server, &user).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let cx = req.cx(crate::op!("unban"), StatusCode::OK);
+    let outcome = state.directory.unban(&cx, &server, &user).await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `PUT /api/servers/{serverId}/password`.
@@ -403,12 +377,12 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
         .hash(request.password)
         .await
         .map_err(|e| ApiFailure::internal(&e))?;
-    let changed = server.clone();
-    let reply = req
-        .write(&state, StatusCode::OK, move |c| {
-            commands::set_password_hash(c, &changed, Some(&hash)).map(|()| OkResponse { ok: true })
-        })
+    let cx = req.cx(crate::op!("set_password"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .set_password_hash(&cx, &server, Some(hash))
         .await?;
+    let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // Whoever entered with the old password (or none) and is not a member leaves now.
     withdrawal::recheck(&state, &server).await?;
     Ok(reply)
@@ -418,8 +392,10 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
 pub async fn clear_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    req.write(&state, StatusCode::OK, move |c| {
-        commands::set_password_hash(c, &server, None).map(|()| OkResponse { ok: true })
-    })
-    .await
+    let cx = req.cx(crate::op!("clear_password"), StatusCode::OK);
+    let outcome = state
+        .directory
+        .set_password_hash(&cx, &server, None)
+        .await?;
+    Reply::from_outcome(StatusCode::OK, outcome)
 }

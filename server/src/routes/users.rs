@@ -10,7 +10,6 @@ use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
 use crate::app::AppState;
-use crate::directory::{DirectoryError, queries};
 use crate::http::ApiFailure;
 
 /// This family's routes.
@@ -31,8 +30,8 @@ pub fn routes() -> Vec<Route> {
 pub async fn profile(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
     let user = UserId::from(req.param(0));
     let profile = state
-        .db
-        .call(move |c| queries::user_profile(c, &user).map_err(DirectoryError::from))
+        .directory
+        .user_profile(&crate::op!("profile"), &user)
         .await?
         .ok_or_else(|| ApiFailure::not_found("user"))?;
     Reply::ok::<UserProfile>(&profile)
