@@ -1,6 +1,6 @@
 //! The application: shared state and the warp filter tree, and starting/stopping the server.
 //!
-//! Owns wiring only: it opens the database, loads the signing key, builds the route table and
+//! Owns wiring only: it opens the directory (SQLite), loads the signing key, builds the route table and
 //! the OpenAPI document once, and mounts them. Never holds route logic (see [`crate::routes`]).
 //!
 //! Filter tree, in order:
@@ -27,7 +27,7 @@ use warp::Filter;
 use crate::RunError;
 use crate::auth::Authority;
 use crate::config::Config;
-use crate::directory::{Db, Directory, SqliteDirectory};
+use crate::directory::{Directory, SqliteDirectory};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
 use crate::outbound::Outbound;
@@ -51,8 +51,6 @@ pub const DB_POOL_SIZE: usize = 4;
 pub struct AppState {
     /// The merged configuration.
     pub config: Config,
-    /// The database pool (being replaced by [`AppState::directory`]).
-    pub db: Db,
     /// Every directory command and query.
     pub directory: Arc<dyn Directory>,
     /// Token issuing and checking.
@@ -91,11 +89,13 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Arc<Self>, RunError> {
         let path = config.db_path.clone();
         let database = config.variables.database.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&path, DB_POOL_SIZE, &database))
+        let directory: Arc<dyn Directory> = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                SqliteDirectory::open(&path, DB_POOL_SIZE, &database)
+            })
             .await
-            .map_err(|e| RunError::Start(e.to_string()))??;
-        let directory: Arc<dyn Directory> =
-            Arc::new(SqliteDirectory::new(db.clone(), config.db_path.clone()));
+            .map_err(|e| RunError::Start(e.to_string()))??,
+        );
         let fresh = Authority::fresh_secret();
         let secret = directory
             .signing_key_or_insert(&crate::op!("new"), fresh.to_vec(), TimestampMs::now())
@@ -126,7 +126,6 @@ impl AppState {
         );
         let state = Arc::new(Self {
             config,
-            db,
             directory,
             auth,
             routes,

@@ -12,11 +12,11 @@
 //! callers withdraw after their change is committed.
 
 use signalbox_protocol::sse::{SessionId, session_user_id};
-use signalbox_protocol::{AccessDeniedReason, ServerId, UserId};
+use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
 
 use crate::app::AppState;
 use crate::directory::DirectoryError;
-use crate::directory::access::{self, Entry};
+use crate::directory::access::Entry;
 
 /// Takes every live connection of `user` out of `server`: WebSocket connections with
 /// `access_denied` (`reason`), SSE sessions admitted as `user`. Returns how many.
@@ -59,27 +59,37 @@ pub async fn recheck(state: &AppState, server: &ServerId) -> Result<usize, Direc
         .filter(|(user, _)| !sse.is_session(user.as_str()))
         .collect();
     let sessions = sse.sessions_in(server);
-    let checked = server.clone();
-    let (users_out, sessions_out) = state
-        .db
-        .call(move |conn| {
-            let mut users_out = Vec::new();
-            for (user, joined) in users {
-                let entry = if joined { Entry::Join } else { Entry::View };
-                if let Err(reason) = access::still_admitted(conn, &checked, &user, entry)? {
-                    users_out.push((user, reason));
-                }
-            }
-            let mut sessions_out = Vec::new();
-            for (id, principal) in sessions {
-                let user = principal.unwrap_or_else(|| session_user_id(&id));
-                if access::still_admitted(conn, &checked, &user, Entry::Join)?.is_err() {
-                    sessions_out.push(id);
-                }
-            }
-            Ok::<_, DirectoryError>((users_out, sessions_out))
-        })
+    // The hub's users, then the SSE sessions (each as the user it joined as), in one read.
+    let mut entries: Vec<(UserId, Entry)> = users
+        .into_iter()
+        .map(|(user, joined)| (user, if joined { Entry::Join } else { Entry::View }))
+        .collect();
+    let user_count = entries.len();
+    entries.extend(sessions.iter().map(|(id, principal)| {
+        let user = principal.clone().unwrap_or_else(|| session_user_id(id));
+        (user, Entry::Join)
+    }));
+    let decisions = state
+        .directory
+        .still_admitted(
+            &crate::op!("recheck"),
+            server,
+            entries.clone(),
+            TimestampMs::now(),
+        )
         .await?;
+    let mut decisions = decisions.into_iter();
+    let users_out: Vec<(UserId, AccessDeniedReason)> = entries
+        .into_iter()
+        .take(user_count)
+        .zip(decisions.by_ref())
+        .filter_map(|((user, _), decision)| decision.err().map(|reason| (user, reason)))
+        .collect();
+    let sessions_out: Vec<SessionId> = sessions
+        .into_iter()
+        .zip(decisions)
+        .filter_map(|((id, _), decision)| decision.is_err().then_some(id))
+        .collect();
     let mut removed = sse.evict(&sessions_out);
     for (user, reason) in users_out {
         removed += state.hub.evict(server, Some(&user), reason);

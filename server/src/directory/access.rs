@@ -17,9 +17,16 @@
 //! invite). [`still_admitted`] is the same rules without credentials, used to withdraw live
 //! connections after a directory change (`crate::withdrawal`).
 //!
+//! # Rules over facts
+//! Every rule is a pure function over [`AccessFacts`] (the server row, the user's ban and role,
+//! the presented invite), so each [`Directory`] backend fetches the facts its own way and
+//! decides with the same code ([`join_rule`], [`view_rule`], [`view_live_rule`],
+//! [`admission_rule`], [`still_admitted_rule`], [`staff_rule`], [`identify_rule`]). The
+//! `&Connection` functions here are SQLite's fetch-then-decide wrappers.
+//!
 //! The decision functions never write; [`admit`] writes only the membership its decision
-//! implies, through [`super::commands`]. Never decides HTTP statuses. The outer `Result` is
-//! infrastructure (the database failed), the inner one is the decision.
+//! implies, through [`Directory::record_admission`]. Never decides HTTP statuses. The outer
+//! `Result` is infrastructure (the database failed), the inner one is the decision.
 
 use rusqlite::Connection;
 use signalbox_protocol::http::{MemberRole, ServerVisibility};

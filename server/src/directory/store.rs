@@ -506,3 +506,26 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
     /// The pool's gauges and the per-operation latency histograms.
     fn metrics(&self) -> &DbMetrics;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_labelled_with_its_path_without_the_crate_name() {
+        assert_eq!(crate::op!("create").op, "directory::store::tests::create");
+        let cx = Cx::new("signalbox::routes::servers::create");
+        assert_eq!(cx.op, "routes::servers::create");
+        assert!(cx.claim.is_none());
+        let claim = Claim::new(
+            "u",
+            "POST /x".into(),
+            "k".into(),
+            ("POST", "/x", b""),
+            true,
+            1,
+        );
+        let cx = cx.with_claim(Some(claim), 201);
+        assert_eq!((cx.status, cx.claim.is_some()), (201, true));
+    }
+}

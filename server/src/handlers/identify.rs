@@ -14,8 +14,8 @@ use signalbox_protocol::{CloseCode, ErrorCode, TimestampMs, UserId};
 
 use super::{Handled, Next, Refusal, Session, validate};
 use crate::auth::Caller;
-use crate::directory::access::{self, IdentifyDenied};
-use crate::directory::{DirectoryError, commands};
+use crate::directory::access::IdentifyDenied;
+use crate::directory::store::Proven;
 use crate::hub::Profile;
 
 /// Handles `identify`.
@@ -50,32 +50,24 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
     }
     let mode = session.state.auth.mode;
     let display_name = identify.display_name.trim().to_owned();
-    let stored_name = display_name.clone();
     let display_name_for_row = display_name.clone();
-    let (claimed, proof) = (user.clone(), caller.clone());
+    // A key-bound identity's row is refreshed; an ephemeral one (guest, token-less) gets a row
+    // only when it owns or joins something, and a row it already has keeps its name fresh.
+    let proven = caller.as_ref().map(|c| Proven {
+        user_id: c.user_id.clone(),
+        public_key: c.public_key.clone(),
+    });
     let decision = session
         .state
-        .db
-        .write(move |conn| {
-            let decision = access::identify(conn, &claimed, proof.as_ref(), mode)?;
-            let key = proof.as_ref().and_then(|c| c.public_key.as_deref());
-            match (&decision, key) {
-                // A key-bound identity is durable: its row exists since `verify`.
-                (Ok(()), Some(key)) => commands::upsert_user(
-                    conn,
-                    &claimed,
-                    Some(&stored_name),
-                    Some(key),
-                    false,
-                    TimestampMs::now(),
-                )?,
-                // An ephemeral one (guest, token-less) gets a row only when it owns or joins
-                // something; a row it already has keeps its profile fresh.
-                (Ok(()), None) => commands::rename_known_user(conn, &claimed, &stored_name)?,
-                (Err(_), _) => {}
-            }
-            Ok::<_, DirectoryError>(decision)
-        })
+        .directory
+        .identify(
+            &crate::op!("handle"),
+            &user,
+            proven,
+            mode,
+            &display_name,
+            TimestampMs::now(),
+        )
         .await
         .map_err(|e| Refusal::internal("the identity could not be checked", e))?;
     if let Err(denied) = decision {

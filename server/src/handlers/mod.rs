@@ -8,7 +8,7 @@
 //!
 //! Handlers are transport-agnostic: they see a [`Session`] (hub connection, identity, shared
 //! state) and never frames, sockets or timers. They must never block: database work goes
-//! through [`crate::directory::Db::call`], hub calls never wait.
+//! through [`crate::directory::Directory`], hub calls never wait.
 
 mod implied_server;
 mod session;

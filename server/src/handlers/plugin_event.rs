@@ -25,7 +25,7 @@ pub async fn handle(session: &Session, event: PluginEvent) -> Handled {
     let verdict = session
         .state
         .plugins
-        .check_event(&session.state.db, &event)
+        .check_event(&*session.state.directory, &event)
         .await
         .map_err(|e| Refusal::internal("the plugin event could not be checked", e))?;
     if let Err(rejection) = verdict {

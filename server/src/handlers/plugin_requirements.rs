@@ -11,7 +11,7 @@ pub async fn send(session: &Session, server: &ServerId) -> Result<(), Refusal> {
     let plugins = session
         .state
         .plugins
-        .requirements(&session.state.db, server)
+        .requirements(&*session.state.directory, server)
         .await
         .map_err(|e| Refusal::internal("plugin requirements could not be read", e))?;
     session.send(&ServerEnvelope::PluginRequirements(PluginRequirements {

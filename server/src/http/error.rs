@@ -161,4 +161,26 @@ mod tests {
         let other = ApiFailure::from(sqlite(rusqlite::ffi::SQLITE_CORRUPT));
         assert_eq!(other.code, ApiErrorCode::Internal);
     }
+
+    #[test]
+    fn another_backend_unavailable_is_503_and_its_other_failures_500() {
+        let backend = |unavailable| DbError::Backend {
+            backend: "postgres",
+            unavailable,
+            source: "connection refused".into(),
+        };
+        let failure = ApiFailure::from(DirectoryError::Db(backend(true)));
+        assert_eq!(failure.code, ApiErrorCode::Unavailable);
+        let response = failure.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            response
+                .headers()
+                .contains_key(warp::http::header::RETRY_AFTER)
+        );
+        let failure = ApiFailure::from(DirectoryError::Db(backend(false)));
+        assert_eq!(failure.code, ApiErrorCode::Internal);
+        let mismatch = ApiFailure::from(DirectoryError::IdempotencyMismatch);
+        assert_eq!(mismatch.code, ApiErrorCode::IdempotencyMismatch);
+    }
 }

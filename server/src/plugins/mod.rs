@@ -21,7 +21,7 @@ use signalbox_protocol::ws::{PluginEvent, PluginRequirement};
 use signalbox_protocol::{PluginId, ServerId};
 use thiserror::Error;
 
-use crate::directory::{Db, DirectoryError, plugin_manifests};
+use crate::directory::{Directory, DirectoryError};
 
 pub use manifest::{CompiledManifest, ManifestError, compile};
 
@@ -96,12 +96,11 @@ impl PluginRegistry {
     /// What `plugin_requirements` lists for `server`.
     pub async fn requirements(
         &self,
-        db: &Db,
+        directory: &dyn Directory,
         server: &ServerId,
     ) -> Result<Vec<PluginRequirement>, PluginError> {
-        let server = server.clone();
-        let manifests = db
-            .call(move |conn| plugin_manifests::list(conn, &server))
+        let manifests = directory
+            .plugin_manifests(&crate::op!("requirements"), server)
             .await?;
         Ok(manifests
             .into_iter()
@@ -118,11 +117,11 @@ impl PluginRegistry {
     /// The outer error is infrastructure, the inner one is the refusal to send back.
     pub async fn check_event(
         &self,
-        db: &Db,
+        directory: &dyn Directory,
         event: &PluginEvent,
     ) -> Result<Result<(), EventRejection>, PluginError> {
         let Some(compiled) = self
-            .compiled(db, &event.server_id, &event.plugin_id)
+            .compiled(directory, &event.server_id, &event.plugin_id)
             .await?
         else {
             return Ok(Err(EventRejection::UnknownPlugin(
@@ -139,15 +138,14 @@ impl PluginRegistry {
 
     async fn compiled(
         &self,
-        db: &Db,
+        directory: &dyn Directory,
         server: &ServerId,
         plugin: &PluginId,
     ) -> Result<Option<Arc<CompiledManifest>>, PluginError> {
         let key = (server.clone(), plugin.clone());
         let cached = self.lock().get(&key).cloned();
-        let (s, p) = key.clone();
-        let stored: Option<PluginManifest> = db
-            .call(move |conn| plugin_manifests::get(conn, &s, &p))
+        let stored: Option<PluginManifest> = directory
+            .plugin_manifest(&crate::op!("compiled"), server, plugin)
             .await?;
         let Some(stored) = stored else {
             self.lock().remove(&key);

@@ -276,7 +276,7 @@ fn db_latency(out: &mut String, state: &AppState) {
          calling function)."
     );
     let _ = writeln!(out, "# TYPE {name} histogram");
-    for op in state.db.metrics().latency() {
+    for op in state.directory.metrics().latency() {
         let label = op.operation.replace(['\\', '"'], "_");
         for (le, n) in &op.buckets {
             let _ = writeln!(

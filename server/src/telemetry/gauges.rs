@@ -50,36 +50,18 @@ pub struct DbFacts {
 impl<'a> Scrape<'a> {
     /// Reads everything the gauges need (the database on its pool).
     pub async fn take(state: &'a AppState) -> Scrape<'a> {
-        let path = state.config.db_path.clone();
-        let db = state
-            .db
-            .call(move |c| {
-                let idempotency_records = c
-                    .query_row("SELECT count(*) FROM idempotency_records", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .map_err(crate::directory::db::DbError::from)?;
-                let most_servers_per_owner = c
-                    .query_row(
-                        "SELECT coalesce(max(n), 0) FROM \
-                         (SELECT count(*) AS n FROM servers GROUP BY owner_id)",
-                        [],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .map_err(crate::directory::db::DbError::from)?;
-                let (db_bytes, wal_bytes) = crate::directory::db_metrics::file_sizes(&path);
-                Ok::<_, crate::directory::db::DbError>(DbFacts {
-                    idempotency_records: u64::try_from(idempotency_records).unwrap_or(0),
-                    db_bytes,
-                    wal_bytes,
-                    most_servers_per_owner: u64::try_from(most_servers_per_owner).unwrap_or(0),
-                })
-            })
-            .await
-            .unwrap_or_else(|e| {
+        let db = match state.directory.stats(&crate::op!("take")).await {
+            Ok(stats) => DbFacts {
+                idempotency_records: stats.idempotency_records,
+                db_bytes: stats.db_bytes,
+                wal_bytes: stats.wal_bytes,
+                most_servers_per_owner: stats.most_servers_per_owner,
+            },
+            Err(e) => {
                 tracing::error!(error = %e, "metrics: the database could not be read");
                 DbFacts::default()
-            });
+            }
+        };
         Scrape {
             state,
             hub: state.hub.stats(),
@@ -170,7 +152,7 @@ pub static BOUNDS: &[Bound] = &[
     Bound::setting("sse.maxSessions", "sse_sessions", "SSE sessions held (with or without an open stream).", |s| n(s.sse.sessions), |s| n(s.state.config.variables.sse.max_sessions)),
     Bound::setting("sse.maxSessionsPerRoom", "sse_room_sessions_max", "SSE sessions in the fullest room.", |s| n(s.sse.largest_room), |s| n(s.state.config.variables.sse.max_sessions_per_room)),
     Bound::setting("sse.streamBufferEvents", "sse_buffered_events_max", "Events waiting for the furthest-behind SSE session.", |s| n(s.sse.largest_buffer), |s| n(s.state.config.variables.sse.stream_buffer_events)),
-    Bound::constant("app::DB_POOL_SIZE", "db_pool_in_use", "Database pool connections running a query.", |s| s.state.db.metrics().in_use(), |s| n(s.state.db.metrics().pool_size())),
+    Bound::constant("app::DB_POOL_SIZE", "db_pool_in_use", "Database pool connections running a query.", |s| s.state.directory.metrics().in_use(), |s| n(s.state.directory.metrics().pool_size())),
     Bound::constant("auth::attempts::MAX_TRACKED", "password_attempt_addresses", "Client addresses with wrong server passwords counted.", |s| n(s.state.password_attempts.tracked()), |_| n(crate::auth::attempts::MAX_TRACKED)),
     Bound::constant("routes::link_metadata::CACHE_ENTRIES", "preview_cache_entries", "Link previews cached.", |s| n(s.state.previews.len()), |s| n(s.state.previews.capacity())),
     Bound::constant("outbound::MAX_IN_FLIGHT", "outbound_fetches_in_flight", "Outbound fetches (previews, proxy, GIF search) running.", |s| n(s.state.outbound.in_flight().0), |s| n(s.state.outbound.in_flight().1)),
@@ -195,11 +177,11 @@ pub static SIZES: &[Size] = &[
     ("realtime_client_addresses", "Client addresses with an open realtime connection (WebSocket or SSE session).", |s| n(s.state.connection_gate.per_ip().0)),
     ("sse_streams_open", "SSE sessions with an open stream.", |s| n(s.sse.streams)),
     ("sse_rooms", "SSE rooms with at least one session.", |s| n(s.sse.rooms)),
-    ("db_pool_waiting", "Database calls waiting for a pool connection.", |s| s.state.db.metrics().waiting()),
+    ("db_pool_waiting", "Database calls waiting for a pool connection.", |s| s.state.directory.metrics().waiting()),
     ("idempotency_records", "Idempotency-Key records stored (each kept for 24 h).", |s| s.db.idempotency_records),
     ("db_file_bytes", "Size of the SQLite database file.", |s| s.db.db_bytes),
     ("db_wal_bytes", "Size of the SQLite write-ahead log.", |s| s.db.wal_bytes),
-    ("db_cache_limit_bytes", "Page cache the pool may hold: connections x database.cacheSizeKib.", |s| n(s.state.db.metrics().pool_size()) * u64::from(s.state.config.variables.database.cache_size_kib) * 1024),
+    ("db_cache_limit_bytes", "Page cache the pool may hold: connections x database.cacheSizeKib.", |s| n(s.state.directory.metrics().pool_size()) * u64::from(s.state.config.variables.database.cache_size_kib) * 1024),
 ];
 
 /// Settings that bound nothing a gauge could show, with the reason.

@@ -27,7 +27,6 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::AuthMode;
 use crate::directory::access::{self, AdmissionRequest, Entry};
-use crate::directory::{DirectoryError, queries};
 use crate::http::read_capped;
 
 /// The header a room password may ride in (instead of `?password=`).
@@ -133,10 +132,9 @@ async fn connect(
     }
     let ip = remote.map(|a| a.ip());
     let server = signalbox_protocol::sse::room_server_id(&room);
-    let lookup = server.clone();
     let directory = state
-        .db
-        .call(move |c| queries::server(c, &lookup).map_err(DirectoryError::from))
+        .directory
+        .server(&crate::op!("connect"), &server)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not look up an SSE room in the directory");
