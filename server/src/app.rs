@@ -27,6 +27,8 @@ use warp::Filter;
 use crate::RunError;
 use crate::auth::Authority;
 use crate::config::Config;
+use crate::config::DirectoryBackend;
+use crate::directory::postgres::PgDirectory;
 use crate::directory::{Directory, SqliteDirectory};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
@@ -89,13 +91,18 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Arc<Self>, RunError> {
         let path = config.db_path.clone();
         let database = config.variables.database.clone();
-        let directory: Arc<dyn Directory> = Arc::new(
-            tokio::task::spawn_blocking(move || {
-                SqliteDirectory::open(&path, DB_POOL_SIZE, &database)
-            })
-            .await
-            .map_err(|e| RunError::Start(e.to_string()))??,
-        );
+        let directory: Arc<dyn Directory> = match config.variables.directory.backend {
+            DirectoryBackend::Sqlite => Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    SqliteDirectory::open(&path, DB_POOL_SIZE, &database)
+                })
+                .await
+                .map_err(|e| RunError::Start(e.to_string()))??,
+            ),
+            DirectoryBackend::Postgres => {
+                Arc::new(PgDirectory::from_settings(&config.variables.directory).await?)
+            }
+        };
         let fresh = Authority::fresh_secret();
         let secret = directory
             .signing_key_or_insert(&crate::op!("new"), fresh.to_vec(), TimestampMs::now())

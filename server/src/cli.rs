@@ -74,6 +74,23 @@ pub struct Overrides {
     /// PEM private key for built-in TLS (`tls.keyFile`; needs `--tls-cert-file`).
     #[arg(long, global = true, env = "SIGNALBOX_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
+    /// Directory backend: `sqlite` or `postgres` (`directory.backend`).
+    #[arg(long, global = true, env = "SIGNALBOX_DIRECTORY_BACKEND", value_enum)]
+    pub directory_backend: Option<crate::config::DirectoryBackend>,
+    /// PostgreSQL connection URL (`directory.postgresUrl`; may hold a password: prefer the
+    /// environment variable or the variables file to a flag).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNALBOX_POSTGRES_URL",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub postgres_url: Option<crate::config::Secret>,
+}
+
+fn parse_secret(text: &str) -> Result<crate::config::Secret, std::convert::Infallible> {
+    Ok(text.into())
 }
 
 /// How logs are written.

@@ -92,15 +92,26 @@ pub fn run(cli: cli::Cli) -> Result<(), RunError> {
                 Ok(())
             })
         }
-        cli::Command::Migrate => {
-            let applied = directory::db::migrate_file(&config.db_path)?;
-            println!(
-                "{}: {} migration(s) applied",
-                config.db_path.display(),
-                applied
-            );
-            Ok(())
-        }
+        cli::Command::Migrate => match &config.variables.directory {
+            settings if settings.backend == config::DirectoryBackend::Postgres => {
+                let url = settings.postgres_url.clone().unwrap_or_default();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let applied = runtime.block_on(directory::postgres::migrate(url.expose()))?;
+                println!("postgres: {applied} migration(s) applied");
+                Ok(())
+            }
+            _ => {
+                let applied = directory::db::migrate_file(&config.db_path)?;
+                println!(
+                    "{}: {} migration(s) applied",
+                    config.db_path.display(),
+                    applied
+                );
+                Ok(())
+            }
+        },
         cli::Command::Export { .. } => Ok(()),
         cli::Command::CheckConfig => {
             println!("{config:#?}");

@@ -6,6 +6,7 @@
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
 
 pub mod database;
+pub mod directory;
 mod realtime;
 pub mod reference;
 mod security;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use database::DatabaseSettings;
+pub use directory::{DirectoryBackend, DirectorySettings};
 pub use realtime::Realtime;
 pub use security::{Bucket, RestRateLimits, Security};
 pub use variables::{AuthMode, Secret, Variables};
@@ -83,6 +85,12 @@ impl Config {
         }
         if let Some(key_file) = &overrides.tls_key_file {
             variables.tls.key_file = Some(key_file.clone());
+        }
+        if let Some(backend) = overrides.directory_backend {
+            variables.directory.backend = backend;
+        }
+        if let Some(url) = &overrides.postgres_url {
+            variables.directory.postgres_url = Some(url.clone());
         }
         variables.validate()?;
         if let Some(auth) = overrides.auth {

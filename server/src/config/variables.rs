@@ -83,6 +83,8 @@ pub struct Variables {
     /// SQLite tuning of the pooled connections, write concurrency, and the `Idempotency-Key`
     /// store.
     pub database: super::DatabaseSettings,
+    /// Where the directory lives: the embedded SQLite file (default) or PostgreSQL.
+    pub directory: super::DirectorySettings,
     /// Bounds on what clients may make the server store, compute or hold.
     pub security: super::Security,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
@@ -122,6 +124,7 @@ impl Default for Variables {
             max_body_bytes: 64 * 1024,
             realtime: Realtime::default(),
             database: super::DatabaseSettings::default(),
+            directory: super::DirectorySettings::default(),
             security: super::Security::default(),
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
@@ -174,6 +177,7 @@ impl Variables {
         }
         self.sse.validate()?;
         self.database.validate()?;
+        self.directory.validate()?;
         self.tls.validate()?;
         self.security.validate()?;
         self.realtime.validate()

@@ -234,6 +234,12 @@ pub static NOT_BOUNDS: &[(&str, &str)] = &[
         "database.cacheSizeKib",
         "SQLite reports its page cache only through unsafe FFI; the bound is signalbox_db_cache_limit_bytes, the file it caches signalbox_db_file_bytes",
     ),
+    ("directory.backend", "a choice of backend"),
+    ("directory.postgresUrl", "an address"),
+    (
+        "directory.postgresPoolSize",
+        "on the postgres backend it is the limit of signalbox_db_pool_in_use (the pool's size)",
+    ),
     ("auth", "a mode"),
     ("bind", "an address"),
     ("port", "an address"),

@@ -19,7 +19,7 @@ use tokio_postgres::IsolationLevel;
 use super::pool::{PgPool, PoolSettings};
 use super::transaction::{ScopeLock, backoff, recycle, should_retry};
 use super::{commands, queries};
-use crate::config::AuthMode;
+use crate::config::{AuthMode, DirectorySettings};
 use crate::directory::access::{
     self, Access, AdmissionRequest, Decision, Entry, IdentifyDenied, Staff, Step,
 };
@@ -62,6 +62,19 @@ impl PgDirectory {
     pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, DbError> {
         super::migrate(url).await?;
         Self::new(url, settings)
+    }
+
+    /// Opens the directory the `directory` settings describe (`backend: "postgres"`): migrates,
+    /// then builds a pool of `postgresPoolSize` connections. The URL is never logged.
+    pub async fn from_settings(settings: &DirectorySettings) -> Result<Self, DbError> {
+        let url = settings.postgres_url.as_ref().ok_or_else(|| {
+            super::failure::pool_failure("directory.postgresUrl is not set".into())
+        })?;
+        let pool = PoolSettings {
+            size: usize::try_from(settings.postgres_pool_size).unwrap_or(usize::MAX),
+            ..PoolSettings::default()
+        };
+        Self::open(url.expose(), &pool).await
     }
 
     /// The pool underneath.
