@@ -16,9 +16,10 @@ pub fn is_retryable(error: &tokio_postgres::Error) -> bool {
     )
 }
 
-/// Whether `error` means the server cannot be reached or is going away: a closed connection,
-/// an I/O error, SQLSTATE class 08 (connection exception) or 57P01-57P03 (admin shutdown, crash
-/// shutdown, cannot connect now).
+/// Whether `error` means the server cannot be reached, is going away or cannot take more work
+/// now: a closed connection, an I/O error, SQLSTATE class 08 (connection exception), class 53
+/// (insufficient resources: too many connections, disk full, out of memory) or 57P01-57P03
+/// (admin shutdown, crash shutdown, cannot connect now).
 pub fn is_unreachable(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
@@ -26,7 +27,9 @@ pub fn is_unreachable(error: &tokio_postgres::Error) -> bool {
     match error.code() {
         Some(code) => {
             let code = code.code();
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "57P01" | "57P02" | "57P03")
         }
         // No SQLSTATE: the failure happened below the protocol (socket, timeout, TLS).
         None => error.as_db_error().is_none() && source_is_io(error),
