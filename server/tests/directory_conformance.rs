@@ -1729,6 +1729,68 @@ async fn answers_are_stored_after_the_fact(dir: Arc<dyn Directory>) {
     assert!(dir.ping().await);
 }
 
+/// A key holding U+0000 (a path segment or query a client sent) names nothing on every backend:
+/// lookups find nothing, deletes answer `NotFound`, a cursor pages on, a search finds nothing.
+/// (PostgreSQL text cannot hold U+0000 at all; the backend must not turn that into a failure.)
+async fn keys_holding_nul_name_nothing(dir: Arc<dyn Directory>) {
+    for id in ["a", "a-1", "b"] {
+        create(&dir, id, "owner", ServerVisibility::Public).await;
+    }
+    let nul = server_id("a\0x");
+    assert!(dir.server(&cx(), &nul).await.expect("server").is_none());
+    assert_eq!(
+        dir.server_view(&cx(), &nul, None).await.expect("view"),
+        Err(AccessDeniedReason::NotFound)
+    );
+    assert!(matches!(
+        dir.staff(&cx(), &nul, &user("owner")).await,
+        Err(DirectoryError::NotFound(_))
+    ));
+    assert_eq!(
+        dir.role(&cx(), &nul, &user("owner")).await.expect("role"),
+        None
+    );
+    assert!(
+        dir.user_profile(&cx(), &user("o\0"))
+            .await
+            .expect("profile")
+            .is_none()
+    );
+    assert!(dir.invite(&cx(), "c\0").await.expect("invite").is_none());
+    assert!(
+        dir.join_request(&cx(), "r\0")
+            .await
+            .expect("request")
+            .is_none()
+    );
+    assert!(matches!(
+        dir.delete_server(&cx(), &nul).await,
+        Err(DirectoryError::NotFound(_))
+    ));
+    assert!(matches!(
+        dir.delete_game(&cx(), "g\0").await,
+        Err(DirectoryError::NotFound(_))
+    ));
+    let after = dir
+        .list_public_servers(&cx(), None, page(10, Some("a\0x".into())))
+        .await
+        .expect("page");
+    let ids: Vec<String> = after.items.into_iter().map(|s| s.id.0).collect();
+    assert_eq!(ids, ["a-1", "b"], "keys after the cursor, bytewise");
+    let found = dir
+        .list_public_servers(&cx(), Some("a\0"), page(10, None))
+        .await
+        .expect("search");
+    assert!(found.items.is_empty());
+    assert!(
+        dir.list_games(&cx(), page(10, Some("\0".into())))
+            .await
+            .expect("games")
+            .items
+            .is_empty()
+    );
+}
+
 conformance! {
     backends: [sqlite, postgres];
     cases: [
@@ -1754,5 +1816,6 @@ conformance! {
         expired_idempotency_records_are_replaced,
         concurrent_writes_with_one_key_make_one_change,
         answers_are_stored_after_the_fact,
+        keys_holding_nul_name_nothing,
     ],
 }

@@ -12,7 +12,7 @@ use signalbox_protocol::http::{
 use signalbox_protocol::{AccessDeniedReason, PluginId, ServerId, TimestampMs, UserId};
 use tokio_postgres::GenericClient;
 
-use super::queries;
+use super::queries::{self, storable};
 use crate::directory::DirectoryError;
 use crate::directory::access::{Access, AdmissionRequest, Decision};
 use crate::directory::idempotency::{IdempotencyRecord, IdempotencyScope};
@@ -164,6 +164,9 @@ pub async fn update_server(
     id: &ServerId,
     request: &UpdateServerRequest,
 ) -> Result<ServerSummary> {
+    if !storable(id.as_str()) {
+        return Err(DirectoryError::NotFound("server"));
+    }
     let changed = c
         .execute(
             "UPDATE servers SET name = coalesce($2, name), \
@@ -197,6 +200,9 @@ fn one_row(changed: u64, what: &'static str) -> Result<()> {
 
 /// Deletes a server (everything of it cascades). `NotFound("server")`.
 pub async fn delete_server(c: &impl GenericClient, id: &ServerId) -> Result<()> {
+    if !storable(id.as_str()) {
+        return Err(DirectoryError::NotFound("server"));
+    }
     let n = c
         .execute("DELETE FROM servers WHERE id = $1", &[&id.as_str()])
         .await?;
@@ -209,6 +215,9 @@ pub async fn set_password_hash(
     id: &ServerId,
     hash: Option<&str>,
 ) -> Result<()> {
+    if !storable(id.as_str()) {
+        return Err(DirectoryError::NotFound("server"));
+    }
     let n = c
         .execute(
             "UPDATE servers SET password_hash = $2 WHERE id = $1",
@@ -335,6 +344,9 @@ pub async fn ban(
 
 /// Lifts a ban. `NotFound("ban")`.
 pub async fn unban(c: &impl GenericClient, server: &ServerId, user: &UserId) -> Result<()> {
+    if !(storable(server.as_str()) && storable(user.as_str())) {
+        return Err(DirectoryError::NotFound("ban"));
+    }
     let n = c
         .execute(
             "DELETE FROM bans WHERE server_id = $1 AND user_id = $2",
@@ -391,6 +403,9 @@ pub async fn accept_invite(
 
 /// Revokes an invite. `NotFound("invite")`.
 pub async fn revoke_invite(c: &impl GenericClient, code: &str) -> Result<()> {
+    if !storable(code) {
+        return Err(DirectoryError::NotFound("invite"));
+    }
     let n = c
         .execute(
             "UPDATE invites SET revoked = TRUE WHERE code = $1",
@@ -499,6 +514,9 @@ pub async fn upsert_game(
 
 /// Deletes a game. `NotFound("game")`.
 pub async fn delete_game(c: &impl GenericClient, id: &str) -> Result<()> {
+    if !storable(id) {
+        return Err(DirectoryError::NotFound("game"));
+    }
     let n = c.execute("DELETE FROM games WHERE id = $1", &[&id]).await?;
     one_row(n, "game")
 }
@@ -533,6 +551,9 @@ pub async fn delete_plugin(
     server: &ServerId,
     plugin: &PluginId,
 ) -> Result<()> {
+    if !(storable(server.as_str()) && storable(plugin.as_str())) {
+        return Err(DirectoryError::NotFound("plugin"));
+    }
     let n = c
         .execute(
             "DELETE FROM plugin_manifests WHERE server_id = $1 AND plugin_id = $2",
@@ -584,6 +605,9 @@ pub async fn consume_challenge(
     id: &str,
     now: TimestampMs,
 ) -> Result<(String, String)> {
+    if !storable(id) {
+        return Err(DirectoryError::NotFound("challenge"));
+    }
     let row = c
         .query_opt(
             "SELECT public_key, challenge, expires_at, used_at FROM auth_challenges WHERE id = $1",

@@ -27,6 +27,27 @@ const SERVER_COLUMNS: &str = "s.id, s.name, s.description, s.tags, s.visibility,
 /// `prefix || U+10FFFF` bytewise (the same bound SQLite's search uses).
 const PREFIX_END: char = char::MAX;
 
+/// Whether `text` could be a stored value: PostgreSQL text never holds U+0000 (SQLite's does,
+/// but every stored value passed validation, which refuses control characters), so a key with
+/// one names nothing, and sending it would fail the statement (SQLSTATE 22021) instead.
+pub(super) fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// The lower bound of a page after `cursor`. A cursor holding U+0000 is cut there: no stored
+/// key starts with `cut + U+0000`, so `key > cut` selects exactly the keys `> cursor`.
+fn after(cursor: Option<&str>) -> &str {
+    let cursor = cursor.unwrap_or("");
+    cursor.split('\0').next().unwrap_or("")
+}
+
+fn empty<T>() -> Page<T> {
+    Page {
+        items: Vec::new(),
+        next_cursor: None,
+    }
+}
+
 fn json_list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
@@ -56,6 +77,9 @@ fn server_row(row: &Row) -> Result<ServerRecord> {
 
 /// The whole server row, if it exists.
 pub async fn server(c: &impl GenericClient, id: &ServerId) -> Result<Option<ServerRecord>> {
+    if !storable(id.as_str()) {
+        return Ok(None);
+    }
     c.query_opt(
         &format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = $1"),
         &[&id.as_str()],
@@ -73,7 +97,7 @@ pub async fn list_public_servers(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<ServerSummary>> {
-    let after = cursor.unwrap_or("");
+    let after = after(cursor);
     let fetch = i64::from(limit) + 1;
     let rows = match search {
         None => {
@@ -86,6 +110,8 @@ pub async fn list_public_servers(
             )
             .await?
         }
+        // No stored name holds U+0000, so no name starts with this prefix.
+        Some(prefix) if !storable(prefix) => return Ok(empty()),
         Some(prefix) => {
             let end = format!("{prefix}{PREFIX_END}");
             c.query(
@@ -110,6 +136,9 @@ pub async fn list_public_servers(
 
 /// How many servers `owner` owns.
 pub async fn servers_owned_by(c: &impl GenericClient, owner: &UserId) -> Result<u32> {
+    if !storable(owner.as_str()) {
+        return Ok(0);
+    }
     let n: i64 = c
         .query_one(
             "SELECT count(*) FROM servers WHERE owner_id = $1",
@@ -126,6 +155,9 @@ pub async fn role(
     server: &ServerId,
     user: &UserId,
 ) -> Result<Option<signalbox_protocol::http::MemberRole>> {
+    if !(storable(server.as_str()) && storable(user.as_str())) {
+        return Ok(None);
+    }
     Ok(c.query_opt(
         "SELECT role FROM members WHERE server_id = $1 AND user_id = $2",
         &[&server.as_str(), &user.as_str()],
@@ -143,15 +175,14 @@ pub async fn list_members(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<Membership>> {
+    if !storable(server.as_str()) {
+        return Ok(empty());
+    }
     let rows = c
         .query(
             "SELECT user_id, role FROM members WHERE server_id = $1 AND user_id > $2 \
              ORDER BY user_id LIMIT $3",
-            &[
-                &server.as_str(),
-                &cursor.unwrap_or(""),
-                &(i64::from(limit) + 1),
-            ],
+            &[&server.as_str(), &after(cursor), &(i64::from(limit) + 1)],
         )
         .await?;
     let members = rows
@@ -169,6 +200,9 @@ pub async fn list_members(
 
 /// Whether `user` is banned from `server`.
 pub async fn is_banned(c: &impl GenericClient, server: &ServerId, user: &UserId) -> Result<bool> {
+    if !(storable(server.as_str()) && storable(user.as_str())) {
+        return Ok(false);
+    }
     Ok(c.query_one(
         "SELECT EXISTS (SELECT 1 FROM bans WHERE server_id = $1 AND user_id = $2)",
         &[&server.as_str(), &user.as_str()],
@@ -184,15 +218,14 @@ pub async fn list_bans(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<Ban>> {
+    if !storable(server.as_str()) {
+        return Ok(empty());
+    }
     let rows = c
         .query(
             "SELECT user_id, reason, banned_by, created_at FROM bans \
              WHERE server_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
-            &[
-                &server.as_str(),
-                &cursor.unwrap_or(""),
-                &(i64::from(limit) + 1),
-            ],
+            &[&server.as_str(), &after(cursor), &(i64::from(limit) + 1)],
         )
         .await?;
     let bans = rows
@@ -211,6 +244,9 @@ pub async fn list_bans(
 
 /// An invite row, if it exists.
 pub async fn invite(c: &impl GenericClient, code: &str) -> Result<Option<InviteRecord>> {
+    if !storable(code) {
+        return Ok(None);
+    }
     let Some(row) = c
         .query_opt(
             "SELECT code, server_id, created_by, created_at, expires_at, max_uses, uses, revoked \
@@ -252,6 +288,9 @@ fn join_request_row(row: &Row) -> Result<JoinRequest> {
 
 /// A join request, if it exists.
 pub async fn join_request(c: &impl GenericClient, id: &str) -> Result<Option<JoinRequest>> {
+    if !storable(id) {
+        return Ok(None);
+    }
     c.query_opt(
         &format!("SELECT {JOIN_REQUEST_COLUMNS} FROM join_requests WHERE id = $1"),
         &[&id],
@@ -269,17 +308,16 @@ pub async fn pending_join_requests(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<Page<JoinRequest>> {
+    if !storable(server.as_str()) {
+        return Ok(empty());
+    }
     let rows = c
         .query(
             &format!(
                 "SELECT {JOIN_REQUEST_COLUMNS} FROM join_requests \
                  WHERE server_id = $1 AND status = 'pending' AND id > $2 ORDER BY id LIMIT $3"
             ),
-            &[
-                &server.as_str(),
-                &cursor.unwrap_or(""),
-                &(i64::from(limit) + 1),
-            ],
+            &[&server.as_str(), &after(cursor), &(i64::from(limit) + 1)],
         )
         .await?;
     let requests = rows
@@ -291,6 +329,9 @@ pub async fn pending_join_requests(
 
 /// A user's public profile, if the user has a row.
 pub async fn user_profile(c: &impl GenericClient, user: &UserId) -> Result<Option<UserProfile>> {
+    if !storable(user.as_str()) {
+        return Ok(None);
+    }
     let Some(row) = c
         .query_opt(
             "SELECT id, display_name, description, profile_updated_at FROM users WHERE id = $1",
@@ -314,6 +355,9 @@ pub async fn user_by_public_key(
     c: &impl GenericClient,
     public_key: &str,
 ) -> Result<Option<UserId>> {
+    if !storable(public_key) {
+        return Ok(None);
+    }
     Ok(
         c.query_opt("SELECT id FROM users WHERE public_key = $1", &[&public_key])
             .await?
@@ -324,6 +368,9 @@ pub async fn user_by_public_key(
 
 /// The public key `user` is bound to, if any.
 pub async fn bound_public_key(c: &impl GenericClient, user: &UserId) -> Result<Option<String>> {
+    if !storable(user.as_str()) {
+        return Ok(None);
+    }
     Ok(c.query_opt(
         "SELECT public_key FROM users WHERE id = $1",
         &[&user.as_str()],
@@ -344,7 +391,7 @@ pub async fn list_games(
         .query(
             "SELECT id, name, executables, icon_url, updated_at FROM games \
              WHERE id > $1 ORDER BY id LIMIT $2",
-            &[&cursor.unwrap_or(""), &(i64::from(limit) + 1)],
+            &[&after(cursor), &(i64::from(limit) + 1)],
         )
         .await?;
     let games = rows
@@ -372,6 +419,9 @@ pub async fn plugin_manifests(
     c: &impl GenericClient,
     server: &ServerId,
 ) -> Result<Vec<PluginManifest>> {
+    if !storable(server.as_str()) {
+        return Ok(Vec::new());
+    }
     c.query(
         "SELECT manifest FROM plugin_manifests WHERE server_id = $1 ORDER BY plugin_id",
         &[&server.as_str()],
@@ -388,6 +438,9 @@ pub async fn plugin_manifest(
     server: &ServerId,
     plugin: &PluginId,
 ) -> Result<Option<PluginManifest>> {
+    if !(storable(server.as_str()) && storable(plugin.as_str())) {
+        return Ok(None);
+    }
     c.query_opt(
         "SELECT manifest FROM plugin_manifests WHERE server_id = $1 AND plugin_id = $2",
         &[&server.as_str(), &plugin.as_str()],
@@ -403,6 +456,9 @@ pub async fn idempotency_record(
     scope: &IdempotencyScope,
     since: TimestampMs,
 ) -> Result<Option<IdempotencyRecord>> {
+    if !(storable(&scope.user) && storable(&scope.route) && storable(&scope.key)) {
+        return Ok(None);
+    }
     let Some(row) = c
         .query_opt(
             "SELECT request_hash, status, response FROM idempotency_records \
