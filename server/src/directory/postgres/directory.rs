@@ -758,10 +758,13 @@ impl Directory for PgDirectory {
     }
 
     async fn ping(&self) -> bool {
-        match self.pool.get().await {
-            Ok(conn) => conn.query_one("SELECT 1", &[]).await.is_ok(),
-            Err(_) => false,
-        }
+        let Ok(conn) = self.pool.get().await else {
+            return false;
+        };
+        let result: DirResult<_> = conn.query_one("SELECT 1", &[]).await.map_err(Into::into);
+        let answered = result.is_ok();
+        recycle(conn, &result);
+        answered
     }
 
     async fn stats(&self, cx: &Cx) -> DirResult<DirectoryStats> {
