@@ -172,6 +172,28 @@ impl Recorder {
             .collect()
     }
 
+    /// The roster of `server` as this node's members know it: snapshots and events, in order.
+    fn view(&self, server: &str) -> Vec<String> {
+        let mut members = std::collections::BTreeSet::new();
+        for event in self.snapshot() {
+            match event {
+                Inbound::Snapshot(s) if s.server == server => {
+                    members = s.members.into_iter().map(|(u, _)| u).collect();
+                }
+                Inbound::Roster(e) if e.server == server => match e.change {
+                    Change::Joined { user, .. } => {
+                        members.insert(user);
+                    }
+                    Change::Left { user } => {
+                        members.remove(&user);
+                    }
+                },
+                _ => {}
+            }
+        }
+        members.into_iter().collect()
+    }
+
     fn roster_events(&self) -> Vec<RosterEvent> {
         self.snapshot()
             .into_iter()
@@ -681,4 +703,81 @@ async fn garbage_on_a_channel_is_dropped_and_delivery_goes_on() {
         sink_b.forwards(),
         [("bob".to_owned(), Bytes::from_static(b"real"))]
     );
+}
+
+#[tokio::test]
+async fn a_resync_takes_back_what_the_node_no_longer_holds() {
+    let Some(redis) = redis(true) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    let (b, sink_b) = node(&url, &prefix, "node-b").await;
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    // What a leave and a disconnect lost during an outage leave behind: Redis still lists a
+    // "ghost" on node a, which node a no longer has.
+    let mut admin = admin(&url).await;
+    let () = redis::pipe()
+        .cmd("HSET")
+        .arg(format!("{prefix}u:ghost"))
+        .arg("node-a")
+        .arg(1)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{prefix}n:node-a:users"))
+        .arg("ghost")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{prefix}s:S:n:node-a"))
+        .arg("ghost")
+        .arg(1)
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{prefix}s:S:m"))
+        .arg("ghost")
+        .arg("{}")
+        .ignore()
+        .query_async(&mut admin)
+        .await
+        .expect("plant the ghost");
+    // Node a resyncs after its subscription is killed.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .expect("client kill");
+    // Node b's subscription was killed too: it hears the ghost leave, or (when the leave was
+    // published before it resubscribed) its own resync hands it a roster without the ghost.
+    eventually("node b's members learn the ghost is gone", || async {
+        let told = sink_b.snapshot().iter().any(|e| match e {
+            Inbound::Roster(r) => {
+                r.change
+                    == Change::Left {
+                        user: "ghost".into(),
+                    }
+            }
+            Inbound::Snapshot(s) => s.server == "S",
+            _ => false,
+        });
+        told && !sink_b.view("S").iter().any(|u| u == "ghost")
+    })
+    .await;
+    let mut users: Vec<String> = a
+        .snapshot("S")
+        .await
+        .expect("snapshot")
+        .members
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    users.sort();
+    assert_eq!(users, ["alice", "bob"]);
+    let routed: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}u:ghost"))
+        .query_async(&mut admin)
+        .await
+        .expect("hkeys");
+    assert!(routed.is_empty(), "the ghost is still routed to {routed:?}");
 }

@@ -423,6 +423,11 @@ impl Inner {
     pub(super) async fn servers_of(&self, node: &str) -> Result<Vec<String>, ClusterError> {
         let mut cmd = redis::cmd("SMEMBERS");
         cmd.arg(self.keys.node_servers(node));
+        self.strings(cmd).await
+    }
+
+    /// A reply that is a list of names (SMEMBERS, HKEYS).
+    async fn strings(&self, cmd: redis::Cmd) -> Result<Vec<String>, ClusterError> {
         match self.publisher.call(cmd).await? {
             redis::Value::Array(items) | redis::Value::Set(items) => Ok(items
                 .into_iter()
@@ -431,12 +436,43 @@ impl Inner {
                     _ => None,
                 })
                 .collect()),
-            _ => Err(ClusterError::Reply("set")),
+            _ => Err(ClusterError::Reply("list of names")),
         }
     }
 
-    /// Re-registers everything this node holds: the node channel and server channels,
-    /// every identified user, every joined member; then hands fresh rosters to the sink.
+    /// What Redis says this node holds but the node no longer does (a leave or a disconnect
+    /// lost during an outage) is taken back: identify 0, leave 0 (announcing `user_left`).
+    async fn take_back_stale(
+        &self,
+        users: &HashMap<String, u32>,
+        servers: &HashMap<String, HashMap<String, (u32, Bytes)>>,
+    ) -> Result<(), ClusterError> {
+        let node = &self.settings.node_id;
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(self.keys.node_users(node));
+        for user in self.strings(cmd).await? {
+            if !users.contains_key(&user) {
+                self.identify(&user, 0).await?;
+            }
+        }
+        for server in self.servers_of(node).await? {
+            let mut cmd = redis::cmd("HKEYS");
+            cmd.arg(self.keys.server_node(&server, node));
+            let local = servers.get(&server);
+            for user in self.strings(cmd).await? {
+                if local.is_none_or(|members| !members.contains_key(&user)) {
+                    let mut leave = self.scripts.leave.call(self.keys.prefix());
+                    leave.arg(node).arg(&server).arg(&user).arg(0);
+                    self.publisher.call(leave).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-registers everything this node holds: the node channel and server channels, takes
+    /// back what Redis still holds for it but it no longer does, registers every identified
+    /// user and every joined member again; then hands fresh rosters to the sink.
     pub(super) async fn resync(&self) -> Result<(), ClusterError> {
         let _serial = self.membership.lock().await;
         let (users, servers) = {
@@ -447,6 +483,7 @@ impl Inner {
         sub.subscribe(self.keys.node_channel(&self.settings.node_id))
             .await
             .map_err(|_| ClusterError::Unavailable)?;
+        self.take_back_stale(&users, &servers).await?;
         for (user, connections) in &users {
             self.identify(user, *connections).await?;
         }
