@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use signalbox::cluster::wire::{Kind, Message};
 use signalbox::cluster::{
-    Backplane, Change, ClusterSettings, ForwardOutcome, Inbound, RosterEvent, Sink,
+    Backplane, Change, ClusterSettings, ForwardOutcome, Inbound, RelayOutcome, RosterEvent, Sink,
+    SseOwner, SseSession,
 };
 use signalbox_protocol::Secret;
 
@@ -187,6 +188,7 @@ impl Recorder {
                     Change::Left { user } => {
                         members.remove(&user);
                     }
+                    Change::Status { .. } => {}
                 },
                 _ => {}
             }
@@ -295,6 +297,7 @@ async fn joins_on_three_nodes_give_one_roster_with_increasing_versions() {
         .map(|e| match e.change {
             Change::Joined { user, .. } => (e.version, user),
             Change::Left { user } => (e.version, format!("-{user}")),
+            Change::Status { user, .. } => (e.version, format!("~{user}")),
         })
         .collect();
     assert_eq!(
@@ -780,4 +783,354 @@ async fn a_resync_takes_back_what_the_node_no_longer_holds() {
         .await
         .expect("hkeys");
     assert!(routed.is_empty(), "the ghost is still routed to {routed:?}");
+}
+
+#[tokio::test]
+async fn a_status_change_bumps_every_server_and_fans_out_once_per_node() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    let (b, sink_b) = node(&url, &prefix, "node-b").await;
+    for server in ["S", "T"] {
+        a.join(server, "alice", 1, entry("alice"))
+            .await
+            .expect("join");
+        b.join(server, "bob", 1, entry("bob")).await.expect("join");
+    }
+    let before_s = a.snapshot("S").await.expect("snapshot").version;
+    let before_t = a.snapshot("T").await.expect("snapshot").version;
+    let away = Bytes::from_static(b"{\"userId\":\"alice\",\"status\":\"away\"}");
+    a.set_status("alice", away.clone()).expect("queued");
+
+    let statuses = || {
+        sink_b
+            .roster_events()
+            .into_iter()
+            .filter_map(|e| match e.change {
+                Change::Status {
+                    user,
+                    entry,
+                    change_id,
+                    fan_out,
+                } => Some((e.server, e.version, user, entry, change_id, fan_out)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    eventually("node b hears the change in S and T", || async {
+        statuses().len() >= 2
+    })
+    .await;
+    let got = statuses();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut servers: Vec<_> = got.iter().map(|g| (g.0.clone(), g.1)).collect();
+    servers.sort();
+    assert_eq!(
+        servers,
+        [
+            ("S".to_owned(), before_s + 1),
+            ("T".to_owned(), before_t + 1)
+        ]
+    );
+    assert!(got.iter().all(|g| g.2 == "alice" && g.3 == away));
+    assert_eq!(got[0].4, got[1].4, "one change id");
+    assert_ne!(got[0].4, 0);
+    assert_eq!(
+        got.iter().filter(|g| g.5).count(),
+        1,
+        "fanned out exactly once"
+    );
+    let snap = b.snapshot("T").await.expect("snapshot");
+    assert!(snap.members.contains(&("alice".to_owned(), away)));
+}
+
+#[tokio::test]
+async fn a_resync_with_nothing_lost_changes_no_roster_version() {
+    let Some(redis) = redis(true) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    let (b, sink_b) = node(&url, &prefix, "node-b").await;
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 2, entry("alice")).await.expect("join");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    let version = a.snapshot("S").await.expect("snapshot").version;
+
+    let mut admin = admin(&url).await;
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .expect("client kill");
+    eventually("both nodes resynced and handed out rosters", || async {
+        a.resyncs() >= 1
+            && b.resyncs() >= 1
+            && sink_b
+                .snapshot()
+                .iter()
+                .any(|e| matches!(e, Inbound::Snapshot(s) if s.server == "S"))
+    })
+    .await;
+    let snap = a.snapshot("S").await.expect("snapshot");
+    assert_eq!(snap.version, version, "a rejoin replayed joins");
+    let share: Vec<(String, u32)> = redis::cmd("HGETALL")
+        .arg(format!("{prefix}s:S:n:node-a"))
+        .query_async(&mut admin)
+        .await
+        .expect("hgetall");
+    assert_eq!(share, [("alice".to_owned(), 2)]);
+    assert!(sink_b.roster_events().iter().all(|e| e.version <= version));
+}
+
+#[tokio::test]
+async fn a_forward_to_a_user_only_on_this_node_never_touches_redis() {
+    if !have_redis_server() {
+        skip("redis-server is not installed");
+        return;
+    }
+    let mut server = RedisServer::start_on(free_port());
+    let (url, prefix) = (server.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    let (b, sink_b) = node(&url, &prefix, "node-b").await;
+    a.identify("alice", 1).await.expect("identify");
+    assert!(a.is_only_local("alice"));
+    let local = a.forward("carol", "alice", b"{}", None).expect("answered");
+    assert_eq!(local.outcome().await, ForwardOutcome::LocalOnly);
+
+    // A second device of alice on node b: b knows at once (the registry's answer), a is told
+    // by the devices hint; a forward on a now reaches b too.
+    b.identify("alice", 1).await.expect("identify");
+    assert!(!b.is_only_local("alice"));
+    eventually("node a hears alice is on node b too", || async {
+        !a.is_only_local("alice")
+    })
+    .await;
+    let both = a.forward("carol", "alice", b"both", None).expect("queued");
+    assert_eq!(both.outcome().await, ForwardOutcome::Delivered(1));
+    eventually("node b delivers it", || async {
+        sink_b.forwards() == [("alice".to_owned(), Bytes::from_static(b"both"))]
+    })
+    .await;
+
+    b.identify("alice", 0).await.expect("identify");
+    eventually("node a hears alice left node b", || async {
+        a.is_only_local("alice")
+    })
+    .await;
+    // Redis gone: a forward to a local-only target is still answered, locally.
+    server.shutdown().await;
+    let alone = a.forward("carol", "alice", b"{}", None).expect("answered");
+    assert_eq!(alone.outcome().await, ForwardOutcome::LocalOnly);
+    assert!(!a.is_only_local("nobody"));
+}
+
+#[tokio::test]
+async fn a_roster_change_lost_without_a_trace_is_caught_by_the_version_check() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, sink_a) = node(&url, &prefix, "node-a").await;
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    // A change whose announcement never arrived: the roster and its version moved, no event.
+    let mut admin = admin(&url).await;
+    let () = redis::pipe()
+        .cmd("HSET")
+        .arg(format!("{prefix}s:S:m"))
+        .arg("ghost")
+        .arg("{}")
+        .ignore()
+        .cmd("INCR")
+        .arg(format!("{prefix}s:S:v"))
+        .ignore()
+        .query_async(&mut admin)
+        .await
+        .expect("plant");
+    eventually("node a refetched S and lists the ghost", || async {
+        sink_a.snapshot().iter().any(|e| {
+            matches!(e, Inbound::Snapshot(s) if s.server == "S"
+                && s.members.iter().any(|(u, _)| u == "ghost"))
+        })
+    })
+    .await;
+    assert!(sink_a.roster_events().is_empty());
+}
+
+/// A node's SSE side as the transport will be: answers relays and takeovers at once (from
+/// the sink, which must not block: `answer_relay` only queues), records raw signals.
+#[derive(Default)]
+struct SseAnswerer {
+    backplane: std::sync::OnceLock<std::sync::Weak<Backplane>>,
+    recorder: Recorder,
+}
+
+impl Sink for SseAnswerer {
+    fn deliver(&self, event: Inbound) {
+        let answer = match &event {
+            Inbound::Relay {
+                corr,
+                reply_to,
+                request,
+                session,
+            } => Some((
+                reply_to.clone(),
+                *corr,
+                Bytes::from(format!("{session}:{}", String::from_utf8_lossy(request))),
+            )),
+            Inbound::Takeover {
+                corr,
+                reply_to,
+                session,
+            } => Some((
+                reply_to.clone(),
+                *corr,
+                Bytes::from(format!("state-of-{session}")),
+            )),
+            _ => None,
+        };
+        if let Some((reply_to, corr, result)) = answer
+            && let Some(node) = self.backplane.get().and_then(std::sync::Weak::upgrade)
+        {
+            node.answer_relay(&reply_to, corr, result).expect("queued");
+        }
+        self.recorder.deliver(event);
+    }
+}
+
+async fn sse_node(
+    url: &str,
+    prefix: &str,
+    id: &str,
+    tweak: impl FnOnce(&mut ClusterSettings),
+) -> (Arc<Backplane>, Arc<SseAnswerer>) {
+    let sink = Arc::new(SseAnswerer::default());
+    let mut s = settings(url, prefix, id);
+    tweak(&mut s);
+    let backplane = Arc::new(Backplane::start(s, sink.clone()).await.expect("starts"));
+    sink.backplane
+        .set(Arc::downgrade(&backplane))
+        .expect("set once");
+    (backplane, sink)
+}
+
+fn session(room: &str) -> SseSession {
+    SseSession {
+        room: room.to_owned(),
+        token_sha256: "ab".repeat(32),
+        principal: "guest-1".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn an_sse_request_landing_on_another_node_is_relayed_and_answered() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, sink_a) = sse_node(&url, &prefix, "node-a", |_| {}).await;
+    let (b, _) = sse_node(&url, &prefix, "node-b", |_| {}).await;
+    a.register_sse("s1", session("lobby"))
+        .await
+        .expect("register");
+    assert_eq!(
+        b.sse_owner("s1").await.expect("lookup"),
+        Some(SseOwner {
+            node: "node-a".into(),
+            session: session("lobby")
+        })
+    );
+    assert_eq!(b.sse_owner("nobody").await.expect("lookup"), None);
+
+    let answered = b.relay("node-a", "s1", Bytes::from_static(b"signal")).await;
+    assert_eq!(
+        answered,
+        RelayOutcome::Answered(Bytes::from_static(b"s1:signal"))
+    );
+    assert_eq!(b.metrics().pending_relays, 0);
+
+    // A signal from a session on b to a's session travels wire-exact.
+    assert!(
+        b.raw_signal(
+            "node-a",
+            "s2",
+            "s1",
+            Bytes::from_static(b"event: signal\n\n")
+        )
+        .await
+        .expect("published")
+    );
+    eventually("node a hands the raw signal over", || async {
+        sink_a.recorder.snapshot().iter().any(|e| {
+            *e == Inbound::RawSignal {
+                from: "s2".into(),
+                to: "s1".into(),
+                raw: Bytes::from_static(b"event: signal\n\n"),
+            }
+        })
+    })
+    .await;
+
+    // A resume on b takes the session over: a answers its state, b owns the entry, and a's
+    // late removal leaves b's entry alone.
+    let state = b.takeover("node-a", "s1").await;
+    assert_eq!(
+        state,
+        RelayOutcome::Answered(Bytes::from_static(b"state-of-s1"))
+    );
+    b.register_sse("s1", session("lobby"))
+        .await
+        .expect("register");
+    a.remove_sse("s1").await.expect("remove");
+    let owner = a.sse_owner("s1").await.expect("lookup").expect("present");
+    assert_eq!(owner.node, "node-b");
+    b.remove_sse("s1").await.expect("remove");
+    assert_eq!(a.sse_owner("s1").await.expect("lookup"), None);
+}
+
+#[tokio::test]
+async fn a_relay_to_a_dead_silent_or_busy_owner_is_answered_at_once_or_times_out() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (b, _) = sse_node(&url, &prefix, "node-b", |s| {
+        s.relay_timeout_ms = 300;
+        s.max_pending_relays = 1;
+    })
+    .await;
+    // Nobody listens on node-x's channel: the owner is dead.
+    let none = b.relay("node-x", "s1", Bytes::new()).await;
+    assert_eq!(none, RelayOutcome::NoOwner);
+    // node-c listens but never answers (a recorder, not a transport).
+    let (_c, sink_c) = node(&url, &prefix, "node-c").await;
+    let (first, second) = tokio::join!(
+        b.relay("node-c", "s1", Bytes::from_static(b"one")),
+        b.relay("node-c", "s1", Bytes::from_static(b"two")),
+    );
+    assert_eq!(first, RelayOutcome::TimedOut);
+    assert_eq!(second, RelayOutcome::Busy, "the table holds one");
+    let m = b.metrics();
+    assert_eq!((m.relay_timeouts, m.relays_refused), (1, 1));
+    assert_eq!((m.pending_relays, m.pending_relays_limit), (0, 1));
+    assert!(m.redis_up);
+    assert!(
+        sink_c
+            .snapshot()
+            .iter()
+            .any(|e| matches!(e, Inbound::Relay { .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_dead_nodes_sse_sessions_leave_the_registry() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    let (b, _) = node(&url, &prefix, "node-b").await;
+    b.register_sse("s9", session("r")).await.expect("register");
+    assert!(a.sse_owner("s9").await.expect("lookup").is_some());
+    drop(b);
+    eventually("the reaper removed the dead node's session", || async {
+        a.sse_owner("s9").await.expect("lookup").is_none()
+    })
+    .await;
+    eventually("no key names the dead node", || async {
+        keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
 }

@@ -62,6 +62,16 @@ impl Keys {
         format!("{}n:{node}:servers", self.prefix)
     }
 
+    /// SET of SSE sessions whose stream `node` holds (for the reaper and resync).
+    pub fn node_sse(&self, node: &str) -> String {
+        format!("{}n:{node}:sse", self.prefix)
+    }
+
+    /// HASH `node, room, token_sha256, principal`: where an SSE session's stream lives.
+    pub fn sse(&self, session: &str) -> String {
+        format!("{}sse:{session}", self.prefix)
+    }
+
     /// ZSET node → last heartbeat (ms).
     pub fn nodes(&self) -> String {
         format!("{}nodes", self.prefix)
@@ -107,6 +117,8 @@ mod tests {
         assert_eq!(k.user("u"), "sb:u:u");
         assert_eq!(k.node_users("n1"), "sb:n:n1:users");
         assert_eq!(k.node_servers("n1"), "sb:n:n1:servers");
+        assert_eq!(k.node_sse("n1"), "sb:n:n1:sse");
+        assert_eq!(k.sse("x"), "sb:sse:x");
         assert_eq!(k.nodes(), "sb:nodes");
         assert_eq!(k.epoch(), "sb:epoch");
         assert_eq!(k.reaper(), "sb:reaper");

@@ -12,13 +12,14 @@
 //! script cache was emptied by a restart): the scripts are loaded and those commands re-sent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use redis::aio::ConnectionManager;
 use redis::{Cmd, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ClusterError;
+use super::metrics::{Metrics, bump};
 use super::scripts::Scripts;
 
 /// Most operations sent as one pipeline.
@@ -35,7 +36,7 @@ struct Op {
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::Sender<Op>,
-    up: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 impl Publisher {
@@ -44,11 +45,11 @@ impl Publisher {
         conn: ConnectionManager,
         scripts: Arc<Scripts>,
         bound: usize,
+        metrics: Arc<Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(bound.max(1));
-        let up = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(run(conn, scripts, rx, up.clone()));
-        (Self { tx, up }, task)
+        let task = tokio::spawn(run(conn, scripts, rx, metrics.clone()));
+        (Self { tx, metrics }, task)
     }
 
     /// Queues a command whose answer nobody waits for.
@@ -78,12 +79,21 @@ impl Publisher {
 
     /// Whether the last pipeline reached Redis.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.metrics.redis_up.load(Ordering::Relaxed)
+    }
+
+    /// Operations waiting and the queue's bound.
+    pub fn depth(&self) -> (usize, usize) {
+        let bound = self.tx.max_capacity();
+        (bound - self.tx.capacity(), bound)
     }
 
     fn push(&self, op: Op) -> Result<(), ClusterError> {
         self.tx.try_send(op).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ClusterError::QueueFull,
+            mpsc::error::TrySendError::Full(_) => {
+                bump(&self.metrics.publish_queue_full);
+                ClusterError::QueueFull
+            }
             mpsc::error::TrySendError::Closed(_) => ClusterError::Stopped,
         })
     }
@@ -93,7 +103,7 @@ async fn run(
     mut conn: ConnectionManager,
     scripts: Arc<Scripts>,
     mut rx: mpsc::Receiver<Op>,
-    up: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -105,7 +115,7 @@ async fn run(
             }
         }
         let results = send(&mut conn, &scripts, &batch).await;
-        up.store(results.is_ok(), Ordering::Relaxed);
+        metrics.redis_up.store(results.is_ok(), Ordering::Relaxed);
         match results {
             Ok(values) => {
                 for (op, value) in batch.drain(..).zip(values) {

@@ -68,6 +68,12 @@ pub struct Scripts {
     pub reap: Lua,
     /// A dead node's routing entries and indexes.
     pub reap_node: Lua,
+    /// A member's new roster entry in every server it joined, under one change id.
+    pub status: Lua,
+    /// Replaces this node's share of a server (resync); returns the snapshot.
+    pub rejoin: Lua,
+    /// Records or removes this node's SSE session in the registry.
+    pub sse: Lua,
 }
 
 impl Scripts {
@@ -82,11 +88,14 @@ impl Scripts {
             heartbeat: Lua::new("heartbeat", include_str!("lua/heartbeat.lua")),
             reap: Lua::new("reap", include_str!("lua/reap.lua")),
             reap_node: Lua::new("reap_node", include_str!("lua/reap_node.lua")),
+            status: Lua::new("status", include_str!("lua/status.lua")),
+            rejoin: Lua::new("rejoin", include_str!("lua/rejoin.lua")),
+            sse: Lua::new("sse", include_str!("lua/sse.lua")),
         }
     }
 
     /// Every script, for loading them all.
-    pub fn all(&self) -> [&Lua; 8] {
+    pub fn all(&self) -> [&Lua; 11] {
         [
             &self.identify,
             &self.join,
@@ -96,6 +105,9 @@ impl Scripts {
             &self.heartbeat,
             &self.reap,
             &self.reap_node,
+            &self.status,
+            &self.rejoin,
+            &self.sse,
         ]
     }
 }
@@ -154,7 +166,7 @@ fn array(v: Value) -> Option<Vec<Value>> {
     }
 }
 
-/// Parses `{version, user, entry, ...}` (join.lua, snapshot.lua).
+/// Parses `{version, user, entry, ...}` (join.lua, snapshot.lua, rejoin.lua).
 pub fn parse_roster(server: &str, value: Value) -> Result<RosterSnapshot, ClusterError> {
     let bad = || unexpected("roster snapshot");
     let mut items = array(value).ok_or_else(bad)?.into_iter();
@@ -217,7 +229,7 @@ mod tests {
         }
         hashes.sort_unstable();
         hashes.dedup();
-        assert_eq!(hashes.len(), 8);
+        assert_eq!(hashes.len(), scripts.all().len());
     }
 
     #[test]

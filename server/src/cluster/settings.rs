@@ -18,6 +18,10 @@ pub const DEFAULT_NODE_TTL_MS: u64 = 10_000;
 pub const DEFAULT_KEY_PREFIX: &str = "sb:";
 /// Default bound of the publisher's queue (operations waiting for Redis).
 pub const DEFAULT_PUBLISH_QUEUE: usize = 65_536;
+/// Default time a node waits for the answer to a relayed SSE request, in milliseconds.
+pub const DEFAULT_RELAY_TIMEOUT_MS: u64 = 2_000;
+/// Default bound of relayed SSE requests awaiting an answer on one node.
+pub const DEFAULT_MAX_PENDING_RELAYS: usize = 4_096;
 /// Longest node id accepted (it is part of key and channel names).
 pub const MAX_NODE_ID_LEN: usize = 64;
 /// Longest key prefix accepted.
@@ -42,6 +46,12 @@ pub struct ClusterSettings {
     /// Bound of the publisher's queue (default [`DEFAULT_PUBLISH_QUEUE`]); a full queue answers
     /// [`ClusterError::QueueFull`] instead of growing.
     pub publish_queue: usize,
+    /// How long a relayed SSE request waits for the owning node's answer (default
+    /// [`DEFAULT_RELAY_TIMEOUT_MS`]); no answer by then is `503`.
+    pub relay_timeout_ms: u64,
+    /// Most relayed SSE requests awaiting an answer (default [`DEFAULT_MAX_PENDING_RELAYS`]);
+    /// one more is refused at once instead of waiting.
+    pub max_pending_relays: usize,
 }
 
 impl std::fmt::Debug for ClusterSettings {
@@ -53,6 +63,8 @@ impl std::fmt::Debug for ClusterSettings {
             .field("node_ttl_ms", &self.node_ttl_ms)
             .field("key_prefix", &self.key_prefix)
             .field("publish_queue", &self.publish_queue)
+            .field("relay_timeout_ms", &self.relay_timeout_ms)
+            .field("max_pending_relays", &self.max_pending_relays)
             .finish()
     }
 }
@@ -67,6 +79,8 @@ impl ClusterSettings {
             node_ttl_ms: DEFAULT_NODE_TTL_MS,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             publish_queue: DEFAULT_PUBLISH_QUEUE,
+            relay_timeout_ms: DEFAULT_RELAY_TIMEOUT_MS,
+            max_pending_relays: DEFAULT_MAX_PENDING_RELAYS,
         }
     }
 
@@ -104,6 +118,12 @@ impl ClusterSettings {
         }
         if self.publish_queue == 0 {
             return bad("publish queue bound must be positive".to_owned());
+        }
+        if self.relay_timeout_ms == 0 {
+            return bad("relay timeout must be positive".to_owned());
+        }
+        if self.max_pending_relays == 0 {
+            return bad("pending relay bound must be positive".to_owned());
         }
         Ok(())
     }
@@ -144,6 +164,16 @@ mod tests {
         assert!(s.validate().is_err());
         s.node_ttl_ms = 3_000;
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_relay_bounds_are_refused() {
+        let mut s = settings("n");
+        s.relay_timeout_ms = 0;
+        assert!(s.validate().is_err());
+        let mut s = settings("n");
+        s.max_pending_relays = 0;
+        assert!(s.validate().is_err());
     }
 
     #[test]

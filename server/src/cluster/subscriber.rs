@@ -2,21 +2,27 @@
 //!
 //! Owns: the RESP3 push sender of the subscribing `ConnectionManager` (which resubscribes by
 //! itself after a reconnect), the bounded input queue behind it, and the task that decodes
-//! each message, filters it (own broadcasts, roster versions: `versions.rs`) and delivers it.
-//! A `PushKind::Disconnection` marks the node for a resync.
+//! each message, filters it (own broadcasts, roster versions: `versions.rs`; the first copy of
+//! a status change fans out: `seen.rs`) and delivers it. Devices hints update the node's
+//! [`Elsewhere`] set and relay answers go to their waiter ([`Relays`]) without reaching the
+//! sink. A `PushKind::Disconnection` marks the node for a resync.
 //!
 //! Never: awaits Redis or a client inside the task (a gap's snapshot is fetched by a spawned
 //! task that feeds its answer back into the same queue), lets Redis's output buffer for this
 //! node grow (the push sender only `try_send`s; an overflow drops and marks a resync).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
+use super::elsewhere::Elsewhere;
+use super::metrics::{Metrics, bump};
+use super::relay::Relays;
 use super::scripts::{RosterSnapshot, parse_roster};
+use super::seen::{REMEMBERED_CHANGES, Seen};
 use super::versions::{Action, Change, RosterEvent, Versions};
 use super::wire::{Kind, Message};
 use super::{Inbound, Sink};
@@ -37,6 +43,8 @@ pub enum Input {
     Snapshot(RosterSnapshot, bool),
     /// The last local member of a server left.
     Forget(String),
+    /// Roster versions read from Redis by the periodic check (silent loss).
+    Check(Vec<(String, u64)>),
 }
 
 /// Flags shared with the node.
@@ -44,10 +52,8 @@ pub enum Input {
 pub struct Health {
     /// Set on a disconnection or a dropped push; the heartbeat resyncs and clears it.
     pub needs_resync: AtomicBool,
-    /// Messages that could not be decoded (foreign or newer publishers).
-    pub undecodable: AtomicU64,
-    /// Pushes dropped because the input queue was full.
-    pub dropped: AtomicU64,
+    /// The node's counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The push sender handed to the `ConnectionManager`: never blocks the connection's reader.
@@ -64,7 +70,7 @@ pub fn push_sender(
             return Ok(());
         }
         if tx.try_send(Input::Push(info)).is_err() {
-            health.dropped.fetch_add(1, Ordering::Relaxed);
+            bump(&health.metrics.pushes_dropped);
             health.needs_resync.store(true, Ordering::Relaxed);
         }
         Ok(())
@@ -83,10 +89,13 @@ pub struct Refetcher {
     pub node: String,
     /// Where the answer goes.
     pub input: mpsc::Sender<Input>,
+    /// Counts refetches.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Refetcher {
     fn spawn(self: &Arc<Self>, server: String) {
+        bump(&self.metrics.roster_refetches);
         let this = self.clone();
         tokio::spawn(async move {
             let mut cmd = this.scripts.snapshot.call(this.keys.prefix());
@@ -111,14 +120,30 @@ pub async fn run(
     sink: Arc<dyn Sink>,
     health: Arc<Health>,
     refetcher: Arc<Refetcher>,
+    elsewhere: Arc<Mutex<Elsewhere>>,
+    relays: Arc<Relays>,
 ) {
     let mut versions = Versions::new(PENDING_EVENTS_PER_SERVER);
+    let mut seen = Seen::new(REMEMBERED_CHANGES);
     while let Some(input) = rx.recv().await {
         let actions = match input {
             Input::Push(info) => match decode(info) {
+                Some(message) if message.kind == Kind::Devices => {
+                    elsewhere.lock().unwrap_or_else(|p| p.into_inner()).hint(
+                        &message.user,
+                        &message.origin,
+                        message.payload.as_ref() == b"1",
+                    );
+                    Vec::new()
+                }
+                Some(message) if message.kind == Kind::RelayReply => {
+                    // Late or unknown answers (the waiter gave up) are dropped.
+                    relays.complete(message.change_id, message.payload);
+                    Vec::new()
+                }
                 Some(message) => handle(&node, message, &mut versions, sink.as_ref()),
                 None => {
-                    health.undecodable.fetch_add(1, Ordering::Relaxed);
+                    bump(&health.metrics.undecodable);
                     Vec::new()
                 }
             },
@@ -141,14 +166,29 @@ pub async fn run(
                 versions.forget(&server);
                 Vec::new()
             }
+            Input::Check(read) => read
+                .into_iter()
+                .flat_map(|(server, version)| versions.on_check(&server, version))
+                .collect(),
         };
         for action in actions {
             match action {
-                Action::Apply(event) => sink.deliver(Inbound::Roster(event)),
+                Action::Apply(event) => sink.deliver(Inbound::Roster(first_copy(event, &mut seen))),
                 Action::Refetch(server) => refetcher.spawn(server),
             }
         }
     }
+}
+
+/// Marks a status event as the first copy of its change id, or not.
+fn first_copy(mut event: RosterEvent, seen: &mut Seen) -> RosterEvent {
+    if let Change::Status {
+        change_id, fan_out, ..
+    } = &mut event.change
+    {
+        *fan_out = seen.first(*change_id);
+    }
+    event
 }
 
 /// `message` pushes carry `[channel, payload]`.
@@ -192,6 +232,43 @@ fn handle(node: &str, message: Message, versions: &mut Versions, sink: &dyn Sink
             server: message.server,
             version: message.roster_version,
             change: Change::Left { user: message.user },
+        }),
+        // Handled before (they change no roster and reach no sink).
+        Kind::Devices | Kind::RelayReply => Vec::new(),
+        Kind::Relay => {
+            sink.deliver(Inbound::Relay {
+                corr: message.change_id,
+                reply_to: message.origin,
+                session: message.user,
+                request: message.payload,
+            });
+            Vec::new()
+        }
+        Kind::Takeover => {
+            sink.deliver(Inbound::Takeover {
+                corr: message.change_id,
+                reply_to: message.origin,
+                session: message.user,
+            });
+            Vec::new()
+        }
+        Kind::RawSignal => {
+            sink.deliver(Inbound::RawSignal {
+                from: message.server,
+                to: message.user,
+                raw: message.payload,
+            });
+            Vec::new()
+        }
+        Kind::Status => versions.on_event(RosterEvent {
+            server: message.server,
+            version: message.roster_version,
+            change: Change::Status {
+                user: message.user,
+                entry: message.payload,
+                change_id: message.change_id,
+                fan_out: false,
+            },
         }),
     }
 }

@@ -26,6 +26,19 @@ pub enum Change {
         /// The member.
         user: String,
     },
+    /// The member's roster entry changed (a status change).
+    Status {
+        /// The member.
+        user: String,
+        /// Its new roster entry.
+        entry: Bytes,
+        /// The change id shared by the copies of this change in the user's other servers.
+        change_id: u64,
+        /// True for the first copy of the change id this node applies: fan the
+        /// `status_update` out (to the local members of every server the user shares); false:
+        /// only update this server's roster.
+        fan_out: bool,
+    },
 }
 
 /// One roster event, as announced by a script.
@@ -155,6 +168,24 @@ impl Versions {
                 }
             }
         }
+    }
+
+    /// The periodic check read `version` for `server` from Redis (on the subscribing
+    /// connection, so every event published before it was already handed to this tracker).
+    /// A live server behind it lost events silently: refetch.
+    pub fn on_check(&mut self, server: &str, version: u64) -> Vec<Action> {
+        let Some(tracked) = self.servers.get_mut(server) else {
+            return Vec::new();
+        };
+        if !matches!(tracked, Tracked::Live { last } if version > *last) {
+            return Vec::new();
+        }
+        *tracked = Tracked::Pending {
+            buffered: Vec::new(),
+            overflowed: false,
+            retried: false,
+        };
+        vec![Action::Refetch(server.to_owned())]
     }
 
     /// A snapshot at `version` arrived. A live server ignores it (the events up to it are on
@@ -323,6 +354,24 @@ mod tests {
         let mut t = live_at(2);
         assert!(t.on_snapshot("S", 9).is_empty());
         assert_eq!(applied(&t.on_event(joined(3, "a"))), vec![3]);
+    }
+
+    #[test]
+    fn a_check_ahead_of_the_last_version_refetches_and_one_behind_does_nothing() {
+        let mut t = live_at(5);
+        assert!(t.on_check("S", 5).is_empty());
+        assert!(
+            t.on_check("S", 3).is_empty(),
+            "Redis lost data: the epoch handles it"
+        );
+        assert!(t.on_check("T", 9).is_empty(), "untracked");
+        assert_eq!(t.on_check("S", 6), vec![Action::Refetch("S".into())]);
+        assert!(
+            t.on_event(joined(6, "a")).is_empty(),
+            "buffered while pending"
+        );
+        assert_eq!(applied(&t.on_snapshot("S", 6)), Vec::<u64>::new());
+        assert_eq!(t.last("S"), Some(6));
     }
 
     #[test]

@@ -11,14 +11,17 @@
 //! ```text
 //! 0      magic 0x53 ('S')
 //! 1      format version (1)
-//! 2      kind (1 broadcast, 2 forward, 3 user joined, 4 user left)
+//! 2      kind (1 broadcast, 2 forward, 3 user joined, 4 user left, 5 status, 6 devices,
+//!        7 relay, 8 relay reply, 9 raw signal, 10 takeover)
 //! 3..11  roster version (u64; 0 when the kind has none)
-//! 11..19 change id (u64; 0 when the kind has none)
+//! 11..19 change id (u64; status: the change; relay/reply/takeover: the correlation id)
 //! u8  len + origin node id
-//! u16 len + server id   (empty for a forward)
+//! u16 len + server id   (empty for a forward; raw signal: the sending SSE session)
 //! u16 len + user id     (broadcast: the sender, excluded from fan-out; forward: the target;
-//!                        joined/left: the member)
-//! rest   payload        (broadcast/forward: the frame; joined: the roster entry JSON)
+//!                        joined/left/status: the member; devices: the user; relay, raw
+//!                        signal, takeover: the SSE session on the receiving node)
+//! rest   payload        (broadcast/forward: the frame; joined/status: the roster entry JSON;
+//!                        relay: the request; relay reply: the result; raw signal: the event)
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -42,6 +45,25 @@ pub enum Kind {
     UserJoined = 3,
     /// A user left a server's roster (published by `leave.lua` and the reaper).
     UserLeft = 4,
+    /// A member's roster entry changed (published by `status.lua`, one copy per server under
+    /// one change id; the payload is the new entry).
+    Status = 5,
+    /// A node registered or dropped a user also held by the receiving node (published by
+    /// `identify.lua` on the receiver's node channel; payload `1` present, `0` gone).
+    Devices = 6,
+    /// An SSE request for a session whose stream the receiving node holds (change id: the
+    /// correlation id; origin: the node awaiting the answer; user: the session; payload: the
+    /// request, opaque here).
+    Relay = 7,
+    /// The answer to a [`Kind::Relay`] or [`Kind::Takeover`] (change id: the correlation
+    /// id; payload: the result, opaque here).
+    RelayReply = 8,
+    /// A signal for an SSE session on the receiving node, delivered to its stream as it came
+    /// (server: the sending session; user: the target session; payload: the raw event).
+    RawSignal = 9,
+    /// A resume landed on another node: the receiver drops the session and answers its
+    /// state in a [`Kind::RelayReply`] (change id: the correlation id; user: the session).
+    Takeover = 10,
 }
 
 impl Kind {
@@ -51,6 +73,12 @@ impl Kind {
             2 => Self::Forward,
             3 => Self::UserJoined,
             4 => Self::UserLeft,
+            5 => Self::Status,
+            6 => Self::Devices,
+            7 => Self::Relay,
+            8 => Self::RelayReply,
+            9 => Self::RawSignal,
+            10 => Self::Takeover,
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -203,7 +231,13 @@ mod tests {
             Just(Kind::Broadcast),
             Just(Kind::Forward),
             Just(Kind::UserJoined),
-            Just(Kind::UserLeft)
+            Just(Kind::UserLeft),
+            Just(Kind::Status),
+            Just(Kind::Devices),
+            Just(Kind::Relay),
+            Just(Kind::RelayReply),
+            Just(Kind::RawSignal),
+            Just(Kind::Takeover)
         ]
     }
 
@@ -215,7 +249,7 @@ mod tests {
 
         #[test]
         fn a_valid_header_with_random_tail_never_panics(
-            k in 1u8..=4,
+            k in 1u8..=10,
             tail in proptest::collection::vec(any::<u8>(), 0..128),
         ) {
             let mut raw = vec![MAGIC, FORMAT_VERSION, k];
@@ -273,10 +307,10 @@ mod tests {
             Err(DecodeError::UnsupportedVersion(2))
         );
         let mut bad = good;
-        bad[2] = 9;
+        bad[2] = 0;
         assert_eq!(
             Message::decode(bad.into()),
-            Err(DecodeError::UnknownKind(9))
+            Err(DecodeError::UnknownKind(0))
         );
     }
 

@@ -2,7 +2,7 @@
 -- keys.rs, messages follow wire.rs. Time is Redis's own clock (TIME), so node clocks never
 -- disagree about leases. Standalone Redis only: names are built from data.
 local P = ARGV[1]
-local KIND_FORWARD, KIND_JOINED, KIND_LEFT = 2, 3, 4
+local KIND_FORWARD, KIND_JOINED, KIND_LEFT, KIND_STATUS, KIND_DEVICES = 2, 3, 4, 5, 6
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -22,9 +22,10 @@ local function u16(n)
   return string.char(math.floor(n / 256) % 256, n % 256)
 end
 
--- wire.rs Message::encode, change id 0.
-local function encode(kind, version, origin, server, user, payload)
-  return string.char(0x53, 1, kind) .. u64(version) .. u64(0)
+-- wire.rs Message::encode; `change` is the change id as 8 raw bytes (absent: 0). Lua numbers
+-- are doubles, so a 64-bit id travels as bytes, never as a number.
+local function encode(kind, version, origin, server, user, payload, change)
+  return string.char(0x53, 1, kind) .. u64(version) .. (change or u64(0))
     .. string.char(#origin) .. origin .. u16(#server) .. server .. u16(#user) .. user .. payload
 end
 
