@@ -588,6 +588,9 @@ async fn a_redis_restart_changes_the_epoch_and_the_resync_registers_again() {
     let (b, _) = node(&url, &prefix, "node-b").await;
     a.identify("alice", 1).await.expect("identify");
     a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    a.register_sse("s1", session("lobby"))
+        .await
+        .expect("register");
     b.identify("bob", 1).await.expect("identify");
 
     server.shutdown().await;
@@ -630,6 +633,12 @@ async fn a_redis_restart_changes_the_epoch_and_the_resync_registers_again() {
     eventually("bob reaches alice across nodes again", || async {
         let r = b.forward("bob", "alice", b"hi", None).expect("queued");
         r.outcome().await == ForwardOutcome::Delivered(1)
+    })
+    .await;
+    eventually("node a's SSE session is registered again", || async {
+        b.sse_owner("s1")
+            .await
+            .is_ok_and(|owner| owner.is_some_and(|o| o.node == "node-a"))
     })
     .await;
 }
@@ -740,6 +749,21 @@ async fn a_resync_takes_back_what_the_node_no_longer_holds() {
         .arg("ghost")
         .arg("{}")
         .ignore()
+        // And a whole server T Redis lists for node a, where node a holds nobody any more.
+        .cmd("SADD")
+        .arg(format!("{prefix}n:node-a:servers"))
+        .arg("T")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{prefix}s:T:n:node-a"))
+        .arg("ghost")
+        .arg(1)
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{prefix}s:T:m"))
+        .arg("ghost")
+        .arg("{}")
+        .ignore()
         .query_async(&mut admin)
         .await
         .expect("plant the ghost");
@@ -783,6 +807,24 @@ async fn a_resync_takes_back_what_the_node_no_longer_holds() {
         .await
         .expect("hkeys");
     assert!(routed.is_empty(), "the ghost is still routed to {routed:?}");
+    eventually("node a gave server T back", || async {
+        a.snapshot("T")
+            .await
+            .is_ok_and(|snap| snap.members.is_empty())
+    })
+    .await;
+    let share: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}s:T:n:node-a"))
+        .query_async(&mut admin)
+        .await
+        .expect("exists");
+    assert_eq!(share, 0);
+    let listed: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{prefix}n:node-a:servers"))
+        .query_async(&mut admin)
+        .await
+        .expect("smembers");
+    assert_eq!(listed, ["S"]);
 }
 
 #[tokio::test]
