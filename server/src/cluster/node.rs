@@ -265,7 +265,8 @@ impl Backplane {
     /// (the target must be a member of one), `None` when any target is allowed. Queued in
     /// order with everything else this node sends; the receipt tells the outcome. A target
     /// identified here and on no other node (as far as the devices hints tell) is answered
-    /// [`ForwardOutcome::LocalOnly`] at once, without touching Redis.
+    /// [`ForwardOutcome::LocalOnly`] at once, without touching Redis: the caller delivers
+    /// locally and applies the forwarding policy itself (it knows the local memberships).
     pub fn forward(
         &self,
         sender: &str,

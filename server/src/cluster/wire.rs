@@ -306,12 +306,14 @@ mod tests {
             Message::decode(bad.into()),
             Err(DecodeError::UnsupportedVersion(2))
         );
-        let mut bad = good;
-        bad[2] = 0;
-        assert_eq!(
-            Message::decode(bad.into()),
-            Err(DecodeError::UnknownKind(0))
-        );
+        for unknown in [0, 11, 255] {
+            let mut bad = good.clone();
+            bad[2] = unknown;
+            assert_eq!(
+                Message::decode(bad.into()),
+                Err(DecodeError::UnknownKind(unknown))
+            );
+        }
     }
 
     #[test]
