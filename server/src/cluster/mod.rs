@@ -1,0 +1,141 @@
+//! The Redis backplane of cluster mode (issue 13; docs/design/cluster-plan.md §3): fan-out,
+//! forwarding and rosters across signalbox nodes on one Redis 7.
+//!
+//! Owns: the key schema ([`keys`]), the wire message ([`wire`]), the Lua scripts that change
+//! rosters and announce the change atomically ([`scripts`]), the one ordered publisher per
+//! node ([`publisher`]), the subscriber and its [`Sink`] ([`subscriber`]), roster version
+//! tracking ([`versions`]), heartbeat, epoch and reaper ([`heartbeat`]), what a resync
+//! replays (`resync.rs`, from the node's [`mirror`]), the Redis connections ([`connect`]),
+//! forward outcomes ([`forward`]), the devices hint ([`elsewhere`]), status change ids
+//! ([`seen`]), per-connection roster floors ([`floor`]), SSE across nodes ([`sse`], with its
+//! pending-relay table [`relay`]), the numbers ([`metrics`]), and the node that ties them together ([`Backplane`], in
+//! [`node`], over the state its tasks share, `inner.rs`).
+//!
+//! Never: knows the protocol's envelopes (frames and roster entries are opaque bytes made by
+//! the hub), touches the hub, the handlers or the transports (the hub plugs in through the
+//! `Bus`/`Presence` traits: a later step), blocks a caller on a full queue, or logs the Redis
+//! URL. Not wired into `app` or the variables file yet: nothing runs it but its tests.
+
+pub mod connect;
+pub mod elsewhere;
+pub mod floor;
+pub mod forward;
+pub mod heartbeat;
+mod inner;
+pub mod keys;
+pub mod metrics;
+pub mod mirror;
+pub mod node;
+pub mod publisher;
+pub mod relay;
+mod resync;
+pub mod scripts;
+pub mod seen;
+pub mod settings;
+pub mod sse;
+pub mod subscriber;
+pub mod versions;
+pub mod wire;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+pub use forward::{ForwardOutcome, ForwardReceipt};
+pub use metrics::MetricsSnapshot;
+pub use node::Backplane;
+pub use scripts::RosterSnapshot;
+pub use settings::ClusterSettings;
+pub use sse::{RelayOutcome, SseOwner, SseSession};
+pub use versions::{Change, RosterEvent};
+
+/// Why a backplane call failed.
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    /// A setting is out of bounds (the message names it).
+    #[error("cluster settings: {0}")]
+    Settings(String),
+    /// The first connection to Redis failed.
+    #[error("cannot connect to Redis: {0}")]
+    Connect(#[source] redis::RedisError),
+    /// Redis is unreachable right now (the call did not run).
+    #[error("the cluster backplane is unreachable")]
+    Unavailable,
+    /// The publisher's queue is full.
+    #[error("the cluster publish queue is full")]
+    QueueFull,
+    /// The backplane stopped.
+    #[error("the cluster backplane stopped")]
+    Stopped,
+    /// Redis refused a command.
+    #[error("Redis refused a command: {0}")]
+    Server(String),
+    /// A reply had an unexpected shape.
+    #[error("unexpected {0} reply from Redis")]
+    Reply(&'static str),
+    /// An id is too long for the wire.
+    #[error(transparent)]
+    Encode(#[from] wire::TooLong),
+}
+
+/// What the subscriber hands to the node's local side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A frame for every local member of `server` but `sender`.
+    Broadcast {
+        /// The server.
+        server: String,
+        /// The sender (excluded).
+        sender: String,
+        /// The pre-serialized frame.
+        frame: Bytes,
+    },
+    /// A frame for every local connection of `target`.
+    Forward {
+        /// The target user.
+        target: String,
+        /// The pre-serialized frame.
+        frame: Bytes,
+    },
+    /// A roster change, in version order (`user_joined` / `user_left`).
+    Roster(RosterEvent),
+    /// A fresh roster after a gap or a resync (`server_users` for local members).
+    Snapshot(RosterSnapshot),
+    /// An SSE request relayed for a session whose stream this node holds; answer it with
+    /// `Backplane::answer_relay(reply_to, corr, result)`.
+    Relay {
+        /// The correlation id to answer with.
+        corr: u64,
+        /// The node waiting for the answer.
+        reply_to: String,
+        /// The session the request is for.
+        session: String,
+        /// The request, as the SSE transport encoded it.
+        request: Bytes,
+    },
+    /// A resume landed on another node: drop the session and answer its state with
+    /// `Backplane::answer_relay(reply_to, corr, state)`.
+    Takeover {
+        /// The correlation id to answer with.
+        corr: u64,
+        /// The node taking the session over.
+        reply_to: String,
+        /// The session.
+        session: String,
+    },
+    /// A signal for a local SSE session, to put on its stream as it came.
+    RawSignal {
+        /// The sending session.
+        from: String,
+        /// The local target session.
+        to: String,
+        /// The event, wire-exact.
+        raw: Bytes,
+    },
+}
+
+/// Where inbound traffic goes. Implemented by the hub's cluster glue (later) and by tests.
+pub trait Sink: Send + Sync + 'static {
+    /// Hands one event over. Must not block: bounded `try_send` into outboxes (a full client
+    /// is the client's problem, closed alone), never an `.await` or a lock held for long.
+    fn deliver(&self, event: Inbound);
+}
