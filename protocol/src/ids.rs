@@ -54,6 +54,14 @@ string_id! {
     UserId
 }
 
+/// The prefix of every guest [`UserId`] the server issues (`POST /api/auth/guest`). Ids with it
+/// are owned by their token: a token-less `identify` may not claim one.
+pub const GUEST_ID_PREFIX: &str = "guest-";
+
+/// The prefix of every [`UserId`] bound to an Ed25519 key (`POST /api/auth/verify`); owned by the
+/// key's tokens like [`GUEST_ID_PREFIX`] ids.
+pub const KEY_ID_PREFIX: &str = "key-";
+
 string_id! {
     /// One WebSocket connection, a UUID assigned by the server and announced in `connected`.
     ConnectionId

@@ -114,11 +114,7 @@ impl AppState {
         let openapi = Arc::new(routes::openapi::document(&routes));
         let realtime = &config.variables.realtime;
         let security = &config.variables.security;
-        let hub = Hub::new(crate::hub::HubConfig {
-            max_joined_servers_per_connection: security.max_joined_servers_per_connection,
-            max_viewed_servers_per_connection: security.max_viewed_servers_per_connection,
-            ..realtime.hub_config()
-        });
+        let hub = Hub::new(crate::hub::HubConfig::from_settings(realtime, security));
         let connection_gate = Arc::new(ConnectionGate::new(
             realtime.max_connections,
             realtime.max_connections_per_ip,

@@ -13,7 +13,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::cli::LogFormat;
+use crate::config::LogFormat;
 
 /// Installs the global subscriber; a second call (tests starting several servers) is a no-op.
 ///

@@ -17,12 +17,9 @@ use thiserror::Error;
 
 use crate::config::AuthMode;
 
-/// The prefix of every guest identity `POST /api/auth/guest` issues. Ids with it are owned by
-/// their token: a token-less `identify` may not claim one ([`crate::directory::access::identify`]).
-pub const GUEST_ID_PREFIX: &str = "guest-";
-/// The prefix of every identity bound to an Ed25519 key ([`user_id_for_key`]); owned by the
-/// key's tokens like [`GUEST_ID_PREFIX`] ids.
-pub const KEY_ID_PREFIX: &str = "key-";
+/// The prefixes of the ids this module issues (guests; keys, see [`user_id_for_key`]), defined
+/// by the protocol so that modules below `auth` (the directory's access rules) can read them.
+pub use signalbox_protocol::ids::{GUEST_ID_PREFIX, KEY_ID_PREFIX};
 
 /// Why a token or a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -1,15 +1,24 @@
 //! Configuration: the variables file, then environment variables, then flags.
 //!
 //! Owns reading, creating (with defaults, on first start) and validating
-//! `<data-dir>/variables.json`, and merging the overrides of [`crate::cli::Overrides`]. A
+//! `<data-dir>/variables.json`, and merging the overrides of [`Overrides`]. A
 //! malformed file, an unknown key or a bad value is a [`ConfigError`] naming the key; nothing
 //! falls back silently. Never logs or prints a secret ([`Secret`]'s `Debug` is redacted).
+//!
+//! A leaf: it defines every setting type (the transports', the hub's forwarding rule, TLS, rate
+//! limits) and imports nothing of this crate; the modules that read the settings import it.
+//! `tests/layering.rs` enforces that.
 
 pub mod database;
 pub mod directory;
+pub mod outbound;
+mod overrides;
+pub mod rate_limit;
 mod realtime;
 pub mod reference;
 mod security;
+pub mod sse;
+pub mod tls;
 mod variables;
 
 use std::net::{IpAddr, SocketAddr};
@@ -19,11 +28,13 @@ use thiserror::Error;
 
 pub use database::DatabaseSettings;
 pub use directory::{DirectoryBackend, DirectorySettings};
-pub use realtime::Realtime;
+pub use overrides::{LogFormat, Overrides};
+pub use rate_limit::RateLimit;
+pub use realtime::{DEFAULT_MAX_QUEUED_BYTES, ForwardingPolicy, Realtime};
 pub use security::{Bucket, RestRateLimits, Security};
+pub use sse::SseSettings;
+pub use tls::TlsSettings;
 pub use variables::{AuthMode, Secret, Variables};
-
-use crate::cli::{LogFormat, Overrides};
 
 /// File name of the variables file inside the data directory.
 pub const VARIABLES_FILE: &str = "variables.json";

@@ -1,15 +1,13 @@
 //! The `realtime` section of the variables file: limits and timings of the WebSocket transport
-//! and the hub. Every default is a constant of `signalbox_protocol::limits` (or of the hub),
-//! so the docs, the tests and the server read the same number.
+//! and the hub. Every default is a constant of `signalbox_protocol::limits` (or of this module),
+//! so the docs, the tests and the server read the same number. The hub turns these settings into
+//! its own `HubConfig` (`crate::hub::HubConfig::from_settings`); this module never imports it.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use signalbox_protocol::limits;
 
-use super::ConfigError;
-use crate::hub::outbound::DEFAULT_MAX_QUEUED_BYTES;
-use crate::hub::{ForwardingPolicy, HubConfig, OutboundConfig};
-use crate::transport::rate_limit::RateLimit;
+use super::{ConfigError, RateLimit};
 
 /// Default cap on open realtime connections.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
@@ -17,6 +15,36 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 64;
 /// Default time a socket write may take before the connection is dropped, in milliseconds.
 pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 10_000;
+
+/// Default cap on the bytes queued for one connection, summed over its frames (8 MiB).
+///
+/// Frames are shared between recipients, so this overstates real memory for broadcasts; it
+/// bounds the worst case of one client that stops reading while large frames are addressed to
+/// it alone (a direct-message sync, say).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+
+/// Whether forwarded envelopes require a shared server. Spelled `shared-server` / `open` in the
+/// variables file (`realtime.forwarding`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardingPolicy {
+    /// Sender and target must both have joined a shared server (viewing does not count; own
+    /// devices always allowed).
+    #[default]
+    SharedServer,
+    /// Forward to any online user (Toju's behaviour; operator setting `forwarding: open`).
+    Open,
+}
 
 /// Longest timing accepted, in milliseconds (one day): larger values would overflow deadlines.
 pub const MAX_TIMING_MS: u64 = 86_400_000;
@@ -128,18 +156,6 @@ impl Realtime {
             );
         }
         Ok(())
-    }
-
-    /// The hub's settings.
-    pub fn hub_config(&self) -> HubConfig {
-        HubConfig {
-            outbound: OutboundConfig {
-                capacity: self.outbound_queue_envelopes,
-                max_bytes: self.outbound_queue_bytes,
-            },
-            forwarding: self.forwarding,
-            ..HubConfig::default()
-        }
     }
 
     /// One connection's token bucket.

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use super::LogFormat;
 use super::realtime::Realtime;
-use crate::cli::LogFormat;
 
 /// Whether identification needs a token.
 #[derive(
@@ -67,7 +67,7 @@ pub struct Variables {
     /// Lifetime of minted TURN credentials, in seconds.
     pub turn_credential_ttl_seconds: u32,
     /// The SSE transport's timings and bounds.
-    pub sse: crate::transport::sse::SseSettings,
+    pub sse: super::SseSettings,
     /// Users (`oderId`) allowed to edit the games catalogue.
     pub operator_user_ids: Vec<String>,
     /// Lifetime of key-bound tokens, in seconds.
@@ -95,7 +95,7 @@ pub struct Variables {
     /// Base URL of the Klipy API (the key and `/gifs/...` are appended).
     pub klipy_base_url: String,
     /// Built-in TLS (HTTPS, WSS, SSE over HTTPS on `port`); off unless both files are set.
-    pub tls: crate::tls::TlsSettings,
+    pub tls: super::TlsSettings,
 }
 
 impl Default for Variables {
@@ -116,7 +116,7 @@ impl Default for Variables {
             turn_credential: None,
             turn_secret: None,
             turn_credential_ttl_seconds: 24 * 3600,
-            sse: crate::transport::sse::SseSettings::default(),
+            sse: super::SseSettings::default(),
             operator_user_ids: Vec::new(),
             token_ttl_seconds: 7 * 24 * 3600,
             guest_token_ttl_seconds: 24 * 3600,
@@ -129,7 +129,7 @@ impl Default for Variables {
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
             klipy_base_url: "https://api.klipy.com/api/v1".into(),
-            tls: crate::tls::TlsSettings::default(),
+            tls: super::TlsSettings::default(),
         }
     }
 }
@@ -161,7 +161,7 @@ impl Variables {
                 return invalid(key, "must be greater than 0");
             }
         }
-        if let Err(message) = crate::outbound::Allowlist::parse(&self.outbound_allowlist) {
+        if let Err(message) = super::outbound::parse_allowlist(&self.outbound_allowlist) {
             return invalid("outboundAllowlist", &message);
         }
         match url::Url::parse(&self.klipy_base_url) {
@@ -198,7 +198,7 @@ enum LogFormatName {
 mod log_format {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    use crate::cli::LogFormat;
+    use super::super::LogFormat;
 
     pub fn serialize<S: Serializer>(value: &LogFormat, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(match value {

@@ -36,8 +36,9 @@ use super::queries::{InviteRecord, ServerRecord};
 use super::store::Directory;
 use super::{DirectoryError, commands, queries};
 use crate::auth::password::PasswordWork;
-use crate::auth::{Caller, GUEST_ID_PREFIX, KEY_ID_PREFIX, password};
+use crate::auth::{Caller, password};
 use crate::config::AuthMode;
+use signalbox_protocol::ids::{GUEST_ID_PREFIX, KEY_ID_PREFIX};
 
 /// Why a user was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use warp::reply::Reply;
 
 use crate::auth::AuthError;
 use crate::directory::DirectoryError;
+use crate::outbound::OutboundError;
 
 /// A failed request: the code (which fixes the status) and a message for people.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -131,6 +132,13 @@ impl From<AuthError> for ApiFailure {
             }
             AuthError::Expired => Self::new(ApiErrorCode::TokenExpired, e.to_string()),
         }
+    }
+}
+
+impl From<OutboundError> for ApiFailure {
+    fn from(e: OutboundError) -> Self {
+        tracing::debug!(reason = e.reason(), "outbound fetch failed");
+        Self::new(e.code(), e.to_string())
     }
 }
 

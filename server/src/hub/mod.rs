@@ -88,28 +88,9 @@ pub use scopes::{Joined, Left};
 
 use registry::{Ctx, State};
 
-/// Whether forwarded envelopes require a shared server. Spelled `shared-server` / `open` in the
-/// variables file (`realtime.forwarding`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ForwardingPolicy {
-    /// Sender and target must both have joined a shared server (viewing does not count; own
-    /// devices always allowed).
-    #[default]
-    SharedServer,
-    /// Forward to any online user (Toju's behaviour; operator setting `forwarding: open`).
-    Open,
-}
+use crate::config::{Realtime, Security};
+
+pub use crate::config::ForwardingPolicy;
 
 /// Settings of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +116,24 @@ impl Default for HubConfig {
             forwarding: ForwardingPolicy::default(),
             max_icon_records_per_user: 1024,
             max_icon_peers: 32,
-            max_joined_servers_per_connection: crate::config::Security::DEFAULT_MAX_JOINED,
-            max_viewed_servers_per_connection: crate::config::Security::DEFAULT_MAX_VIEWED,
+            max_joined_servers_per_connection: Security::DEFAULT_MAX_JOINED,
+            max_viewed_servers_per_connection: Security::DEFAULT_MAX_VIEWED,
+        }
+    }
+}
+
+impl HubConfig {
+    /// The hub's settings from the `realtime` and `security` sections of the variables file.
+    pub fn from_settings(realtime: &Realtime, security: &Security) -> Self {
+        Self {
+            outbound: OutboundConfig {
+                capacity: realtime.outbound_queue_envelopes,
+                max_bytes: realtime.outbound_queue_bytes,
+            },
+            forwarding: realtime.forwarding,
+            max_joined_servers_per_connection: security.max_joined_servers_per_connection,
+            max_viewed_servers_per_connection: security.max_viewed_servers_per_connection,
+            ..Self::default()
         }
     }
 }

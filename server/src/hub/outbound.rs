@@ -33,12 +33,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::metrics::HubMetrics;
 
-/// Default cap on the bytes queued for one connection, summed over its frames (8 MiB).
-///
-/// Frames are shared between recipients, so this overstates real memory for broadcasts; it
-/// bounds the worst case of one client that stops reading while large frames are addressed to
-/// it alone (a direct-message sync, say).
-pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+pub use crate::config::DEFAULT_MAX_QUEUED_BYTES;
 
 /// One serialized envelope (JSON text), cheap to clone and share between recipients.
 ///

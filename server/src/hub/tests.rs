@@ -126,6 +126,36 @@ fn assert_empty(hub: &Hub) {
 }
 
 #[test]
+fn hub_settings_come_from_the_realtime_and_security_sections() {
+    assert_eq!(
+        HubConfig::from_settings(&Realtime::default(), &Security::default()),
+        HubConfig::default()
+    );
+    let realtime = Realtime {
+        outbound_queue_envelopes: 7,
+        outbound_queue_bytes: 4096,
+        forwarding: ForwardingPolicy::Open,
+        ..Realtime::default()
+    };
+    let security = Security {
+        max_joined_servers_per_connection: 3,
+        max_viewed_servers_per_connection: 2,
+        ..Security::default()
+    };
+    let config = HubConfig::from_settings(&realtime, &security);
+    assert_eq!(
+        config.outbound,
+        OutboundConfig {
+            capacity: 7,
+            max_bytes: 4096
+        }
+    );
+    assert_eq!(config.forwarding, ForwardingPolicy::Open);
+    assert_eq!(config.max_joined_servers_per_connection, 3);
+    assert_eq!(config.max_viewed_servers_per_connection, 2);
+}
+
+#[test]
 fn join_sends_the_roster_to_the_joiner_and_user_joined_to_the_others() {
     let hub = Hub::default();
     let mut a = connect(&hub, "alice");

@@ -1,11 +1,13 @@
 //! Why an outbound fetch failed, in words a client can read.
+//!
+//! Owns the reasons, their stable names and the API error code each is sent with; never the
+//! HTTP answer itself (`crate::http` turns an [`OutboundError`] into its `ApiFailure`), so this
+//! module depends on nothing above the protocol.
 
 use std::net::IpAddr;
 
 use signalbox_protocol::http::ApiErrorCode;
 use thiserror::Error;
-
-use crate::http::ApiFailure;
 
 /// Why an outbound fetch did not happen or did not succeed. The `Display` text is sent to the
 /// client: it names the reason and never holds a secret or a full URL.
@@ -123,12 +125,5 @@ impl OutboundError {
             | Self::HeadersTooLarge
             | Self::Protocol(_) => ApiErrorCode::UpstreamFailed,
         }
-    }
-}
-
-impl From<OutboundError> for ApiFailure {
-    fn from(e: OutboundError) -> Self {
-        tracing::debug!(reason = e.reason(), "outbound fetch failed");
-        Self::new(e.code(), e.to_string())
     }
 }

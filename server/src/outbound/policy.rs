@@ -8,6 +8,7 @@ use url::{Host, Url};
 
 use super::OutboundError;
 use super::ranges::{self, Cidr};
+use crate::config::outbound::{AllowlistEntry, parse_allowlist};
 
 /// The operator's `outboundAllowlist`: hosts and blocks an outbound fetch may reach despite the
 /// forbidden ranges (intranets, and the tests' local servers). Empty by default.
@@ -20,23 +21,14 @@ pub struct Allowlist {
 impl Allowlist {
     /// Reads the entries: an IP address or `address/prefix` block, or else a host name (matched
     /// exactly, case-insensitively; what it resolves to is then not checked).
+    /// The syntax is [`crate::config::outbound::parse_allowlist`]'s (checked when the variables
+    /// file is validated).
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         let mut list = Self::default();
-        for entry in entries {
-            let entry = entry.as_ref().trim();
-            if let Ok(net) = entry.parse::<Cidr>() {
-                list.nets.push(net);
-            } else if !entry.is_empty()
-                && !entry.contains('/')
-                && entry
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            {
-                list.hosts.push(entry.to_ascii_lowercase());
-            } else {
-                return Err(format!(
-                    "`{entry}` is neither a host name, an IP address nor an `address/prefix` block"
-                ));
+        for entry in parse_allowlist(entries)? {
+            match entry {
+                AllowlistEntry::Block { addr, prefix } => list.nets.push(Cidr::new(addr, prefix)),
+                AllowlistEntry::Host(host) => list.hosts.push(host),
             }
         }
         Ok(list)

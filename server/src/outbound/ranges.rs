@@ -17,6 +17,15 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The block `addr/prefix` (`prefix` clamped to the address family's length).
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        Self {
+            addr,
+            prefix: prefix.min(max),
+        }
+    }
+
     /// An IPv4 block (`prefix` at most 32; larger is clamped).
     pub const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Self {
         Self {
@@ -72,20 +81,8 @@ impl FromStr for Cidr {
 
     /// `10.0.0.0/8`, `::1/128`, or a bare address (a block of one).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || CidrParseError(s.to_owned());
-        let (addr, prefix) = match s.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().map_err(|_| bad())?,
-            None => max,
-        };
-        if prefix > max {
-            return Err(bad());
-        }
+        let (addr, prefix) =
+            crate::config::outbound::parse_block(s).ok_or_else(|| CidrParseError(s.to_owned()))?;
         Ok(Self { addr, prefix })
     }
 }

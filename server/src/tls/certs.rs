@@ -14,8 +14,8 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 
-use super::settings::PairPaths;
 use crate::config::ConfigError;
+use crate::config::tls::PairPaths;
 
 /// The crypto provider every TLS server config uses (ring, as the outbound client does).
 pub fn provider() -> Arc<CryptoProvider> {

@@ -1,6 +1,6 @@
 //! Built-in TLS: HTTPS, WSS and SSE on the server's one port, with rustls (ring provider).
 //!
-//! Owns the `tls` settings ([`TlsSettings`]), loading and checking the certificate/key pair
+//! Reads the `tls` settings ([`TlsSettings`], defined in [`crate::config::tls`]); owns loading and checking the certificate/key pair
 //! ([`certs`]), handing every new handshake the pair in force ([`CurrentCert`]), reloading it on
 //! SIGHUP and when either file changes ([`reload`]), and the accept loop that serves the warp
 //! filter over TLS connections ([`serve`]).
@@ -13,8 +13,7 @@
 pub mod certs;
 pub mod reload;
 pub mod serve;
-mod settings;
 
+pub use crate::config::TlsSettings;
 pub use certs::CurrentCert;
 pub use reload::TlsReloader;
-pub use settings::TlsSettings;

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use tokio_rustls::rustls::crypto::CryptoProvider;
 
 use super::certs::{self, CurrentCert};
-use super::settings::{PairPaths, TlsSettings};
 use crate::config::ConfigError;
+use crate::config::tls::{PairPaths, TlsSettings};
 
 /// What a file looked like when last loaded.
 type Stamp = Option<(SystemTime, u64)>;

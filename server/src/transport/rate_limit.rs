@@ -1,28 +1,12 @@
 //! A token bucket per sender (one WebSocket connection, one SSE session).
 //!
 //! Owns the arithmetic only: callers pass the current instant, so tests need no clock and the
-//! bucket never sleeps or blocks. Defaults come from `signalbox_protocol::limits`
-//! (`RATE_LIMIT_BURST`, `RATE_LIMIT_REFILL_PER_SEC`).
+//! bucket never sleeps or blocks. Its settings ([`RateLimit`]) are defined in
+//! [`crate::config::rate_limit`].
 
 use std::time::Instant;
 
-/// Capacity and refill rate of a bucket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    /// Most tokens a bucket holds (the burst).
-    pub burst: u32,
-    /// Tokens added per second.
-    pub refill_per_sec: u32,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            burst: signalbox_protocol::limits::RATE_LIMIT_BURST,
-            refill_per_sec: signalbox_protocol::limits::RATE_LIMIT_REFILL_PER_SEC,
-        }
-    }
-}
+pub use crate::config::RateLimit;
 
 /// One sender's bucket; starts full.
 #[derive(Debug, Clone)]

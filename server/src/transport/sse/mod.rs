@@ -45,7 +45,7 @@
 //! hub never calls back into this module, its frames arrive through the pump tasks).
 
 pub mod http;
-pub mod settings;
+pub use crate::config::sse as settings;
 mod stream;
 
 use std::collections::{HashMap, VecDeque};
@@ -66,7 +66,7 @@ use crate::transport::connection_gate::ConnectionPermit;
 use crate::transport::rate_limit::TokenBucket;
 use signalbox_protocol::UserId;
 
-pub use settings::SseSettings;
+pub use crate::config::SseSettings;
 pub use stream::SseStream;
 
 /// The `connectionScope` SSE sessions are identified with in the hub, so WebSocket clients can

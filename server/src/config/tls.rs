@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// Default of `tls.reloadPollMs`.
 pub const DEFAULT_RELOAD_POLL_MS: u32 = 2_000;

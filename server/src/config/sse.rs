@@ -4,8 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use signalbox_protocol::limits;
 
-use crate::config::ConfigError;
-use crate::transport::rate_limit::RateLimit;
+use super::{ConfigError, RateLimit};
 
 /// `sse` in `data/variables.json`. Every key is optional; defaults come from
 /// `signalbox_protocol::limits`.
