@@ -613,6 +613,20 @@ impl Hub {
         users.into_iter().collect()
     }
 
+    /// A number that changes whenever a connection joins or leaves `server` (never reused, even
+    /// after the server emptied), or `None` when nobody has joined or views it. A transport that
+    /// shows the roster in its own form (SSE's `roster`) serializes it once per version and
+    /// shares that text between the server's sessions, instead of once per session per change.
+    pub fn roster_version(&self, server: &ServerId) -> Option<u64> {
+        self.read().roster_version(server)
+    }
+
+    /// The users with a joined connection to `server` (the users `server_users` lists, in no
+    /// particular order) and the [`Hub::roster_version`] they are current for.
+    pub fn roster(&self, server: &ServerId) -> Option<(u64, Vec<UserId>)> {
+        self.read().roster(server)
+    }
+
     /// Whether two users have both joined a shared server (the forwarding rule).
     pub fn shares_server(&self, a: &UserId, b: &UserId) -> bool {
         self.read().shares_server(a, b)
