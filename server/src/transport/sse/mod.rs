@@ -58,7 +58,7 @@ use bytes::Bytes;
 use signalbox_protocol::sse::{
     self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseView,
 };
-use signalbox_protocol::{ServerEnvelope, ServerId, TimestampMs};
+use signalbox_protocol::{ServerId, TimestampMs};
 use tokio::sync::mpsc;
 
 use crate::config::Variables;
@@ -631,14 +631,13 @@ impl Shared {
 
     /// One hub frame for session `id`, shown on its stream as [`SseView`] says.
     fn on_hub_frame(&self, id: &SessionId, text: &str) {
-        let envelope: ServerEnvelope = match serde_json::from_str(text) {
-            Ok(envelope) => envelope,
+        let view = match SseView::of_frame(text) {
+            Ok(view) => view,
             Err(e) => {
                 tracing::error!(error = %e, "hub frame is not a server envelope");
                 return;
             }
         };
-        let view = SseView::of(&envelope);
         if view == SseView::Ignored {
             return;
         }
