@@ -88,6 +88,39 @@ pub fn signal_envelope(to: &SessionId, signal: &JsonValue) -> Option<ClientEnvel
     envelope.forward_target().is_some().then_some(envelope)
 }
 
+/// Server envelope types [`SseView::of`] shows as nothing (kept in step with it by a test over
+/// every golden example).
+const NO_SSE_FORM: &[&str] = &[
+    "connected",
+    "keepalive",
+    "status_update",
+    "access_denied",
+    "error",
+    "plugin_requirements",
+    "chat_message",
+    "typing",
+    "voice_state",
+    "server_icon_sync_peers",
+    "plugin_event",
+];
+
+/// Server envelope types [`SseView::of`] shows as a `signal` (kept in step with it likewise).
+const FORWARDED: &[&str] = &[
+    "offer",
+    "answer",
+    "ice_candidate",
+    "direct-call",
+    "direct-message",
+    "direct-message-status",
+    "direct-message-mutation",
+    "direct-message-sync",
+    "direct-message-sync-request",
+    "server_icon_peer_request",
+    "server_icon_peer_data",
+    "rpc_request",
+    "rpc_response",
+];
+
 /// What one hub envelope addressed to an SSE session means on its stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SseView {
@@ -142,6 +175,26 @@ impl SseView {
             | E::VoiceState(_)
             | E::ServerIconSyncPeers(_)
             | E::PluginEvent(_) => Self::Ignored,
+        }
+    }
+
+    /// [`SseView::of`] for a serialized server envelope (what the hub queues), parsing no more
+    /// than the view needs: an envelope with no SSE form is recognized by its leading `type`
+    /// and not parsed at all; a forwarded one is parsed once, straight into the `signal`
+    /// object (not into its typed envelope and back); membership envelopes go through the
+    /// typed path. Text that does not start with the `type` member (serde writes the tag
+    /// first) takes the typed path too. The result is always that of [`SseView::of`].
+    pub fn of_frame(text: &str) -> Result<Self, serde_json::Error> {
+        let wire = text
+            .strip_prefix("{\"type\":\"")
+            .and_then(|rest| rest.split_once('"'))
+            .map(|(wire, _)| wire);
+        match wire {
+            Some(wire) if NO_SSE_FORM.contains(&wire) => Ok(Self::Ignored),
+            Some(wire) if FORWARDED.contains(&wire) => {
+                Ok(Self::signal_of(serde_json::from_str(text)?))
+            }
+            _ => Ok(Self::of(&serde_json::from_str(text)?)),
         }
     }
 
@@ -421,6 +474,43 @@ impl SseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_view_of_a_frame_is_the_view_of_its_envelope_for_every_golden_example() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../schemas/examples/ServerEnvelope");
+        let mut seen = 0;
+        for wire in ServerEnvelope::WIRE_TYPES {
+            let path = dir.join(format!("{wire}.json"));
+            let text = std::fs::read_to_string(&path).expect("every type has a golden example");
+            let envelope: ServerEnvelope = serde_json::from_str(&text).expect("parses");
+            // As the hub queues it: serde's compact text, `type` first.
+            let frame = serde_json::to_string(&envelope).expect("serializes");
+            let view = SseView::of(&envelope);
+            assert_eq!(SseView::of_frame(&frame).expect("parses"), view, "{wire}");
+            let listed = NO_SSE_FORM.contains(wire) || FORWARDED.contains(wire);
+            let special = matches!(*wire, "server_users" | "user_joined" | "user_left");
+            assert!(listed != special, "`{wire}` must be in exactly one list");
+            assert_eq!(
+                NO_SSE_FORM.contains(wire),
+                view == SseView::Ignored,
+                "{wire}"
+            );
+            assert_eq!(
+                FORWARDED.contains(wire),
+                matches!(view, SseView::Signal(_)),
+                "{wire}"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, NO_SSE_FORM.len() + FORWARDED.len() + 3);
+        // Text that does not lead with `type` still gets its view.
+        let reordered = r#"{"oderId":"u","status":"away","type":"status_update"}"#;
+        assert_eq!(
+            SseView::of_frame(reordered).expect("parses"),
+            SseView::Ignored
+        );
+    }
 
     #[test]
     fn rooms_are_trimmed_and_upper_cased() {

@@ -829,3 +829,45 @@ async fn the_openapi_document_lists_the_sse_routes() {
     let r = s.client().get("/api/signal", None).await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn a_membership_change_serializes_the_room_roster_once_for_every_session() {
+    let s = TestServer::start().await;
+    const AGENTS: usize = 12;
+    let mut agents: Vec<Agent> = Vec::with_capacity(AGENTS);
+    for _ in 0..AGENTS {
+        let agent = join(s.addr, "crowd").await;
+        agents.push(agent);
+        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for agent in &mut agents {
+            agent.stream.expect_roster(&ids).await;
+        }
+    }
+    // Every session saw every roster change; a per-session roster would have cost
+    // 1 + 2 + ... + 12 = 78 serializations, a shared one at most one per join.
+    let serialized = state(&s)
+        .sse
+        .metrics()
+        .rosters_serialized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=AGENTS as u64).contains(&serialized),
+        "{serialized} rosters serialized for {AGENTS} joins"
+    );
+    // Leaving is a change like any other: the rest see the room without the leaver, sharing
+    // one more serialization.
+    let gone = agents.pop().unwrap();
+    assert_eq!(leave(&s, "crowd", &gone).await.status, 200);
+    let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for agent in &mut agents {
+        agent.stream.expect_roster(&ids).await;
+    }
+    let after = state(&s)
+        .sse
+        .metrics()
+        .rosters_serialized
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, serialized + 1);
+}

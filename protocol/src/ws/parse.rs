@@ -48,7 +48,22 @@ impl FrameError {
 const MAX_ECHOED_TYPE_BYTES: usize = 64;
 
 /// Parses one text frame from a client.
+///
+/// A valid frame is deserialized straight from its text, in one pass. Only a frame that fails
+/// that pass is parsed again, into a `serde_json::Value`, to classify the failure: so the
+/// errors are exactly those of [`classify`], and a frame the direct pass refuses but the value
+/// pass takes (one with a repeated key, where a `Value` keeps the last) is still taken, as
+/// before.
 pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
+    match serde_json::from_str::<ClientEnvelope>(text) {
+        Ok(envelope) => Ok(envelope),
+        Err(_) => classify(text),
+    }
+}
+
+/// The slow path of [`parse_client_frame`]: text to `Value` to [`ClientEnvelope`], naming what
+/// is wrong when it fails (the classification websocket.md prescribes).
+fn classify(text: &str) -> Result<ClientEnvelope, FrameError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| FrameError::invalid(format!("frame is not valid JSON: {e}"), None))?;
     let Value::Object(object) = &value else {
@@ -162,12 +177,45 @@ mod tests {
         assert!(err.message.len() < 200);
     }
 
+    #[test]
+    fn the_direct_pass_and_the_value_pass_agree() {
+        let frames = [
+            r#"{"type":"keepalive"}"#,
+            r#"{"type":"offer","targetUserId":"b","sdp":{"type":"offer","sdp":"v=0","x":1},"fromUserId":"spoof","extra":[1,2.5,null]}"#,
+            r#"{"type":"ice_candidate","targetUserId":"b","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}"#,
+            r#"{"type":"rpc_request","targetUserId":"b","requestId":"r1","method":"m","params":{"a":[1,{"b":"\u00e9"}]}}"#,
+            r#"{"type":"chat_message","serverId":"s","message":{"content":"hi","n":18446744073709551615}}"#,
+            r#"{"type":"direct-message","targetUserId":"b","body":"x"}"#,
+        ];
+        for frame in frames {
+            let direct = parse_client_frame(frame).expect("valid");
+            let classified = classify(frame).expect("valid");
+            assert_eq!(direct, classified, "{frame}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_is_taken_as_before_the_last_one_winning() {
+        let frame = r#"{"type":"join_server","serverId":"first","serverId":"second"}"#;
+        let envelope = parse_client_frame(frame).expect("taken, as by the value pass");
+        assert_eq!(envelope, classify(frame).expect("value pass"));
+        let ClientEnvelope::JoinServer(join) = envelope else {
+            panic!("not join_server")
+        };
+        assert_eq!(join.server_id.as_str(), "second");
+    }
+
     proptest! {
         #[test]
         fn any_text_parses_or_is_classified(text in ".{0,200}") {
             if let Err(err) = parse_client_frame(&text) {
                 prop_assert!(matches!(err.code, ErrorCode::InvalidMessage | ErrorCode::UnknownType));
             }
+        }
+
+        #[test]
+        fn the_fast_path_never_decides_differently(text in r#"\{"type":"(keepalive|join_server|offer|typing)"(,"[a-zA-Z]{1,12}":("[a-z]{0,4}"|[0-9]{1,3}|null|true|\{\}))*\}"#) {
+            prop_assert_eq!(parse_client_frame(&text), classify(&text));
         }
 
         #[test]

@@ -7,6 +7,8 @@
 //!   throughput and one-way latency percentiles (sender and receiver share this process's clock);
 //! - `fanout`: M members join one server, one of them posts `chat_message`s; reports the time
 //!   for each message to reach every member and deliveries per second;
+//! - `sse-fanout`: N SSE sessions in one room; one more session joins and leaves; reports the
+//!   time for each membership change to reach every session as a `roster`;
 //! - `soak`: live clients, connect/disconnect churn and abandoned SSE sessions for some minutes,
 //!   then quiet; prints every gauge's start, peak and end from `/metrics` (see `scripts/soak`).
 //! - `peers`: the side-by-side workloads (`rate`, `closed`, `idle`) against signalbox,
@@ -21,6 +23,7 @@ mod client;
 mod peers;
 mod scenarios;
 mod soak;
+mod sse;
 mod stats;
 
 use std::path::PathBuf;
@@ -90,6 +93,18 @@ pub enum Scenario {
         /// The chat server to join.
         #[arg(long)]
         server_id: String,
+    },
+    /// SSE sessions in one room; one more joins and leaves; each change's `roster` fan-out.
+    SseFanout {
+        /// SSE sessions holding a stream in the room.
+        #[arg(long, default_value_t = 1_000)]
+        sessions: usize,
+        /// Membership changes (a join, then a leave, alternately).
+        #[arg(long, default_value_t = 20)]
+        changes: usize,
+        /// The room (an ad-hoc room: a name no directory server has).
+        #[arg(long, default_value = "sse-bench")]
+        room: String,
     },
     /// Churn for some minutes, then stay idle; report every gauge's start, peak and end.
     Soak {

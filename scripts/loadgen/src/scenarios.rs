@@ -45,6 +45,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             interval_ms,
             server_id,
         } => fanout(&cli, *members, *messages, *interval_ms, server_id).await,
+        Scenario::SseFanout {
+            sessions,
+            changes,
+            room,
+        } => crate::sse::fanout(&cli, *sessions, *changes, room).await,
         Scenario::Soak {
             live,
             churn_per_sec,

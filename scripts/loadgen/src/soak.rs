@@ -55,7 +55,7 @@ struct Counts {
 }
 
 /// `host:port` of the server, from the WebSocket URL.
-fn server_addr(url: &str) -> Result<SocketAddr, String> {
+pub(crate) fn server_addr(url: &str) -> Result<SocketAddr, String> {
     let uri: tokio_tungstenite::tungstenite::http::Uri =
         url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
     let host = uri.host().ok_or("url has no host")?;

@@ -23,7 +23,9 @@
 //! # Concurrency: one `RwLock`, short critical sections, shared frames
 //! All indexes live in one `State` (see `registry.rs`) behind a `std::sync::RwLock`.
 //! - Hot paths take the read lock: a broadcast checks membership, serializes its envelope
-//!   once, and `try_send`s the same `Arc<str>` to every member's queue (one uncontended
+//!   once *outside* the lock (frames go up to 256 KiB; a forward likewise takes its
+//!   recipients' queues out of the lock first), then, under the read lock again, `try_send`s
+//!   the same shared frame to every member's queue (one uncontended
 //!   per-connection mutex, a refcount increment and, on an empty queue, one task wake-up). At a
 //!   few tens of nanoseconds per recipient, a 5,000-member fan-out holds the read lock for well
 //!   under a millisecond, and concurrent broadcasts and forwards proceed in parallel.
@@ -391,8 +393,10 @@ impl Hub {
 
     /// Broadcasts to every joined connection of `server` but the excluded ones. `build` makes
     /// the envelope from the sender's identity (for `senderId`, `senderName`, ...); it runs once,
-    /// under the hub's read lock, and must not call the hub. The envelope is serialized once.
-    /// Refused with [`HubError::NotJoined`] unless the sender joined `server`.
+    /// outside the hub's lock, as does the envelope's one serialization (a frame may be 256 KiB:
+    /// joins and leaves are not held up behind it). The fan-out then takes the read lock again
+    /// and goes to the members of that moment. Refused with [`HubError::NotJoined`] unless the
+    /// sender joined `server` (checked before building, and again before the fan-out).
     pub fn broadcast<F>(
         &self,
         conn: ConnKey,
@@ -404,22 +408,34 @@ impl Hub {
         F: FnOnce(&Sender<'_>) -> ServerEnvelope,
     {
         let ctx = self.ctx();
-        let state = self.read();
-        let record = state.conns.get(&conn).ok_or(HubError::UnknownConnection)?;
-        let user_id = record.user.as_ref().ok_or(HubError::NotIdentified)?;
-        if !record.joined.contains(server) {
-            return Err(HubError::NotJoined(server.clone()));
-        }
-        let user = state.users.get(user_id).ok_or(HubError::NotIdentified)?;
+        let (user_id, display_name, user_tag) = {
+            let state = self.read();
+            let record = state.conns.get(&conn).ok_or(HubError::UnknownConnection)?;
+            let user_id = record.user.as_ref().ok_or(HubError::NotIdentified)?;
+            if !record.joined.contains(server) {
+                return Err(HubError::NotJoined(server.clone()));
+            }
+            let user = state.users.get(user_id).ok_or(HubError::NotIdentified)?;
+            (user_id.clone(), user.profile.display_name.clone(), user.tag)
+        };
         let envelope = build(&Sender {
             connection: conn,
-            user_id,
-            display_name: &user.profile.display_name,
+            user_id: &user_id,
+            display_name: &display_name,
         });
         let frame = ctx.frame(&envelope)?;
+        let state = self.read();
+        // Left (or was evicted) meanwhile: the message is not delivered.
+        if !state
+            .conns
+            .get(&conn)
+            .is_some_and(|record| record.joined.contains(server))
+        {
+            return Err(HubError::NotJoined(server.clone()));
+        }
         let origin = registry::Origin {
             key: conn,
-            user_tag: user.tag,
+            user_tag,
         };
         Ok(state.server_fanout(ctx, origin, server, exclude, envelope.wire_type(), &frame))
     }
@@ -428,7 +444,9 @@ impl Hub {
     /// `rpc_*` envelope to every connection of its target but the sender's, with `fromUserId`
     /// stamped from the sender's identity. Refused with `TARGET_NOT_FOUND` when the target has no
     /// other connection, `FORBIDDEN` when the two share no server (unless forwarding is open or
-    /// the target is the sender's own user).
+    /// the target is the sender's own user). The checks run under the read lock, which is
+    /// released before the delivery (up to 256 KiB) is serialized and queued for the
+    /// recipients found.
     pub fn forward(&self, conn: ConnKey, envelope: ClientEnvelope) -> Result<Fanout, HubError> {
         let ctx = self.ctx();
         let state = self.read();
@@ -464,13 +482,15 @@ impl Hub {
         {
             return Err(refused(true));
         }
-        let frame = ctx.frame(&forwarded.delivery)?;
-        let recipients = target_user
+        let recipients: Vec<Outbox> = target_user
             .conns
             .iter()
             .filter(|(k, _)| *k != conn)
-            .map(|(_, outbox)| outbox);
-        let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, recipients);
+            .map(|(_, outbox)| outbox.clone())
+            .collect();
+        drop(state);
+        let frame = ctx.frame(&forwarded.delivery)?;
+        let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, &recipients);
         ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
         Ok(fanout)
     }
@@ -608,6 +628,20 @@ impl Hub {
             }
         }
         users.into_iter().collect()
+    }
+
+    /// A number that changes whenever a connection joins or leaves `server` (never reused, even
+    /// after the server emptied), or `None` when nobody has joined or views it. A transport that
+    /// shows the roster in its own form (SSE's `roster`) serializes it once per version and
+    /// shares that text between the server's sessions, instead of once per session per change.
+    pub fn roster_version(&self, server: &ServerId) -> Option<u64> {
+        self.read().roster_version(server)
+    }
+
+    /// The users with a joined connection to `server` (the users `server_users` lists, in no
+    /// particular order) and the [`Hub::roster_version`] they are current for.
+    pub fn roster(&self, server: &ServerId) -> Option<(u64, Vec<UserId>)> {
+        self.read().roster(server)
     }
 
     /// Whether two users have both joined a shared server (the forwarding rule).

@@ -201,6 +201,10 @@ pub(super) struct State {
     pub(super) servers: HashMap<ServerId, ServerRecord>,
     pub(super) icons: IconBook,
     next_user_tag: u64,
+    /// The last roster version handed out: versions grow over the hub's whole life, so a
+    /// version names one roster of one server even after the server record was dropped and
+    /// created again.
+    pub(super) roster_versions: u64,
 }
 
 /// What `identify` did.

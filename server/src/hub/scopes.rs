@@ -38,6 +38,9 @@ pub(super) struct ServerRecord {
     pub(super) joined_users: HashMap<UserId, u32>,
     /// Viewing connections: they get the roster and roster events only.
     pub(super) viewers: HashMap<ConnKey, Member>,
+    /// Changes whenever a connection joins or leaves (see `State::roster_versions`), so
+    /// a transport can keep one serialized roster per server and tell when it is stale.
+    pub(super) roster_version: u64,
 }
 
 impl ServerRecord {
@@ -96,6 +99,8 @@ impl State {
             conn.joined.insert(server.clone());
             user.scopes.entry(server.clone()).or_default().joined += 1;
             let record = self.servers.entry(server.clone()).or_default();
+            self.roster_versions += 1;
+            record.roster_version = self.roster_versions;
             record.members.insert(
                 key,
                 Member {
@@ -151,17 +156,18 @@ impl State {
         if !conn.viewing.contains(server) {
             conn.viewing.insert(server.clone());
             user.scopes.entry(server.clone()).or_default().viewing += 1;
-            self.servers
-                .entry(server.clone())
-                .or_default()
-                .viewers
-                .insert(
-                    key,
-                    Member {
-                        outbox: conn.outbox.clone(),
-                        user_tag: user.tag,
-                    },
-                );
+            let record = self.servers.entry(server.clone()).or_default();
+            if record.roster_version == 0 {
+                self.roster_versions += 1;
+                record.roster_version = self.roster_versions;
+            }
+            record.viewers.insert(
+                key,
+                Member {
+                    outbox: conn.outbox.clone(),
+                    user_tag: user.tag,
+                },
+            );
         }
         self.send_roster(ctx, key, server)
     }
@@ -187,6 +193,8 @@ impl State {
         let mut user_left = false;
         if let Some(record) = self.servers.get_mut(server) {
             if was_joined {
+                self.roster_versions += 1;
+                record.roster_version = self.roster_versions;
                 record.members.remove(&key);
                 if let Some(count) = record.joined_users.get_mut(&user_id) {
                     *count = count.saturating_sub(1);
@@ -319,6 +327,20 @@ impl State {
         let fanout = ctx.deliver(wire_type, frame, recipients);
         ctx.metrics.record_fanout(fanout.attempted());
         fanout
+    }
+
+    /// The roster version of `server` (see [`ServerRecord::roster_version`]); `None` when
+    /// nobody has joined or views it.
+    pub(super) fn roster_version(&self, server: &ServerId) -> Option<u64> {
+        self.servers.get(server).map(|record| record.roster_version)
+    }
+
+    /// The users with a joined connection to `server` (the roster `server_users` lists), with
+    /// the roster version they are current for.
+    pub(super) fn roster(&self, server: &ServerId) -> Option<(u64, Vec<UserId>)> {
+        let record = self.servers.get(server)?;
+        let users = record.joined_users.keys().cloned().collect();
+        Some((record.roster_version, users))
     }
 
     /// Whether two users have a *joined* server in common (a user always shares with itself

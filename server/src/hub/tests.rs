@@ -886,3 +886,40 @@ fn the_assembled_roster_is_the_envelope_serde_would_write() {
     assert_eq!(back["type"], expected["type"]);
     assert_eq!(back["serverId"], expected["serverId"]);
 }
+
+#[test]
+fn the_roster_version_changes_with_every_join_and_leave_and_is_never_reused() {
+    let hub = Hub::default();
+    let mut a = connect(&hub, "alice");
+    let mut b = connect(&hub, "bob");
+    assert_eq!(hub.roster_version(&sid("s1")), None);
+    join(&hub, &mut a, "s1");
+    let first = hub.roster_version(&sid("s1")).expect("live");
+    chat(&hub, &a, "s1", "hello", Exclude::SenderConnection);
+    hub.set_status(a.key(), UserStatus::Away, Exclude::SenderConnection)
+        .expect("status");
+    assert_eq!(
+        hub.roster_version(&sid("s1")),
+        Some(first),
+        "only membership counts"
+    );
+    join(&hub, &mut b, "s1");
+    let (second, mut users) = hub.roster(&sid("s1")).expect("live");
+    assert!(second > first);
+    users.sort();
+    assert_eq!(users, [uid("alice"), uid("bob")]);
+    hub.leave_server(b.key(), &sid("s1")).expect("leave");
+    hub.leave_server(a.key(), &sid("s1")).expect("leave");
+    assert_eq!(
+        hub.roster(&sid("s1")),
+        None,
+        "an empty server has no roster"
+    );
+    hub.view_server(b.key(), &sid("s1")).expect("view");
+    let (recreated, users) = hub.roster(&sid("s1")).expect("viewed");
+    assert!(
+        recreated > second,
+        "a recreated server gets a fresh version"
+    );
+    assert!(users.is_empty(), "a viewer is not on the roster");
+}

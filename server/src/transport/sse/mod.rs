@@ -26,7 +26,8 @@
 //! Each session has a *pump* task that drains the hub connection's [`OutboundReceiver`] for the
 //! session's whole life (stream or not), turns hub envelopes into SSE events
 //! ([`SseView`]: `server_users`/`user_joined`/`user_left` into `roster`, forwarded envelopes into
-//! `signal`) and hands them to the session's stream.
+//! `signal`) and hands them to the session's stream. A room's `roster` is serialized once per
+//! membership change ([`Hub::roster_version`]) and that one text is shared by all its sessions.
 //!
 //! Signals between two SSE sessions of a room are delivered directly to the target's buffer,
 //! untouched (any JSON, wire-exact with the source service); a signal to a WebSocket member is
@@ -57,7 +58,7 @@ use bytes::Bytes;
 use signalbox_protocol::sse::{
     self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseView,
 };
-use signalbox_protocol::{ServerEnvelope, ServerId, TimestampMs};
+use signalbox_protocol::{ServerId, TimestampMs};
 use tokio::sync::mpsc;
 
 use crate::config::Variables;
@@ -86,6 +87,9 @@ pub struct SseMetrics {
     pub streams_dropped_slow: AtomicU64,
     /// Events dropped because a session without a stream had a full buffer.
     pub events_dropped: AtomicU64,
+    /// `roster` events serialized: at most one per membership change of a room, shared by all
+    /// of the room's sessions.
+    pub rosters_serialized: AtomicU64,
 }
 
 /// Sizes of the SSE registry at one instant (see [`SseTransport::gauges`]).
@@ -130,8 +134,17 @@ struct Shared {
 struct Registry {
     sessions: HashMap<SessionId, Session>,
     room_sizes: HashMap<String, usize>,
+    /// Per room with sessions: its latest `roster` frame and the hub roster version it shows.
+    rosters: HashMap<String, RosterFrame>,
     next_stream: u64,
     closed: bool,
+}
+
+/// One serialized `roster` event and the hub roster version it shows.
+#[derive(Clone)]
+struct RosterFrame {
+    version: u64,
+    frame: Bytes,
 }
 
 struct StreamSlot {
@@ -151,7 +164,8 @@ struct Session {
     last_seen: Instant,
     stream: Option<StreamSlot>,
     pending: VecDeque<Bytes>,
-    roster: Vec<SessionId>,
+    /// The last `roster` handed to the session (shared with its room), for a resumed stream.
+    roster: Option<RosterFrame>,
     pump: tokio::task::AbortHandle,
 }
 
@@ -250,10 +264,6 @@ impl Session {
         } else {
             metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    fn roster_frame(&self) -> Option<Bytes> {
-        frame_of(&SseEvent::Roster(SseRoster(self.roster.clone())))
     }
 }
 
@@ -428,9 +438,7 @@ impl SseTransport {
         let mut first = Vec::with_capacity(2 + session.pending.len());
         first.extend(frame_of(&joined));
         // A new session's roster comes from the hub (`server_users`) through the pump.
-        if !session.roster.is_empty() {
-            first.extend(session.roster_frame());
-        }
+        first.extend(session.roster.as_ref().map(|r| r.frame.clone()));
         first.extend(session.pending.drain(..));
         for frame in first {
             let _ = tx.try_send(frame);
@@ -539,6 +547,7 @@ impl SseTransport {
         registry.closed = true;
         let sessions: Vec<Session> = registry.sessions.drain().map(|(_, s)| s).collect();
         registry.room_sizes.clear();
+        registry.rosters.clear();
         drop(registry);
         drop(sessions);
     }
@@ -551,6 +560,7 @@ impl Registry {
             *size = size.saturating_sub(1);
             if *size == 0 {
                 self.room_sizes.remove(&session.room);
+                self.rosters.remove(&session.room);
             }
         }
         Some(session)
@@ -608,7 +618,7 @@ impl Shared {
                 last_seen: now,
                 stream: None,
                 pending: VecDeque::new(),
-                roster: Vec::new(),
+                roster: None,
                 pump,
             },
         );
@@ -621,14 +631,13 @@ impl Shared {
 
     /// One hub frame for session `id`, shown on its stream as [`SseView`] says.
     fn on_hub_frame(&self, id: &SessionId, text: &str) {
-        let envelope: ServerEnvelope = match serde_json::from_str(text) {
-            Ok(envelope) => envelope,
+        let view = match SseView::of_frame(text) {
+            Ok(view) => view,
             Err(e) => {
                 tracing::error!(error = %e, "hub frame is not a server envelope");
                 return;
             }
         };
-        let view = SseView::of(&envelope);
         if view == SseView::Ignored {
             return;
         }
@@ -638,31 +647,72 @@ impl Shared {
             return;
         };
         let in_room = |server: &ServerId| server.as_str() == session.room;
-        let frame = match view {
-            SseView::RosterIs(server, members) if in_room(&server) => {
-                session.roster = members;
-                session.roster_frame()
-            }
-            SseView::Joined(server, member) if in_room(&server) => {
-                if !session.roster.contains(&member) {
-                    session.roster.push(member);
-                }
-                session.roster_frame()
-            }
-            SseView::Left(server, member) if in_room(&server) => {
-                session.roster.retain(|m| *m != member);
-                session.roster_frame()
+        match view {
+            SseView::RosterIs(server, _)
+            | SseView::Joined(server, _)
+            | SseView::Left(server, _)
+                if in_room(&server) =>
+            {
+                self.show_roster(&mut registry, id, &server);
             }
             SseView::Signal(signal) => {
                 if let Some(frame) = frame_of(&SseEvent::Signal(signal)) {
                     session.deliver(frame, false, capacity, &self.metrics);
                 }
-                return;
             }
-            _ => None,
+            _ => {}
+        }
+    }
+
+    /// A membership event of session `id`'s room arrived: the session is shown the room's
+    /// current roster, unless it already has it. The roster is serialized once per hub roster
+    /// version and shared by every session of the room, so a join or leave in a room of N
+    /// sessions costs N frame clones and one serialization, not N serializations of N ids.
+    /// (A burst of changes may therefore reach a session as fewer `roster` events, each the
+    /// room as it is now; the last one is always the room's current membership.)
+    fn show_roster(&self, registry: &mut Registry, id: &SessionId, server: &ServerId) {
+        let Some(version) = self.hub.roster_version(server) else {
+            return;
         };
-        if let Some(frame) = frame {
-            session.deliver(frame, true, capacity, &self.metrics);
+        let Some(session) = registry.sessions.get(id) else {
+            return;
+        };
+        if session
+            .roster
+            .as_ref()
+            .is_some_and(|r| r.version == version)
+        {
+            return;
+        }
+        let cached = registry
+            .rosters
+            .get(&session.room)
+            .filter(|r| r.version == version)
+            .cloned();
+        let roster = match cached {
+            Some(roster) => roster,
+            None => {
+                let Some((version, users)) = self.hub.roster(server) else {
+                    return;
+                };
+                let ids = users.into_iter().map(|u| SessionId(u.0)).collect();
+                let Some(frame) = frame_of(&SseEvent::Roster(SseRoster(ids))) else {
+                    return;
+                };
+                self.metrics
+                    .rosters_serialized
+                    .fetch_add(1, Ordering::Relaxed);
+                let roster = RosterFrame { version, frame };
+                registry
+                    .rosters
+                    .insert(session.room.clone(), roster.clone());
+                roster
+            }
+        };
+        let capacity = self.settings.stream_buffer_events;
+        if let Some(session) = registry.sessions.get_mut(id) {
+            session.deliver(roster.frame.clone(), true, capacity, &self.metrics);
+            session.roster = Some(roster);
         }
     }
 

@@ -1,0 +1,340 @@
+//! `sse-fanout`: the SSE transport's fan-out. N sessions hold `GET /api/connect` streams in one
+//! room; one more session joins the room and leaves it again, `changes` times in all; each
+//! change must reach all N as a `roster` event. Reports the time from the change's request to
+//! the last session's `roster`, and roster copies per second within each change.
+//!
+//! Streams are read over raw TCP (HTTP/1.1, chunked transfer decoding), spread over loopback
+//! source addresses like the WebSocket clients. A roster's size is read from its length (every
+//! member is an SSE session, whose id is a 36-character UUID) so the generator does not parse
+//! N rosters of N ids per change. Bounded: every wait has a deadline.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::Cli;
+use crate::scenarios::now_us;
+use crate::stats::Latencies;
+
+/// Longest wait for one change to reach every session, or for a stream's first events.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One `roster` seen by session `index`: how many members, and when (µs, [`now_us`]).
+#[derive(Debug, Clone, Copy)]
+struct RosterSeen {
+    index: usize,
+    members: usize,
+    at_us: u64,
+}
+
+/// Members in a roster whose data is `data` (a JSON array of quoted 36-character UUIDs).
+fn roster_size(data: &str) -> usize {
+    // `[]` or `["<36>"]` plus `,"<36>"` per further member: 2 + 38 * n + (n - 1) bytes.
+    if data.len() <= 2 {
+        0
+    } else {
+        (data.len() - 1) / 39
+    }
+}
+
+/// An open `GET /api/connect` stream, decoded into events.
+struct SseReader {
+    socket: TcpStream,
+    raw: Vec<u8>,
+    text: Vec<u8>,
+}
+
+impl SseReader {
+    async fn open(addr: SocketAddr, source: u8, room: &str) -> Result<Self, String> {
+        let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        let source_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, source.max(1)));
+        socket
+            .bind(SocketAddr::new(source_ip, 0))
+            .map_err(|e| format!("bind {source_ip}: {e}"))?;
+        let mut socket = socket
+            .connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        socket.set_nodelay(true).map_err(|e| e.to_string())?;
+        let request = format!(
+            "GET /api/connect?room={room} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        socket
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reader = Self {
+            socket,
+            raw: Vec::new(),
+            text: Vec::new(),
+        };
+        loop {
+            if let Some(end) = reader.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&reader.raw[..end]).into_owned();
+                if !head.starts_with("HTTP/1.1 200") {
+                    return Err(format!(
+                        "connect refused: {}",
+                        head.lines().next().unwrap_or("")
+                    ));
+                }
+                if !head
+                    .to_ascii_lowercase()
+                    .contains("transfer-encoding: chunked")
+                {
+                    return Err("the SSE response is not chunked".into());
+                }
+                reader.raw.drain(..end + 4);
+                return Ok(reader);
+            }
+            reader.fill().await?;
+        }
+    }
+
+    async fn fill(&mut self) -> Result<(), String> {
+        let mut buf = [0u8; 16 * 1024];
+        let n = self
+            .socket
+            .read(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("stream ended".into());
+        }
+        self.raw.extend_from_slice(&buf[..n]);
+        Ok(())
+    }
+
+    /// Moves every complete chunk from `raw` into `text`.
+    fn decode(&mut self) -> Result<(), String> {
+        loop {
+            let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return Ok(());
+            };
+            let size_text = String::from_utf8_lossy(&self.raw[..line_end]);
+            let size_text = size_text.split(';').next().unwrap_or("").trim().to_owned();
+            let size = usize::from_str_radix(&size_text, 16)
+                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+            let total = line_end + 2 + size + 2;
+            if self.raw.len() < total {
+                return Ok(());
+            }
+            if size == 0 {
+                return Err("stream ended".into());
+            }
+            self.text
+                .extend_from_slice(&self.raw[line_end + 2..line_end + 2 + size]);
+            self.raw.drain(..total);
+        }
+    }
+
+    /// The next event: its name and data (comments skipped).
+    async fn next_event(&mut self) -> Result<(String, String), String> {
+        loop {
+            self.decode()?;
+            while let Some(end) = self.text.windows(2).position(|w| w == b"\n\n") {
+                let block = String::from_utf8_lossy(&self.text[..end]).into_owned();
+                self.text.drain(..end + 2);
+                let mut name = None;
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(v.to_owned());
+                    }
+                }
+                if let (Some(name), Some(data)) = (name, data) {
+                    return Ok((name, data));
+                }
+            }
+            self.fill().await?;
+        }
+    }
+}
+
+/// The `id` and `token` of a `joined` event's data.
+fn identity(data: &str) -> Result<(String, String), String> {
+    let value: serde_json::Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        value[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`joined` has no {name}"))
+    };
+    Ok((field("id")?, field("token")?))
+}
+
+/// Reads session `index`'s stream for good, reporting every `roster`.
+async fn watch(mut reader: SseReader, index: usize, seen: mpsc::UnboundedSender<RosterSeen>) {
+    while let Ok((name, data)) = reader.next_event().await {
+        if name == "roster" {
+            let report = RosterSeen {
+                index,
+                members: roster_size(&data),
+                at_us: now_us(),
+            };
+            if seen.send(report).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until every one of `sessions` reported a roster of `members`; returns when the last
+/// did (µs).
+async fn all_saw(
+    seen: &mut mpsc::UnboundedReceiver<RosterSeen>,
+    sessions: usize,
+    members: usize,
+) -> Result<u64, String> {
+    let mut done = vec![false; sessions];
+    let mut left = sessions;
+    let mut last = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while left > 0 {
+        let report = tokio::time::timeout_at(deadline, seen.recv())
+            .await
+            .map_err(|_| format!("{left} sessions never saw a roster of {members}"))?
+            .ok_or("every stream ended")?;
+        if report.members == members
+            && let Some(slot) = done.get_mut(report.index)
+            && !*slot
+        {
+            *slot = true;
+            left -= 1;
+            last = last.max(report.at_us);
+        }
+    }
+    Ok(last)
+}
+
+/// `POST /api/leave` for the session `(id, token)`.
+async fn leave(addr: SocketAddr, room: &str, id: &str, token: &str) -> Result<(), String> {
+    let body = serde_json::json!({"sender": id, "token": token}).to_string();
+    let request = format!(
+        "POST /api/leave?room={room} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    socket
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
+    if &head != b"HTTP/1.1 200" {
+        return Err(format!("leave: {}", String::from_utf8_lossy(&head)));
+    }
+    Ok(())
+}
+
+/// The `sse-fanout` scenario (see the module documentation).
+pub async fn fanout(cli: &Cli, sessions: usize, changes: usize, room: &str) -> Result<(), String> {
+    let addr = crate::soak::server_addr(&cli.url)?;
+    let sessions = sessions.max(1);
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let permits = Arc::new(Semaphore::new(cli.connect_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let started = std::time::Instant::now();
+    for index in 0..sessions {
+        let permits = permits.clone();
+        let tx = tx.clone();
+        let room = room.to_owned();
+        let source = (index % usize::from(cli.source_ips.max(1))) as u8 + 1;
+        tasks.spawn(async move {
+            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            let mut reader = SseReader::open(addr, source, &room).await?;
+            let (name, _) = tokio::time::timeout(WAIT, reader.next_event())
+                .await
+                .map_err(|_| "no `joined`".to_owned())??;
+            if name != "joined" {
+                return Err(format!("first event `{name}`, not `joined`"));
+            }
+            drop(permit);
+            tokio::spawn(watch(reader, index, tx));
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.map_err(|e| e.to_string())??;
+    }
+    all_saw(&mut seen, sessions, sessions).await?;
+    println!(
+        "sse-fanout: {sessions} sessions in room `{room}` in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while seen.try_recv().is_ok() {}
+
+    let mut to_all = Vec::with_capacity(changes);
+    let mut rates = Vec::with_capacity(changes);
+    let mut joiner: Option<(SseReader, String, String)> = None;
+    for _ in 0..changes {
+        let sent = now_us();
+        let members = match joiner.take() {
+            None => {
+                let mut reader = SseReader::open(addr, 1, room).await?;
+                let (_, data) = tokio::time::timeout(WAIT, reader.next_event())
+                    .await
+                    .map_err(|_| "no `joined`".to_owned())??;
+                let (id, token) = identity(&data)?;
+                joiner = Some((reader, id, token));
+                sessions + 1
+            }
+            Some((reader, id, token)) => {
+                leave(addr, room, &id, &token).await?;
+                drop(reader);
+                sessions
+            }
+        };
+        let last = all_saw(&mut seen, sessions, members).await?;
+        let took = last.saturating_sub(sent).max(1);
+        to_all.push(took);
+        rates.push(sessions as f64 / (took as f64 / 1e6));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some((_, id, token)) = joiner {
+        leave(addr, room, &id, &token).await?;
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "sse-fanout: time for one membership change to reach all {sessions} sessions: {}",
+        Latencies::new(to_all).summary_ms()
+    );
+    println!(
+        "sse-fanout: roster copies/s within one change: median {:.0}, best {:.0} ({changes} changes)",
+        rates.get(rates.len() / 2).copied().unwrap_or(0.0),
+        rates.last().copied().unwrap_or(0.0),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_roster_size_is_read_from_its_length() {
+        let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        assert_eq!(roster_size("[]"), 0);
+        for n in 1..50 {
+            let ids: Vec<String> = (0..n).map(|_| format!("\"{id}\"")).collect();
+            assert_eq!(roster_size(&format!("[{}]", ids.join(","))), n);
+        }
+    }
+
+    #[test]
+    fn identity_reads_joined() {
+        let data = r#"{"id":"a","token":"t","iceServers":[]}"#;
+        assert_eq!(identity(data), Ok(("a".into(), "t".into())));
+        assert!(identity("{}").is_err());
+    }
+}
