@@ -17,8 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use signalbox::cluster::wire::{Kind, Message};
 use signalbox::cluster::{
-    Backplane, Change, ClusterSettings, ForwardOutcome, Inbound, RelayOutcome, RosterEvent, Sink,
-    SseOwner, SseSession,
+    Backplane, Change, ClusterError, ClusterSettings, ForwardOutcome, Inbound, RelayOutcome,
+    RosterEvent, Sink, SseOwner, SseSession,
 };
 use signalbox_protocol::Secret;
 
@@ -1173,6 +1173,62 @@ async fn a_dead_nodes_sse_sessions_leave_the_registry() {
     .await;
     eventually("no key names the dead node", || async {
         keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_leave_the_full_queue_refused_is_replayed_by_the_next_heartbeat() {
+    let Some(redis) = redis(true) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, sink_a) = node(&url, &prefix, "node-a").await;
+    let mut small = settings(&url, &prefix, "node-b");
+    small.publish_queue = 4;
+    let b = Backplane::start(small, Arc::new(Recorder::default()))
+        .await
+        .expect("backplane starts");
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    b.identify("bob", 1).await.expect("identify");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    eventually("node a hears bob join", || async {
+        sink_a.view("S") == ["bob"]
+    })
+    .await;
+
+    // Redis holds every write, so node b's queue fills behind the pipeline in flight.
+    let mut admin = admin(&url).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(5_000)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .expect("pause");
+    while b.broadcast("S", "bob", Bytes::from_static(b"{}")).is_ok() {}
+    let refused = b.leave("S", "bob", 0).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut admin)
+        .await
+        .expect("unpause");
+    assert!(
+        matches!(refused, Err(ClusterError::QueueFull)),
+        "{refused:?}"
+    );
+
+    eventually("bob leaves the roster Redis holds", || async {
+        a.snapshot("S").await.is_ok_and(|s| {
+            s.members
+                .iter()
+                .map(|(u, _)| u.as_str())
+                .collect::<Vec<_>>()
+                == ["alice"]
+        })
+    })
+    .await;
+    eventually("node a hears bob leave", || async {
+        sink_a.view("S").is_empty()
     })
     .await;
 }
