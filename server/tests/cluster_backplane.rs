@@ -1232,3 +1232,42 @@ async fn a_leave_the_full_queue_refused_is_replayed_by_the_next_heartbeat() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_node_reaped_while_alive_that_writes_and_then_dies_leaves_no_key() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    // Node b beats once (at start) and not again for the rest of the test.
+    let mut slow = settings(&url, &prefix, "node-b");
+    slow.heartbeat_ms = 60_000;
+    slow.node_ttl_ms = 600_000;
+    let b = Backplane::start(slow, Arc::new(Recorder::default()))
+        .await
+        .expect("backplane starts");
+    b.identify("bob", 1).await.expect("identify");
+
+    // What a `kill -STOP` longer than the TTL looks like to node a: b is reaped.
+    let mut admin = admin(&url).await;
+    let _: () = redis::cmd("ZADD")
+        .arg(b.keys().nodes())
+        .arg(0)
+        .arg("node-b")
+        .query_async(&mut admin)
+        .await
+        .expect("backdate b");
+    eventually("node a reaps b", || async {
+        keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
+
+    // b runs again and writes before its next heartbeat would notice, then dies.
+    b.identify("carol", 1).await.expect("identify");
+    b.join("S", "carol", 1, entry("carol")).await.expect("join");
+    drop(b);
+    eventually("no key names the dead node", || async {
+        keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
+    assert_eq!(a.snapshot("S").await.expect("snapshot").members.len(), 0);
+}
