@@ -1271,3 +1271,36 @@ async fn a_node_reaped_while_alive_that_writes_and_then_dies_leaves_no_key() {
     .await;
     assert_eq!(a.snapshot("S").await.expect("snapshot").members.len(), 0);
 }
+
+#[tokio::test]
+async fn a_node_restarted_under_the_same_id_takes_back_what_it_held_before() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    let (b, _) = node(&url, &prefix, "node-b").await;
+    b.identify("bob", 1).await.expect("identify");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    b.register_sse("sess-1", session("R"))
+        .await
+        .expect("register");
+
+    // A crash and a restart well within the node TTL: the new process holds nobody.
+    drop(b);
+    let (b, _) = node(&url, &prefix, "node-b").await;
+    let roster = a.snapshot("S").await.expect("snapshot");
+    assert_eq!(
+        roster
+            .members
+            .iter()
+            .map(|(u, _)| u.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert_eq!(b.sse_owner("sess-1").await.expect("owner"), None);
+    assert!(
+        keys_naming(&url, &prefix, "bob").await.is_empty(),
+        "no routing entry for bob"
+    );
+}

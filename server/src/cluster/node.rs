@@ -50,7 +50,8 @@ impl Drop for Backplane {
 
 impl Backplane {
     /// Connects both connections, subscribes to this node's channel, runs a first heartbeat
-    /// (registering the node and learning the epoch) and starts the tasks.
+    /// (registering the node and learning the epoch), takes back whatever an earlier process
+    /// under the same node id left in Redis, and starts the tasks.
     pub async fn start(
         settings: ClusterSettings,
         sink: Arc<dyn Sink>,
@@ -123,6 +124,10 @@ impl Backplane {
         });
         let first = inner.heartbeat().await?;
         *inner.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(first.epoch);
+        // A previous process under this node id (a restart within the node TTL, never
+        // reaped) left its users, shares and SSE sessions in Redis; this one holds nothing
+        // yet, so a resync from its empty mirror takes all of that back.
+        inner.resync().await?;
         let heartbeat_task = tokio::spawn(super::heartbeat::run(inner.clone()));
         Ok(Self {
             inner,
