@@ -17,8 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use signalbox::cluster::wire::{Kind, Message};
 use signalbox::cluster::{
-    Backplane, Change, ClusterSettings, ForwardOutcome, Inbound, RelayOutcome, RosterEvent, Sink,
-    SseOwner, SseSession,
+    Backplane, Change, ClusterError, ClusterSettings, ForwardOutcome, Inbound, RelayOutcome,
+    RosterEvent, Sink, SseOwner, SseSession,
 };
 use signalbox_protocol::Secret;
 
@@ -1175,4 +1175,132 @@ async fn a_dead_nodes_sse_sessions_leave_the_registry() {
         keys_naming(&url, &prefix, "node-b").await.is_empty()
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_leave_the_full_queue_refused_is_replayed_by_the_next_heartbeat() {
+    let Some(redis) = redis(true) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, sink_a) = node(&url, &prefix, "node-a").await;
+    let mut small = settings(&url, &prefix, "node-b");
+    small.publish_queue = 4;
+    let b = Backplane::start(small, Arc::new(Recorder::default()))
+        .await
+        .expect("backplane starts");
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    b.identify("bob", 1).await.expect("identify");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    eventually("node a hears bob join", || async {
+        sink_a.view("S") == ["bob"]
+    })
+    .await;
+
+    // Redis holds every write, so node b's queue fills behind the pipeline in flight.
+    let mut admin = admin(&url).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(5_000)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .expect("pause");
+    while b.broadcast("S", "bob", Bytes::from_static(b"{}")).is_ok() {}
+    let refused = b.leave("S", "bob", 0).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut admin)
+        .await
+        .expect("unpause");
+    assert!(
+        matches!(refused, Err(ClusterError::QueueFull)),
+        "{refused:?}"
+    );
+
+    eventually("bob leaves the roster Redis holds", || async {
+        a.snapshot("S").await.is_ok_and(|s| {
+            s.members
+                .iter()
+                .map(|(u, _)| u.as_str())
+                .collect::<Vec<_>>()
+                == ["alice"]
+        })
+    })
+    .await;
+    eventually("node a hears bob leave", || async {
+        sink_a.view("S").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_reaped_while_alive_that_writes_and_then_dies_leaves_no_key() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    // Node b beats once (at start) and not again for the rest of the test.
+    let mut slow = settings(&url, &prefix, "node-b");
+    slow.heartbeat_ms = 60_000;
+    slow.node_ttl_ms = 600_000;
+    let b = Backplane::start(slow, Arc::new(Recorder::default()))
+        .await
+        .expect("backplane starts");
+    b.identify("bob", 1).await.expect("identify");
+
+    // What a `kill -STOP` longer than the TTL looks like to node a: b is reaped.
+    let mut admin = admin(&url).await;
+    let _: () = redis::cmd("ZADD")
+        .arg(b.keys().nodes())
+        .arg(0)
+        .arg("node-b")
+        .query_async(&mut admin)
+        .await
+        .expect("backdate b");
+    eventually("node a reaps b", || async {
+        keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
+
+    // b runs again and writes before its next heartbeat would notice, then dies.
+    b.identify("carol", 1).await.expect("identify");
+    b.join("S", "carol", 1, entry("carol")).await.expect("join");
+    drop(b);
+    eventually("no key names the dead node", || async {
+        keys_naming(&url, &prefix, "node-b").await.is_empty()
+    })
+    .await;
+    assert_eq!(a.snapshot("S").await.expect("snapshot").members.len(), 0);
+}
+
+#[tokio::test]
+async fn a_node_restarted_under_the_same_id_takes_back_what_it_held_before() {
+    let Some(redis) = redis(false) else { return };
+    let (url, prefix) = (redis.url(), fresh_prefix());
+    let (a, _) = node(&url, &prefix, "node-a").await;
+    a.identify("alice", 1).await.expect("identify");
+    a.join("S", "alice", 1, entry("alice")).await.expect("join");
+    let (b, _) = node(&url, &prefix, "node-b").await;
+    b.identify("bob", 1).await.expect("identify");
+    b.join("S", "bob", 1, entry("bob")).await.expect("join");
+    b.register_sse("sess-1", session("R"))
+        .await
+        .expect("register");
+
+    // A crash and a restart well within the node TTL: the new process holds nobody.
+    drop(b);
+    let (b, _) = node(&url, &prefix, "node-b").await;
+    let roster = a.snapshot("S").await.expect("snapshot");
+    assert_eq!(
+        roster
+            .members
+            .iter()
+            .map(|(u, _)| u.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert_eq!(b.sse_owner("sess-1").await.expect("owner"), None);
+    assert!(
+        keys_naming(&url, &prefix, "bob").await.is_empty(),
+        "no routing entry for bob"
+    );
 }

@@ -48,6 +48,21 @@ impl Inner {
         self.mirror.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A write of what this node holds (identify, join, leave, status, SSE session) that may
+    /// not have reached Redis leaves Redis and the mirror apart (a ghost member nobody would
+    /// ever remove): the next heartbeat resyncs from the mirror, a replay that repeats nothing.
+    pub(super) fn resync_unless_sent<T>(
+        &self,
+        sent: Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        if sent.is_err() {
+            self.health
+                .needs_resync
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
+    }
+
     pub(super) fn node_id(&self) -> &str {
         &self.settings.node_id
     }

@@ -15,6 +15,52 @@
 //! the hub), touches the hub, the handlers or the transports (the hub plugs in through the
 //! `Bus`/`Presence` traits: a later step), blocks a caller on a full queue, or logs the Redis
 //! URL. Not wired into `app` or the variables file yet: nothing runs it but its tests.
+//!
+//! # The glue contract (what the hub's cluster glue must do)
+//!
+//! One [`Backplane`] per process, started before the listener; dropping it is a crash as far
+//! as the other nodes are concerned (they reap it after the node TTL). The hub stays the
+//! owner of local delivery; the backplane only carries what crosses nodes.
+//!
+//! Calls, from the hub, with absolute counts (a resync replays them as they are):
+//! - A connection identifies / closes: [`Backplane::identify`]`(user, n)` with the user's
+//!   identified connections left on this node (`0` when none). Awaited off the hot path.
+//! - A connection joins a server: [`Backplane::join`]`(server, user, n, entry)`; the
+//!   [`RosterSnapshot`] it returns is the `server_users` the **joining connection** gets
+//!   (the glue sends it, then `RosterFloor::sent_snapshot`). Leaves, closes:
+//!   [`Backplane::leave`]`(server, user, remaining)`. Joins, leaves and resyncs are
+//!   serialized node-wide; await them in the connection's task, never on the hub's loop.
+//! - Status change: [`Backplane::set_status`]`(user, entry)`. Broadcast:
+//!   [`Backplane::broadcast`] after delivering locally. Targeted envelope: if the target
+//!   has local connections deliver to them, then [`Backplane::forward`] (unless
+//!   [`ForwardOutcome::LocalOnly`]) and map the receipt: `TargetNotFound` with no local
+//!   delivery is `TARGET_NOT_FOUND`, `Forbidden` is `FORBIDDEN`, `Unavailable` /
+//!   `QueueFull` is `UNAVAILABLE`. These are sync (`try_send`): callable on hot paths; the
+//!   receipt is awaited only where the sender needs the answer.
+//! - SSE: [`Backplane::register_sse`] / [`Backplane::remove_sse`] as streams open and end;
+//!   a `POST /api/signal` for a session held elsewhere: [`Backplane::sse_owner`] then
+//!   [`Backplane::raw_signal`] or [`Backplane::relay`]; a resume held elsewhere:
+//!   [`Backplane::takeover`].
+//! - `/api/ready`: degraded while [`Backplane::is_up`] is false; `/api/health` ignores it.
+//!   `/metrics`: [`Backplane::metrics`].
+//!
+//! Errors: a failed `identify`/`join`/`leave`/`set_status`/SSE registration needs no retry
+//! from the glue: the mirror already holds the change and the next heartbeat resyncs Redis
+//! from it. A failed `join` still leaves the connection joined locally (send it the local
+//! view or `UNAVAILABLE`, the glue's choice; the resync's [`Inbound::Snapshot`] corrects it).
+//!
+//! What the [`Sink`] does with each [`Inbound`] (never blocking: `try_send` into outboxes):
+//! - `Broadcast`: the frame to every local member of `server` except `sender`'s connections.
+//! - `Forward`: the frame to every local connection of `target`.
+//! - `Roster`: in version order, already deduplicated per node. It includes this node's own
+//!   joins and leaves (they come back through Redis, and the glue must not announce them a
+//!   second time): to each local member of `server` for which `RosterFloor::admit(server,
+//!   version)` is true, as `user_joined` / `user_left`; `Status` with `fan_out` sends one
+//!   `status_update` per connection over all the servers it shares with the user.
+//! - `Snapshot` (after a gap or a resync): `server_users` to every local member of the
+//!   server, each connection's floor set to its version.
+//! - `Relay`, `Takeover`, `RawSignal`: handed to the SSE transport, answered with
+//!   [`Backplane::answer_relay`].
 
 pub mod connect;
 pub mod elsewhere;

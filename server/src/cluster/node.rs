@@ -50,7 +50,8 @@ impl Drop for Backplane {
 
 impl Backplane {
     /// Connects both connections, subscribes to this node's channel, runs a first heartbeat
-    /// (registering the node and learning the epoch) and starts the tasks.
+    /// (registering the node and learning the epoch), takes back whatever an earlier process
+    /// under the same node id left in Redis, and starts the tasks.
     pub async fn start(
         settings: ClusterSettings,
         sink: Arc<dyn Sink>,
@@ -86,7 +87,7 @@ impl Backplane {
             publisher_conn,
             scripts.clone(),
             settings.publish_queue,
-            metrics.clone(),
+            health.clone(),
         );
         let refetcher = Arc::new(Refetcher {
             publisher: publisher.clone(),
@@ -123,6 +124,10 @@ impl Backplane {
         });
         let first = inner.heartbeat().await?;
         *inner.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(first.epoch);
+        // A previous process under this node id (a restart within the node TTL, never
+        // reaped) left its users, shares and SSE sessions in Redis; this one holds nothing
+        // yet, so a resync from its empty mirror takes all of that back.
+        inner.resync().await?;
         let heartbeat_task = tokio::spawn(super::heartbeat::run(inner.clone()));
         Ok(Self {
             inner,
@@ -170,7 +175,8 @@ impl Backplane {
     /// Records that `user` has `connections` identified connections here (0: none left).
     pub async fn identify(&self, user: &str, connections: u32) -> Result<(), ClusterError> {
         self.inner.lock_mirror().identify(user, connections);
-        self.inner.identify(user, connections).await
+        let sent = self.inner.identify(user, connections).await;
+        self.inner.resync_unless_sent(sent)
     }
 
     /// `user` joins `server` with `connections` joined connections here (>= 1) and its
@@ -187,6 +193,21 @@ impl Backplane {
             .inner
             .lock_mirror()
             .join(server, user, connections, entry.clone());
+        let sent = self
+            .join_redis(first, server, user, connections, entry)
+            .await;
+        self.inner.resync_unless_sent(sent)
+    }
+
+    /// What [`Self::join`] asks of Redis once the mirror holds the join.
+    async fn join_redis(
+        &self,
+        first: bool,
+        server: &str,
+        user: &str,
+        connections: u32,
+        entry: Bytes,
+    ) -> Result<RosterSnapshot, ClusterError> {
         if first {
             self.inner
                 .input
@@ -226,7 +247,9 @@ impl Backplane {
         };
         let mut cmd = self.inner.scripts.leave.call(self.inner.keys.prefix());
         cmd.arg(self.node_id()).arg(server).arg(user).arg(remaining);
-        let result = self.inner.publisher.call(cmd).await;
+        let result = self
+            .inner
+            .resync_unless_sent(self.inner.publisher.call(cmd).await);
         if last {
             let mut sub = self.inner.subscriber.clone();
             let _ = sub
@@ -321,7 +344,8 @@ impl Backplane {
         for server in &servers {
             cmd.arg(server);
         }
-        self.inner.publisher.enqueue(cmd)
+        let sent = self.inner.publisher.enqueue(cmd);
+        self.inner.resync_unless_sent(sent)
     }
 
     /// The roster as Redis holds it now (dead nodes' shares purged first).

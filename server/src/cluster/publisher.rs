@@ -8,7 +8,8 @@
 //!
 //! Never: blocks a caller ([`Publisher::enqueue`] is a `try_send`; a full queue is
 //! [`ClusterError::QueueFull`]), retries a command that ran (no duplicates: delivery is
-//! at-most-once). The one retry is for commands Redis refused unrun with `NOSCRIPT` (its
+//! at-most-once), or lets a pipeline that failed go unnoticed: it marks the node for a resync
+//! (its writes may be lost while the next heartbeat, on a fresh connection, succeeds). The one retry is for commands Redis refused unrun with `NOSCRIPT` (its
 //! script cache was emptied by a restart): the scripts are loaded and those commands re-sent.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::ClusterError;
 use super::metrics::{Metrics, bump};
 use super::scripts::Scripts;
+use super::subscriber::Health;
 
 /// Most operations sent as one pipeline.
 pub const MAX_BATCH: usize = 64;
@@ -45,10 +47,11 @@ impl Publisher {
         conn: ConnectionManager,
         scripts: Arc<Scripts>,
         bound: usize,
-        metrics: Arc<Metrics>,
+        health: Arc<Health>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(bound.max(1));
-        let task = tokio::spawn(run(conn, scripts, rx, metrics.clone()));
+        let metrics = health.metrics.clone();
+        let task = tokio::spawn(run(conn, scripts, rx, health));
         (Self { tx, metrics }, task)
     }
 
@@ -103,8 +106,9 @@ async fn run(
     mut conn: ConnectionManager,
     scripts: Arc<Scripts>,
     mut rx: mpsc::Receiver<Op>,
-    metrics: Arc<Metrics>,
+    health: Arc<Health>,
 ) {
+    let metrics = &health.metrics;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -126,6 +130,7 @@ async fn run(
             }
             Err(error) => {
                 tracing::warn!(error = %error, ops = batch.len(), "cluster publisher: Redis unreachable");
+                health.needs_resync.store(true, Ordering::Relaxed);
                 for op in batch.drain(..) {
                     if let Some(reply) = op.reply {
                         let _ = reply.send(Err(ClusterError::Unavailable));

@@ -128,14 +128,16 @@ impl Backplane {
             .lock_mirror()
             .sse
             .insert(session.to_owned(), entry.clone());
-        self.inner().put_sse(session, &entry).await
+        let sent = self.inner().put_sse(session, &entry).await;
+        self.inner().resync_unless_sent(sent)
     }
 
     /// The stream of `session` is gone from this node (the entry stays when another node
     /// took the session over).
     pub async fn remove_sse(&self, session: &str) -> Result<(), ClusterError> {
         self.inner().lock_mirror().sse.remove(session);
-        self.inner().del_sse(session).await
+        let sent = self.inner().del_sse(session).await;
+        self.inner().resync_unless_sent(sent)
     }
 
     /// Where the stream of `session` lives, when any node holds it.

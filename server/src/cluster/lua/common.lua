@@ -85,6 +85,14 @@ local function roster(s)
   return { tonumber(redis.call('GET', s .. ':v') or '0'), redis.call('HGETALL', s .. ':m') }
 end
 
+-- Every script that writes a key naming `node` calls this first. A node reaped while alive (a
+-- pause longer than the TTL) that writes before its next heartbeat is not in the node list,
+-- so no reaper would ever find those keys if it then died: it goes back in as dead (score 0)
+-- until that heartbeat, which finds it lost and resyncs. A listed node is left as it is.
+local function stay_reapable(node)
+  redis.call('ZADD', P .. 'nodes', 'NX', 0, node)
+end
+
 -- Whether `node` missed its heartbeats for longer than `ttl` (or was never seen / reaped).
 local function is_dead(node, now, ttl)
   local seen = redis.call('ZSCORE', P .. 'nodes', node)

@@ -7,6 +7,7 @@ local node, user, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = P .. 'u:' .. user
 local had = redis.call('HEXISTS', key, node) == 1
 if count > 0 then
+  stay_reapable(node)
   redis.call('HSET', key, node, count)
   redis.call('SADD', P .. 'n:' .. node .. ':users', user)
 else

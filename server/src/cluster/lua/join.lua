@@ -7,6 +7,7 @@ local node, server, user, count, entry, ttl =
 local s = skey(server)
 local now = now_ms()
 purge_dead(s, server, now, node)
+stay_reapable(node)
 redis.call('HSET', s .. ':n:' .. node, user, count)
 redis.call('ZADD', s .. ':x', now + ttl, node)
 redis.call('SADD', P .. 'n:' .. node .. ':servers', server)

@@ -4,7 +4,11 @@
 local node, server, user, remaining = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local s = skey(server)
 if remaining > 0 then
-  redis.call('HSET', s .. ':n:' .. node, user, remaining)
+  -- Only a share Redis still holds: one purged meanwhile is rebuilt by the resync, never
+  -- half-recreated here (a share with no lease and no reverse index would never go).
+  if redis.call('HEXISTS', s .. ':n:' .. node, user) == 1 then
+    redis.call('HSET', s .. ':n:' .. node, user, remaining)
+  end
 else
   redis.call('HDEL', s .. ':n:' .. node, user)
   if redis.call('HLEN', s .. ':n:' .. node) == 0 then

@@ -28,6 +28,7 @@ for _, user in ipairs(before) do
   end
 end
 if next(keep) then
+  stay_reapable(node)
   redis.call('ZADD', s .. ':x', now + ttl, node)
   redis.call('SADD', P .. 'n:' .. node .. ':servers', server)
 else

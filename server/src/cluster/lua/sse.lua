@@ -7,6 +7,7 @@ local node, op, session = ARGV[2], ARGV[3], ARGV[4]
 local key = P .. 'sse:' .. session
 local owner = redis.call('HGET', key, 'node')
 if op == 'put' then
+  stay_reapable(node)
   if owner and owner ~= node then
     redis.call('SREM', P .. 'n:' .. owner .. ':sse', session)
   end
