@@ -40,6 +40,7 @@ pub mod handlers;
 pub mod http;
 pub mod hub;
 pub mod ice;
+pub mod lifecycle;
 pub mod outbound;
 pub mod peer;
 pub mod plugins;

@@ -33,7 +33,7 @@ pub fn snapshot(state: &AppState) -> AdminStats {
     let sse = state.sse.metrics();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     AdminStats {
-        uptime_seconds: clamp(state.started.elapsed().as_secs()),
+        uptime_seconds: clamp(state.lifecycle.uptime().as_secs()),
         connections: TransportConnections {
             websocket: state
                 .connection_gate
