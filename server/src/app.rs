@@ -30,6 +30,7 @@ use crate::directory::{Directory, SqliteDirectory};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
 use crate::lifecycle::Lifecycle;
+use crate::observe::Observed;
 use crate::outbound::Outbound;
 use crate::plugins::PluginRegistry;
 use crate::routes::link_metadata::PreviewCache;
@@ -66,19 +67,21 @@ pub struct AppState {
     /// Caps on open realtime connections.
     pub connection_gate: Arc<ConnectionGate>,
     /// Wrong server passwords per client address.
-    pub password_attempts: crate::auth::attempts::PasswordAttempts,
+    pub password_attempts: Arc<crate::auth::attempts::PasswordAttempts>,
     /// Per-address token buckets of the REST routes.
     pub address_limits: Arc<crate::http::address_limits::AddressLimits>,
     /// Argon2 work, off the reactor and the database pool, bounded in flight.
     pub passwords: crate::auth::password::PasswordWork,
     /// The transports' counters.
-    pub transport_metrics: TransportMetrics,
+    pub transport_metrics: Arc<TransportMetrics>,
     /// The outbound guard every fetch for a client goes through.
     pub outbound: Outbound,
     /// Cached link previews.
     pub previews: Arc<PreviewCache>,
     /// The SSE transport (sessions, streams, its POST routes).
     pub sse: SseTransport,
+    /// What the gauges, `/metrics` and `/admin` read.
+    pub observed: Arc<Observed>,
 }
 
 impl AppState {
@@ -144,6 +147,22 @@ impl AppState {
             config.variables.operator_user_ids.clone(),
             config.variables.database.idempotency_ttl_ms(),
         ));
+        let password_attempts = Arc::new(crate::auth::attempts::PasswordAttempts::default());
+        let transport_metrics = Arc::new(TransportMetrics::default());
+        let observed = Arc::new(Observed {
+            variables: Arc::new(config.variables.clone()),
+            directory: Arc::clone(&directory),
+            hub: hub.clone(),
+            sse: sse.clone(),
+            connection_gate: Arc::clone(&connection_gate),
+            password_attempts: Arc::clone(&password_attempts),
+            passwords: passwords.clone(),
+            previews: Arc::clone(&previews),
+            outbound: outbound.clone(),
+            address_limits: Arc::clone(&address_limits),
+            transport_metrics: Arc::clone(&transport_metrics),
+            lifecycle: Arc::clone(&lifecycle),
+        });
         let state = Arc::new(Self {
             config,
             directory,
@@ -153,13 +172,14 @@ impl AppState {
             hub,
             plugins,
             connection_gate,
-            password_attempts: Default::default(),
+            password_attempts,
             passwords,
             address_limits,
-            transport_metrics: TransportMetrics::default(),
+            transport_metrics,
             outbound,
             previews,
             sse,
+            observed,
         });
         tokio::spawn(purge_loop(Arc::downgrade(&state)));
         Ok(state)
@@ -337,18 +357,18 @@ pub fn filters(
             },
         );
     let metrics = {
-        let state = Arc::clone(&state);
+        let observed = Arc::clone(&state.observed);
         warp::get()
             .and(warp::path("metrics"))
             .and(warp::path::end())
             .then(move || {
-                let state = Arc::clone(&state);
-                async move { routes::metrics::render(&state).await }
+                let observed = Arc::clone(&observed);
+                async move { routes::metrics::render(&observed).await }
             })
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let demo = crate::demo::routes();
-    let admin = crate::admin::routes(Arc::clone(&state));
+    let admin = crate::admin::routes(Arc::clone(&state.observed), state.auth.clone());
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
     sse.or(api)
         .unify()

@@ -41,6 +41,7 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod lifecycle;
+pub mod observe;
 pub mod outbound;
 pub mod peer;
 pub mod plugins;

@@ -2,10 +2,10 @@
 //!
 //! Each family file lists its routes once (method, path template, auth rule, body types,
 //! handler) as [`Route`]s over its own `*Api` struct, which holds only the services that family
-//! uses. One list of families (the `route_families!` call below) gives both [`all`] (the metadata, no service
-//! needed: it feeds the OpenAPI document [`openapi`] and `export.rs`) and [`bind_all`] (the same
-//! routes bound to their services, served by the [`Router`]), so a route cannot be served
-//! without being documented or documented without being served.
+//! uses. One list of families (the `route_families!` call below) gives both [`all`] (the
+//! metadata, no service needed: it feeds the OpenAPI document [`openapi`] and `export.rs`) and
+//! [`bind_all`] (the same routes bound to their services, served by the [`Router`]), so a route
+//! cannot be served without being documented or documented without being served.
 //!
 //! Owns routing, the auth rule of each route, and the `Idempotency-Key` replay around writes.
 //! Never holds SQL (see [`crate::directory`]) or token crypto (see [`crate::auth`]), and never
@@ -720,6 +720,37 @@ mod tests {
             if route.method == Method::GET {
                 assert!(route.request.is_none(), "GET with a body: {route:?}");
             }
+        }
+    }
+
+    /// The routes, the read-only views and the services they take are wired by `app` and never
+    /// reach back into it (comment lines aside).
+    #[test]
+    fn no_route_file_or_view_imports_the_application() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files: Vec<std::path::PathBuf> = ["routes", "admin"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(src.join(dir)).expect("source dir"))
+            .map(|entry| entry.expect("dir entry").path())
+            .collect();
+        for file in [
+            "withdrawal.rs",
+            "lifecycle.rs",
+            "observe.rs",
+            "telemetry/gauges.rs",
+        ] {
+            files.push(src.join(file));
+        }
+        assert!(files.len() > 20, "{files:?}");
+        // Spelled in two parts so this file does not match itself.
+        let app = concat!("crate::", "app");
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("source file");
+            let imports = text
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .any(|line| line.contains(app));
+            assert!(!imports, "{} imports {app}", file.display());
         }
     }
 
