@@ -47,7 +47,11 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// Connections in the database pool.
 pub const DB_POOL_SIZE: usize = 4;
 
-/// What every request handler shares.
+/// The record of the wired services, held by [`RunningServer::state`].
+///
+/// The REST routes get only their family's `*Api` (through [`AppState::router`]), the
+/// gauges, `/metrics` and `/admin` only [`AppState::observed`]; the realtime handlers and
+/// transports still take the whole record (their own split is a later step).
 #[derive(Debug)]
 pub struct AppState {
     /// The merged configuration.
