@@ -367,7 +367,7 @@ pub fn filters(
             .and(warp::path::end())
             .then(move || {
                 let observed = Arc::clone(&observed);
-                async move { routes::metrics::render(&observed).await }
+                async move { crate::observe::metrics::render(&observed).await }
             })
     };
     let realtime = websocket::routes(Arc::clone(&state));

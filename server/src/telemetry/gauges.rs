@@ -4,7 +4,7 @@
 //! it, how to read its size and its limit) and [`SIZES`] (sizes worth watching that have no
 //! limit of their own), and the list [`NOT_BOUNDS`] of settings that bound nothing a gauge could
 //! show, each with the reason (rendered into the variables reference by
-//! [`reference_section`]). Never renders the exposition (see [`crate::routes::metrics`]) and
+//! [`reference_section`]). Never renders the exposition (see [`crate::observe::metrics`]) and
 //! never holds a lock across reads: each reader takes the structure's own lock briefly.
 //!
 //! # Adding a bound

@@ -15,7 +15,7 @@ use prometheus::process_collector::ProcessCollector;
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::Reply as _;
 
-use crate::observe::Observed;
+use super::Observed;
 use crate::telemetry::gauges::{self, Scrape};
 
 /// The content type of the text exposition format.

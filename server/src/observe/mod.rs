@@ -1,12 +1,12 @@
-//! What the read-only views of the server look at: the gauges and `/metrics`
-//! ([`crate::telemetry::gauges`], [`crate::routes::metrics`]) and the operator dashboard
-//! ([`crate::admin`]).
+//! What the read-only views of the server look at, and `/metrics`.
 //!
-//! Owns [`Observed`], the set of handles those views read (sizes, counters, limits), built once
-//! by the application. Never changes anything it holds and never serves a route itself; the
-//! views stay in their own files (the exposition format next to the routes, the gauge table in
-//! telemetry, the dashboard in admin), so this module is only the boundary they share instead
-//! of the whole application state.
+//! Owns [`Observed`], the set of handles the views read (sizes, counters, limits), built once
+//! by the application, and the Prometheus exposition ([`metrics`]). The gauge table stays in
+//! [`crate::telemetry::gauges`] (its public path is what `tests/gauges.rs` imports) and the
+//! dashboard in [`crate::admin`]; both read [`Observed`] instead of the application state.
+//! Never changes anything it holds.
+
+pub mod metrics;
 
 use std::sync::Arc;
 
