@@ -4,7 +4,7 @@
 //! the OpenAPI document once, and mounts them. Never holds route logic (see [`crate::routes`]).
 //!
 //! Filter tree, in order:
-//! 1. `/api/...`: every REST route, through the one route table ([`routes::dispatch`]);
+//! 1. `/api/...`: every REST route, through the one route table ([`routes::Router`]);
 //! 2. `GET /metrics` (Prometheus text) and the WebSocket upgrade at `/` and `/ws`
 //!    ([`crate::transport::websocket`]);
 //! 3. `GET /demo` and its files ([`crate::demo`]), `GET /admin`, its files and `/admin/stats`
@@ -16,7 +16,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use signalbox_protocol::TimestampMs;
@@ -32,10 +31,12 @@ use crate::directory::postgres::PgDirectory;
 use crate::directory::{Directory, SqliteDirectory};
 use crate::http::{ApiFailure, read_capped};
 use crate::hub::Hub;
+use crate::lifecycle::Lifecycle;
+use crate::observe::Observed;
 use crate::outbound::Outbound;
 use crate::plugins::PluginRegistry;
 use crate::routes::link_metadata::PreviewCache;
-use crate::routes::{self, Incoming, Route};
+use crate::routes::{self, Apis, Incoming, Router};
 use crate::tls::TlsReloader;
 use crate::transport::connection_gate::ConnectionGate;
 use crate::transport::metrics::TransportMetrics;
@@ -48,7 +49,11 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// Connections in the database pool.
 pub const DB_POOL_SIZE: usize = 4;
 
-/// What every request handler shares.
+/// The record of the wired services, held by [`RunningServer::state`].
+///
+/// The REST routes get only their family's `*Api` (through [`AppState::router`]), the
+/// gauges, `/metrics` and `/admin` only [`AppState::observed`]; the realtime handlers and
+/// transports still take the whole record (their own split is a later step).
 #[derive(Debug)]
 pub struct AppState {
     /// The merged configuration.
@@ -57,33 +62,32 @@ pub struct AppState {
     pub directory: Arc<dyn Directory>,
     /// Token issuing and checking.
     pub auth: Authority,
-    /// The route table the router serves.
-    pub routes: Arc<Vec<Route>>,
-    /// The OpenAPI document of [`AppState::routes`].
-    pub openapi: Arc<serde_json::Value>,
-    /// When the server started.
-    pub started: Instant,
+    /// The REST router (the route table bound to each family's services).
+    pub router: Arc<Router>,
+    /// When the server started and whether it is draining.
+    pub lifecycle: Arc<Lifecycle>,
     /// The realtime router every transport registers its connections with.
     pub hub: Hub,
     /// Plugin manifests, compiled.
-    pub plugins: PluginRegistry,
+    pub plugins: Arc<PluginRegistry>,
     /// Caps on open realtime connections.
     pub connection_gate: Arc<ConnectionGate>,
     /// Wrong server passwords per client address.
-    pub password_attempts: crate::auth::attempts::PasswordAttempts,
+    pub password_attempts: Arc<crate::auth::attempts::PasswordAttempts>,
     /// Per-address token buckets of the REST routes.
-    pub address_limits: crate::http::address_limits::AddressLimits,
+    pub address_limits: Arc<crate::http::address_limits::AddressLimits>,
     /// Argon2 work, off the reactor and the database pool, bounded in flight.
     pub passwords: crate::auth::password::PasswordWork,
     /// The transports' counters.
-    pub transport_metrics: TransportMetrics,
+    pub transport_metrics: Arc<TransportMetrics>,
     /// The outbound guard every fetch for a client goes through.
     pub outbound: Outbound,
     /// Cached link previews.
-    pub previews: PreviewCache,
+    pub previews: Arc<PreviewCache>,
     /// The SSE transport (sessions, streams, its POST routes).
     pub sse: SseTransport,
-    draining: AtomicBool,
+    /// What the gauges, `/metrics` and `/admin` read.
+    pub observed: Arc<Observed>,
 }
 
 impl AppState {
@@ -110,8 +114,6 @@ impl AppState {
             .map_err(|e| RunError::Start(e.to_string()))?;
         let auth = Authority::new(&secret, config.variables.auth);
         let outbound = Outbound::from_variables(&config.variables).map_err(RunError::Start)?;
-        let routes = Arc::new(routes::all());
-        let openapi = Arc::new(routes::openapi::document(&routes));
         let realtime = &config.variables.realtime;
         let security = &config.variables.security;
         let hub = Hub::new(crate::hub::HubConfig::from_settings(realtime, security));
@@ -120,31 +122,71 @@ impl AppState {
             realtime.max_connections_per_ip,
         ));
         let sse = SseTransport::new(hub.clone(), config.variables.clone());
-        let address_limits = crate::http::address_limits::AddressLimits::new(
+        let address_limits = Arc::new(crate::http::address_limits::AddressLimits::new(
             config.variables.security.rest_rate_limits,
             config.variables.security.rest_rate_limit_tracked_addresses,
-        );
+        ));
         let passwords = crate::auth::password::PasswordWork::new(
             config.variables.security.password_hash_concurrency,
         );
+        let lifecycle = Arc::new(Lifecycle::new());
+        let plugins = Arc::new(PluginRegistry::new());
+        let previews = Arc::new(PreviewCache::default());
+        let withdrawal =
+            crate::withdrawal::Withdrawal::new(hub.clone(), sse.clone(), Arc::clone(&directory));
+        let apis = route_apis(RouteServices {
+            config: &config,
+            directory: &directory,
+            auth: &auth,
+            lifecycle: &lifecycle,
+            hub: &hub,
+            passwords: &passwords,
+            withdrawal,
+            plugins: &plugins,
+            outbound: &outbound,
+            previews: &previews,
+        });
+        let router = Arc::new(Router::new(
+            routes::bind_all(&apis),
+            auth.clone(),
+            Arc::clone(&directory),
+            Arc::clone(&address_limits),
+            config.variables.operator_user_ids.clone(),
+            config.variables.database.idempotency_ttl_ms(),
+        ));
+        let password_attempts = Arc::new(crate::auth::attempts::PasswordAttempts::default());
+        let transport_metrics = Arc::new(TransportMetrics::default());
+        let observed = Arc::new(Observed {
+            variables: Arc::new(config.variables.clone()),
+            directory: Arc::clone(&directory),
+            hub: hub.clone(),
+            sse: sse.clone(),
+            connection_gate: Arc::clone(&connection_gate),
+            password_attempts: Arc::clone(&password_attempts),
+            passwords: passwords.clone(),
+            previews: Arc::clone(&previews),
+            outbound: outbound.clone(),
+            address_limits: Arc::clone(&address_limits),
+            transport_metrics: Arc::clone(&transport_metrics),
+            lifecycle: Arc::clone(&lifecycle),
+        });
         let state = Arc::new(Self {
             config,
             directory,
             auth,
-            routes,
-            openapi,
-            started: Instant::now(),
+            router,
+            lifecycle,
             hub,
-            plugins: PluginRegistry::new(),
+            plugins,
             connection_gate,
-            password_attempts: Default::default(),
+            password_attempts,
             passwords,
             address_limits,
-            transport_metrics: TransportMetrics::default(),
+            transport_metrics,
             outbound,
-            previews: PreviewCache::default(),
+            previews,
             sse,
-            draining: AtomicBool::new(false),
+            observed,
         });
         tokio::spawn(purge_loop(Arc::downgrade(&state)));
         Ok(state)
@@ -152,17 +194,96 @@ impl AppState {
 
     /// Whether the server is shutting down.
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        self.lifecycle.is_draining()
     }
 
     /// Marks the server as shutting down (`/api/ready` answers 503 from now on).
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
+        self.lifecycle.start_draining();
     }
 
     /// Open realtime connections (every transport's).
     pub fn connections(&self) -> u32 {
         u32::try_from(self.hub.stats().connections).unwrap_or(u32::MAX)
+    }
+}
+
+/// What the route families are built from (borrowed while [`AppState::new`] wires them).
+struct RouteServices<'a> {
+    config: &'a Config,
+    directory: &'a Arc<dyn Directory>,
+    auth: &'a Authority,
+    lifecycle: &'a Arc<Lifecycle>,
+    hub: &'a Hub,
+    passwords: &'a crate::auth::password::PasswordWork,
+    withdrawal: crate::withdrawal::Withdrawal,
+    plugins: &'a Arc<PluginRegistry>,
+    outbound: &'a Outbound,
+    previews: &'a Arc<PreviewCache>,
+}
+
+/// Each route family's `*Api`: only the services and settings that family uses.
+fn route_apis(s: RouteServices<'_>) -> Apis {
+    let variables = &s.config.variables;
+    let directory = || Arc::clone(s.directory);
+    Apis {
+        health: Arc::new(routes::health::HealthApi {
+            lifecycle: Arc::clone(s.lifecycle),
+            directory: directory(),
+            hub: s.hub.clone(),
+        }),
+        auth: Arc::new(routes::auth::AuthApi {
+            directory: directory(),
+            authority: s.auth.clone(),
+            challenge_ttl_seconds: variables.challenge_ttl_seconds,
+            token_ttl_seconds: variables.token_ttl_seconds,
+            guest_token_ttl_seconds: variables.guest_token_ttl_seconds,
+        }),
+        users: Arc::new(routes::users::UsersApi {
+            directory: directory(),
+        }),
+        servers: Arc::new(routes::servers::ServersApi {
+            directory: directory(),
+            hub: s.hub.clone(),
+            passwords: s.passwords.clone(),
+            withdrawal: s.withdrawal.clone(),
+            max_search_query_chars: variables.security.max_search_query_chars,
+            max_servers_per_owner: variables.security.max_servers_per_owner,
+        }),
+        members: Arc::new(routes::members::MembersApi {
+            directory: directory(),
+            withdrawal: s.withdrawal,
+        }),
+        invites: Arc::new(routes::invites::InvitesApi {
+            directory: directory(),
+        }),
+        join_requests: Arc::new(routes::join_requests::JoinRequestsApi {
+            directory: directory(),
+        }),
+        games: Arc::new(routes::games::GamesApi {
+            directory: directory(),
+        }),
+        plugins: Arc::new(routes::plugins::PluginsApi {
+            directory: directory(),
+            plugins: Arc::clone(s.plugins),
+        }),
+        link_metadata: Arc::new(routes::link_metadata::LinkMetadataApi {
+            outbound: s.outbound.clone(),
+            previews: Arc::clone(s.previews),
+            enabled: variables.link_previews,
+        }),
+        proxy: Arc::new(routes::proxy::ProxyApi {
+            outbound: s.outbound.clone(),
+        }),
+        klipy: Arc::new(routes::klipy::KlipyApi {
+            outbound: s.outbound.clone(),
+            api_key: variables.klipy_api_key.clone(),
+            base_url: variables.klipy_base_url.clone(),
+        }),
+        sse: Arc::new(routes::sse::SseApi),
+        openapi: Arc::new(routes::openapi::OpenApiApi {
+            document: Arc::new(routes::openapi::document(&routes::all())),
+        }),
     }
 }
 
@@ -208,7 +329,7 @@ pub fn filters(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let cap = state.config.variables.max_body_bytes as usize;
-    let api_state = Arc::clone(&state);
+    let router = Arc::clone(&state.router);
     let sse = crate::transport::sse::http::filters(Arc::clone(&state));
     let query = warp::query::<Vec<(String, String)>>()
         .or(warp::any().map(Vec::new))
@@ -227,7 +348,7 @@ pub fn filters(
                   headers,
                   remote: Option<SocketAddr>,
                   body| {
-                let state = Arc::clone(&api_state);
+                let router = Arc::clone(&router);
                 async move {
                     let body = read_capped(body, cap).await;
                     let incoming = Incoming {
@@ -238,23 +359,23 @@ pub fn filters(
                         remote_ip: remote.map(|a| a.ip()),
                         body,
                     };
-                    routes::dispatch(state, incoming).await
+                    router.dispatch(incoming).await
                 }
             },
         );
     let metrics = {
-        let state = Arc::clone(&state);
+        let observed = Arc::clone(&state.observed);
         warp::get()
             .and(warp::path("metrics"))
             .and(warp::path::end())
             .then(move || {
-                let state = Arc::clone(&state);
-                async move { routes::metrics::render(&state).await }
+                let observed = Arc::clone(&observed);
+                async move { crate::observe::metrics::render(&observed).await }
             })
     };
     let realtime = websocket::routes(Arc::clone(&state));
     let demo = crate::demo::routes();
-    let admin = crate::admin::routes(Arc::clone(&state));
+    let admin = crate::admin::routes(Arc::clone(&state.observed), state.auth.clone());
     let fallback = warp::any().map(|| ApiFailure::not_found("route").into_response());
     sse.or(api)
         .unify()

@@ -41,6 +41,8 @@ pub mod handlers;
 pub mod http;
 pub mod hub;
 pub mod ice;
+pub mod lifecycle;
+pub mod observe;
 pub mod outbound;
 pub mod peer;
 pub mod plugins;

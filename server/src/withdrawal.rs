@@ -1,10 +1,12 @@
 //! Withdrawal: when the directory takes access away, every live connection that no longer
 //! passes the access rules leaves the server's room at once, on every transport.
 //!
-//! Owns the three ways access is withdrawn: from one user (a ban, a kick or self-removal:
-//! [`user`]), from everyone (the server is deleted: [`everyone`]), and from whoever no longer
-//! passes the rules after the server changed (made private, password set: [`recheck`], which
-//! asks [`access::still_admitted`] for each live user). A WebSocket connection gets
+//! Owns the three ways access is withdrawn, as methods of the [`Withdrawal`] service (the hub,
+//! the SSE transport and the directory, nothing more): from one user (a ban, a kick or
+//! self-removal: [`Withdrawal::user`]), from everyone (the server is deleted:
+//! [`Withdrawal::everyone`]), and from whoever no longer passes the rules after the server
+//! changed (made private, password set: [`Withdrawal::recheck`], which asks the directory's
+//! `still_admitted` for each live user). A WebSocket connection gets
 //! `access_denied` with the reason and the others `user_left` ([`crate::hub::Hub::evict`]); an
 //! SSE session ends (its stream closes) and the others get `user_left` / a new `roster`.
 //!
@@ -14,85 +16,109 @@
 use signalbox_protocol::sse::{SessionId, session_user_id};
 use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
 
-use crate::app::AppState;
-use crate::directory::DirectoryError;
+use std::sync::Arc;
+
 use crate::directory::access::Entry;
+use crate::directory::{Directory, DirectoryError};
+use crate::hub::Hub;
+use crate::transport::sse::SseTransport;
 
-/// Takes every live connection of `user` out of `server`: WebSocket connections with
-/// `access_denied` (`reason`), SSE sessions admitted as `user`. Returns how many.
-pub fn user(
-    state: &AppState,
-    server: &ServerId,
-    user: &UserId,
-    reason: AccessDeniedReason,
-) -> usize {
-    let sessions: Vec<SessionId> = state
-        .sse
-        .sessions_in(server)
-        .into_iter()
-        .filter(|(_, principal)| principal.as_ref() == Some(user))
-        .map(|(id, _)| id)
-        .collect();
-    state.hub.evict(server, Some(user), reason) + state.sse.evict(&sessions)
+/// Withdraws access from live connections, on every transport.
+#[derive(Clone)]
+pub struct Withdrawal {
+    hub: Hub,
+    sse: SseTransport,
+    directory: Arc<dyn Directory>,
 }
 
-/// Takes every live connection out of `server` (deleted). Returns how many.
-pub fn everyone(state: &AppState, server: &ServerId, reason: AccessDeniedReason) -> usize {
-    let sessions: Vec<SessionId> = state
-        .sse
-        .sessions_in(server)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    state.sse.evict(&sessions) + state.hub.evict(server, None, reason)
-}
-
-/// Re-checks every live connection of `server` against the rules as they are now, without
-/// credentials, and withdraws those that fail (a non-member after the server went private or
-/// got a password; a viewer of a server that got a password). Returns how many were removed.
-pub async fn recheck(state: &AppState, server: &ServerId) -> Result<usize, DirectoryError> {
-    let sse = &state.sse;
-    let users: Vec<(UserId, bool)> = state
-        .hub
-        .users_in(server)
-        .into_iter()
-        .filter(|(user, _)| !sse.is_session(user.as_str()))
-        .collect();
-    let sessions = sse.sessions_in(server);
-    // The hub's users, then the SSE sessions (each as the user it joined as), in one read.
-    let mut entries: Vec<(UserId, Entry)> = users
-        .into_iter()
-        .map(|(user, joined)| (user, if joined { Entry::Join } else { Entry::View }))
-        .collect();
-    let user_count = entries.len();
-    entries.extend(sessions.iter().map(|(id, principal)| {
-        let user = principal.clone().unwrap_or_else(|| session_user_id(id));
-        (user, Entry::Join)
-    }));
-    let decisions = state
-        .directory
-        .still_admitted(
-            &crate::op!("recheck"),
-            server,
-            entries.clone(),
-            TimestampMs::now(),
-        )
-        .await?;
-    let mut decisions = decisions.into_iter();
-    let users_out: Vec<(UserId, AccessDeniedReason)> = entries
-        .into_iter()
-        .take(user_count)
-        .zip(decisions.by_ref())
-        .filter_map(|((user, _), decision)| decision.err().map(|reason| (user, reason)))
-        .collect();
-    let sessions_out: Vec<SessionId> = sessions
-        .into_iter()
-        .zip(decisions)
-        .filter_map(|((id, _), decision)| decision.is_err().then_some(id))
-        .collect();
-    let mut removed = sse.evict(&sessions_out);
-    for (user, reason) in users_out {
-        removed += state.hub.evict(server, Some(&user), reason);
+impl std::fmt::Debug for Withdrawal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Withdrawal").finish_non_exhaustive()
     }
-    Ok(removed)
+}
+
+impl Withdrawal {
+    /// Withdraws through `hub` (WebSocket connections) and `sse` (SSE sessions), asking
+    /// `directory` who still passes the rules.
+    pub fn new(hub: Hub, sse: SseTransport, directory: Arc<dyn Directory>) -> Self {
+        Self {
+            hub,
+            sse,
+            directory,
+        }
+    }
+
+    /// Takes every live connection of `user` out of `server`: WebSocket connections with
+    /// `access_denied` (`reason`), SSE sessions admitted as `user`. Returns how many.
+    pub fn user(&self, server: &ServerId, user: &UserId, reason: AccessDeniedReason) -> usize {
+        let sessions: Vec<SessionId> = self
+            .sse
+            .sessions_in(server)
+            .into_iter()
+            .filter(|(_, principal)| principal.as_ref() == Some(user))
+            .map(|(id, _)| id)
+            .collect();
+        self.hub.evict(server, Some(user), reason) + self.sse.evict(&sessions)
+    }
+
+    /// Takes every live connection out of `server` (deleted). Returns how many.
+    pub fn everyone(&self, server: &ServerId, reason: AccessDeniedReason) -> usize {
+        let sessions: Vec<SessionId> = self
+            .sse
+            .sessions_in(server)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        self.sse.evict(&sessions) + self.hub.evict(server, None, reason)
+    }
+
+    /// Re-checks every live connection of `server` against the rules as they are now, without
+    /// credentials, and withdraws those that fail (a non-member after the server went private or
+    /// got a password; a viewer of a server that got a password). Returns how many were removed.
+    pub async fn recheck(&self, server: &ServerId) -> Result<usize, DirectoryError> {
+        let sse = &self.sse;
+        let users: Vec<(UserId, bool)> = self
+            .hub
+            .users_in(server)
+            .into_iter()
+            .filter(|(user, _)| !sse.is_session(user.as_str()))
+            .collect();
+        let sessions = sse.sessions_in(server);
+        // The hub's users, then the SSE sessions (each as the user it joined as), in one read.
+        let mut entries: Vec<(UserId, Entry)> = users
+            .into_iter()
+            .map(|(user, joined)| (user, if joined { Entry::Join } else { Entry::View }))
+            .collect();
+        let user_count = entries.len();
+        entries.extend(sessions.iter().map(|(id, principal)| {
+            let user = principal.clone().unwrap_or_else(|| session_user_id(id));
+            (user, Entry::Join)
+        }));
+        let decisions = self
+            .directory
+            .still_admitted(
+                &crate::op!("recheck"),
+                server,
+                entries.clone(),
+                TimestampMs::now(),
+            )
+            .await?;
+        let mut decisions = decisions.into_iter();
+        let users_out: Vec<(UserId, AccessDeniedReason)> = entries
+            .into_iter()
+            .take(user_count)
+            .zip(decisions.by_ref())
+            .filter_map(|((user, _), decision)| decision.err().map(|reason| (user, reason)))
+            .collect();
+        let sessions_out: Vec<SessionId> = sessions
+            .into_iter()
+            .zip(decisions)
+            .filter_map(|((id, _), decision)| decision.is_err().then_some(id))
+            .collect();
+        let mut removed = sse.evict(&sessions_out);
+        for (user, reason) in users_out {
+            removed += self.hub.evict(server, Some(&user), reason);
+        }
+        Ok(removed)
+    }
 }

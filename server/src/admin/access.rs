@@ -13,13 +13,8 @@ use std::net::SocketAddr;
 
 use warp::http::HeaderMap;
 
-use crate::app::AppState;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Authority};
 use crate::http::ApiFailure;
-
-fn operators_configured(state: &AppState) -> bool {
-    !state.config.variables.operator_user_ids.is_empty()
-}
 
 fn loopback_only(remote: Option<SocketAddr>) -> Result<(), ApiFailure> {
     match remote {
@@ -32,8 +27,8 @@ fn loopback_only(remote: Option<SocketAddr>) -> Result<(), ApiFailure> {
 }
 
 /// The page and its files.
-pub fn check_page(state: &AppState, remote: Option<SocketAddr>) -> Result<(), ApiFailure> {
-    if operators_configured(state) {
+pub fn check_page(operators: &[String], remote: Option<SocketAddr>) -> Result<(), ApiFailure> {
+    if !operators.is_empty() {
         Ok(())
     } else {
         loopback_only(remote)
@@ -42,21 +37,17 @@ pub fn check_page(state: &AppState, remote: Option<SocketAddr>) -> Result<(), Ap
 
 /// The snapshot.
 pub fn check_stats(
-    state: &AppState,
+    operators: &[String],
+    authority: &Authority,
     remote: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Result<(), ApiFailure> {
-    if !operators_configured(state) {
+    if operators.is_empty() {
         return loopback_only(remote);
     }
     let token = crate::routes::bearer(headers)?.ok_or(AuthError::Missing)?;
-    let caller = state.auth.check(token)?;
-    if state
-        .config
-        .variables
-        .operator_user_ids
-        .contains(&caller.user_id.0)
-    {
+    let caller = authority.check(token)?;
+    if operators.contains(&caller.user_id.0) {
         Ok(())
     } else {
         Err(ApiFailure::forbidden(

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use warp::http::{HeaderMap, HeaderValue, header};
 use warp::{Filter, Reply};
 
-use crate::app::AppState;
+use crate::auth::Authority;
 use crate::http::ApiFailure;
 use crate::http::embedded::{self, EmbeddedFile};
+use crate::observe::Observed;
 
 /// Every embedded file: path under `/admin/`, content type, bytes.
 const FILES: &[EmbeddedFile] = &[
@@ -49,9 +50,10 @@ pub fn file(path: &str) -> Option<(&'static str, &'static [u8])> {
 }
 
 /// `GET /admin`, `GET /admin/<file>` and `GET /admin/stats`; anything else under `/admin` is
-/// `404 NOT_FOUND`.
+/// `404 NOT_FOUND`. Reads `observed` only; `authority` checks an operator's token.
 pub fn routes(
-    state: Arc<AppState>,
+    observed: Arc<Observed>,
+    authority: Authority,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::get()
         .and(warp::path("admin"))
@@ -60,12 +62,12 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .map(
             move |tail: warp::path::Tail, remote: Option<SocketAddr>, headers: HeaderMap| {
+                let operators = &observed.variables.operator_user_ids;
                 let result = match tail.as_str() {
-                    STATS_PATH => {
-                        access::check_stats(&state, remote, &headers).map(|()| stats_reply(&state))
-                    }
+                    STATS_PATH => access::check_stats(operators, &authority, remote, &headers)
+                        .map(|()| stats_reply(&observed)),
                     path => match file(path) {
-                        Some((content_type, body)) => access::check_page(&state, remote)
+                        Some((content_type, body)) => access::check_page(operators, remote)
                             .map(|()| embedded::reply(content_type, body)),
                         None => Err(ApiFailure::not_found("admin file")),
                     },
@@ -77,8 +79,8 @@ pub fn routes(
         )
 }
 
-fn stats_reply(state: &AppState) -> warp::reply::Response {
-    let mut response = warp::reply::json(&stats::snapshot(state)).into_response();
+fn stats_reply(observed: &Observed) -> warp::reply::Response {
+    let mut response = warp::reply::json(&stats::snapshot(observed)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

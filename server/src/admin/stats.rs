@@ -7,7 +7,7 @@ use signalbox_protocol::http::{
     AdminStats, LatencySummary, NamedCount, ServerLoad, SseSummary, TransportConnections,
 };
 
-use crate::app::AppState;
+use crate::observe::Observed;
 
 /// Servers listed in [`AdminStats::top_servers`].
 pub const TOP_SERVERS: usize = 10;
@@ -27,21 +27,21 @@ fn named<N: Into<String>>(pairs: impl IntoIterator<Item = (N, u64)>) -> Vec<Name
 }
 
 /// Everything the dashboard shows, now.
-pub fn snapshot(state: &AppState) -> AdminStats {
-    let hub = state.hub.metrics().snapshot();
-    let transport = state.transport_metrics.snapshot();
-    let sse = state.sse.metrics();
+pub fn snapshot(observed: &Observed) -> AdminStats {
+    let hub = observed.hub.metrics().snapshot();
+    let transport = observed.transport_metrics.snapshot();
+    let sse = observed.sse.metrics();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     AdminStats {
-        uptime_seconds: clamp(state.started.elapsed().as_secs()),
+        uptime_seconds: clamp(observed.lifecycle.uptime().as_secs()),
         connections: TransportConnections {
-            websocket: state
+            websocket: observed
                 .connection_gate
                 .open_for(crate::transport::connection_gate::Transport::WebSocket),
-            sse_streams: clamp(state.sse.open_streams()),
+            sse_streams: clamp(observed.sse.open_streams()),
         },
         users_online: clamp(hub.users_online),
-        top_servers: state
+        top_servers: observed
             .hub
             .largest_servers(TOP_SERVERS)
             .into_iter()
@@ -67,7 +67,7 @@ pub fn snapshot(state: &AppState) -> AdminStats {
             p99_us: percentile(&transport.latency_buckets, transport.latency_count, 990),
         },
         sse: SseSummary {
-            sessions: clamp(state.sse.session_count()),
+            sessions: clamp(observed.sse.session_count()),
             sessions_created: load(&sse.sessions_created),
             sessions_resumed: load(&sse.sessions_resumed),
             sessions_pruned: load(&sse.sessions_pruned),

@@ -3,7 +3,7 @@
 //! Owns: the pool gauges (slots in use, calls waiting for a slot), the query latency histogram
 //! by operation, the per-connection pragmas of [`DatabaseSettings`] ([`tune`]), and reading the
 //! database and WAL file sizes ([`file_sizes`]). Never runs a query of its own and never
-//! formats (see [`crate::routes::metrics`]).
+//! formats (see [`crate::observe::metrics`]).
 //!
 //! An *operation* is the function that issued the call: the closure's type name, without the
 //! crate prefix and the `{{closure}}` segments (`directory::commands::create_server`, say). The

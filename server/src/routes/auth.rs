@@ -13,12 +13,28 @@ use signalbox_protocol::{TimestampMs, UserId};
 use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::auth::Authority;
 use crate::auth::{self as authn, AuthError};
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 
+/// The services of `/api/auth/*`.
+#[derive(Debug)]
+pub struct AuthApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+    /// Issues tokens.
+    pub authority: Authority,
+    /// `challengeTtlSeconds`.
+    pub challenge_ttl_seconds: u32,
+    /// `tokenTtlSeconds`.
+    pub token_ttl_seconds: u32,
+    /// `guestTokenTtlSeconds`.
+    pub guest_token_ttl_seconds: u32,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<AuthApi>> {
     vec![
         Route::new(
             Method::POST,
@@ -59,21 +75,20 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `POST /api/auth/challenge`.
-pub async fn challenge(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn challenge(api: Arc<AuthApi>, req: Req) -> Result<Reply, ApiFailure> {
     let request: ChallengeRequest = req.json()?;
     authn::parse_public_key(&request.public_key)
         .map_err(|e| ApiFailure::bad_request(format!("field `publicKey`: {e}")))?;
     let id = authn::random_code();
     let challenge = authn::encode_b64(&rand::random::<[u8; 32]>());
-    let ttl = i64::from(state.config.variables.challenge_ttl_seconds) * 1000;
+    let ttl = i64::from(api.challenge_ttl_seconds) * 1000;
     let expires_at = TimestampMs(TimestampMs::now().0 + ttl);
     let response = ChallengeResponse {
         challenge_id: id.clone(),
         challenge: challenge.clone(),
         expires_at,
     };
-    state
-        .directory
+    api.directory
         .insert_challenge(
             &crate::op!("challenge"),
             &id,
@@ -86,12 +101,12 @@ pub async fn challenge(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailu
 }
 
 /// `POST /api/auth/verify`.
-pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn verify(api: Arc<AuthApi>, req: Req) -> Result<Reply, ApiFailure> {
     let request: VerifyRequest = req.json()?;
     let key = authn::parse_public_key(&request.public_key)
         .map_err(|e| ApiFailure::bad_request(format!("field `publicKey`: {e}")))?;
     let now = TimestampMs::now();
-    let (stored_key, challenge) = state
+    let (stored_key, challenge) = api
         .directory
         .consume_challenge(&crate::op!("verify"), &request.challenge_id, now)
         .await?;
@@ -101,7 +116,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     let message = authn::decode_b64(&challenge)
         .ok_or_else(|| ApiFailure::internal(&"stored challenge is not base64url"))?;
     authn::verify_signature(&key, &message, &request.signature)?;
-    let user = state
+    let user = api
         .directory
         .bind_key(
             &crate::op!("verify"),
@@ -110,10 +125,9 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
             now,
         )
         .await?;
-    let ttl = state.config.variables.token_ttl_seconds;
+    let ttl = api.token_ttl_seconds;
     let (token, expires_at) =
-        state
-            .auth
+        api.authority
             .issue(&user, false, Some(&request.public_key), None, now, ttl)?;
     Reply::ok(&TokenResponse {
         token: token.into(),
@@ -124,7 +138,7 @@ pub async fn verify(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 }
 
 /// `POST /api/auth/guest`.
-pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn guest(api: Arc<AuthApi>, req: Req) -> Result<Reply, ApiFailure> {
     let request: GuestRequest = req.json()?;
     let name = request.display_name.map(|n| n.trim().to_owned());
     if let Some(name) = &name {
@@ -138,9 +152,9 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
     let now = TimestampMs::now();
     // No directory row: a guest is ephemeral until it owns or joins something (its name rides
     // in the token and fills the row then), so minting guests grows nothing on disk.
-    let ttl = state.config.variables.guest_token_ttl_seconds;
-    let (token, expires_at) = state
-        .auth
+    let ttl = api.guest_token_ttl_seconds;
+    let (token, expires_at) = api
+        .authority
         .issue(&user, true, None, name.as_deref(), now, ttl)?;
     Reply::ok(&TokenResponse {
         token: token.into(),
@@ -151,7 +165,7 @@ pub async fn guest(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> 
 }
 
 /// `GET /api/auth/me`.
-pub async fn me(_state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn me(_api: Arc<AuthApi>, req: Req) -> Result<Reply, ApiFailure> {
     let caller = req.caller()?;
     Reply::ok(&MeResponse {
         user_id: caller.user_id.clone(),

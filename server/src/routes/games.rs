@@ -7,11 +7,18 @@ use signalbox_protocol::http::{GameList, UpsertGameRequest};
 use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 
+/// The services of `/api/games/*`.
+#[derive(Debug)]
+pub struct GamesApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<GamesApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -51,9 +58,9 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// `GET /api/games`.
-pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list(api: Arc<GamesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
-    let result = state
+    let result = api
         .directory
         .list_games(&crate::op!("list"), page.query())
         .await?;
@@ -64,7 +71,7 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 /// `PUT /api/games/{gameId}`.
-pub async fn upsert(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn upsert(api: Arc<GamesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let id = req.param(0).to_owned();
     if !valid_id(&id) {
         return Err(ApiFailure::bad_request(
@@ -79,14 +86,14 @@ pub async fn upsert(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     }
     let now = TimestampMs::now();
     let cx = req.cx(crate::op!("upsert"), StatusCode::OK);
-    let outcome = state.directory.upsert_game(&cx, &id, request, now).await?;
+    let outcome = api.directory.upsert_game(&cx, &id, request, now).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `DELETE /api/games/{gameId}`.
-pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn remove(api: Arc<GamesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let id = req.param(0).to_owned();
     let cx = req.cx(crate::op!("remove"), StatusCode::OK);
-    let outcome = state.directory.delete_game(&cx, &id).await?;
+    let outcome = api.directory.delete_game(&cx, &id).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }

@@ -9,11 +9,24 @@ use signalbox_protocol::http::{ApiErrorCode, HealthResponse, HealthStatus};
 use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
+use crate::hub::Hub;
+use crate::lifecycle::Lifecycle;
+
+/// The services of `/api/health` and `/api/ready`.
+#[derive(Debug)]
+pub struct HealthApi {
+    /// Started when, draining or not.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Pinged by `ready`.
+    pub directory: Arc<dyn Directory>,
+    /// Counts the open realtime connections.
+    pub hub: Hub,
+}
 
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<HealthApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -34,38 +47,38 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-fn snapshot(state: &AppState) -> HealthResponse {
+fn snapshot(api: &HealthApi) -> HealthResponse {
     HealthResponse {
-        status: if state.is_draining() {
+        status: if api.lifecycle.is_draining() {
             HealthStatus::Draining
         } else {
             HealthStatus::Ok
         },
         version: env!("CARGO_PKG_VERSION").to_owned(),
         protocol_version: PROTOCOL_VERSION.to_owned(),
-        uptime_seconds: u32::try_from(state.started.elapsed().as_secs()).unwrap_or(u32::MAX),
-        connections: state.connections(),
+        uptime_seconds: u32::try_from(api.lifecycle.uptime().as_secs()).unwrap_or(u32::MAX),
+        connections: u32::try_from(api.hub.stats().connections).unwrap_or(u32::MAX),
     }
 }
 
 /// `GET /api/health`.
-pub async fn health(state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure> {
-    Reply::ok(&snapshot(&state))
+pub async fn health(api: Arc<HealthApi>, _req: Req) -> Result<Reply, ApiFailure> {
+    Reply::ok(&snapshot(&api))
 }
 
 /// `GET /api/ready`.
-pub async fn ready(state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure> {
-    if state.is_draining() {
+pub async fn ready(api: Arc<HealthApi>, _req: Req) -> Result<Reply, ApiFailure> {
+    if api.lifecycle.is_draining() {
         return Err(ApiFailure::new(
             ApiErrorCode::Unavailable,
             "the server is draining",
         ));
     }
-    if !state.directory.ping().await {
+    if !api.directory.ping().await {
         return Err(ApiFailure::new(
             ApiErrorCode::Unavailable,
             "the database is unreachable",
         ));
     }
-    Reply::ok(&snapshot(&state))
+    Reply::ok(&snapshot(&api))
 }

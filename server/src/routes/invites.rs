@@ -11,12 +11,19 @@ use warp::http::{Method, StatusCode};
 
 use super::servers::require_staff;
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
 use crate::auth::random_code;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 
+/// The services of the invite routes.
+#[derive(Debug)]
+pub struct InvitesApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<InvitesApi>> {
     vec![
         Route::new(
             Method::POST,
@@ -55,7 +62,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `POST /api/servers/{serverId}/invites`.
-pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn create(api: Arc<InvitesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: CreateInviteRequest = req.json()?;
     if request.expires_in_seconds == Some(0) || request.max_uses == Some(0) {
@@ -64,7 +71,7 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         ));
     }
     let by = req.caller()?.user_id.clone();
-    require_staff(&state, &server, &by, false).await?;
+    require_staff(api.directory.as_ref(), &server, &by, false).await?;
     let now = TimestampMs::now();
     let invite = Invite {
         code: random_code(),
@@ -78,15 +85,15 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         uses: 0,
     };
     let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
-    let outcome = state.directory.create_invite(&cx, invite).await?;
+    let outcome = api.directory.create_invite(&cx, invite).await?;
     Reply::from_outcome(StatusCode::CREATED, outcome)
 }
 
 /// `GET /api/invites/{code}`.
-pub async fn resolve(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn resolve(api: Arc<InvitesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let code = req.param(0).to_owned();
     let now = TimestampMs::now();
-    let resolution: InviteResolution = state
+    let resolution: InviteResolution = api
         .directory
         .resolve_invite(&crate::op!("resolve"), &code, now)
         .await?;
@@ -94,34 +101,31 @@ pub async fn resolve(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure
 }
 
 /// `POST /api/invites/{code}/accept`.
-pub async fn accept(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn accept(api: Arc<InvitesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let code = req.param(0).to_owned();
     let user = req.caller()?.user_id.clone();
     let now = TimestampMs::now();
     let cx = req.cx(crate::op!("accept"), StatusCode::OK);
-    let outcome = state
-        .directory
-        .accept_invite(&cx, &code, &user, now)
-        .await?;
+    let outcome = api.directory.accept_invite(&cx, &code, &user, now).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `DELETE /api/invites/{code}`.
-pub async fn revoke(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn revoke(api: Arc<InvitesApi>, req: Req) -> Result<Reply, ApiFailure> {
     let code = req.param(0).to_owned();
-    let record = state
+    let record = api
         .directory
         .invite(&crate::op!("revoke"), &code)
         .await?
         .ok_or_else(|| ApiFailure::not_found("invite"))?;
     require_staff(
-        &state,
+        api.directory.as_ref(),
         &record.invite.server_id,
         &req.caller()?.user_id,
         false,
     )
     .await?;
     let cx = req.cx(crate::op!("revoke"), StatusCode::OK);
-    let outcome = state.directory.revoke_invite(&cx, &code).await?;
+    let outcome = api.directory.revoke_invite(&cx, &code).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }

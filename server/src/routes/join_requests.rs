@@ -12,14 +12,21 @@ use warp::http::{Method, StatusCode};
 
 use super::servers::require_staff;
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 
 /// Longest join request message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 500;
 
+/// The services of the join request routes.
+#[derive(Debug)]
+pub struct JoinRequestsApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<JoinRequestsApi>> {
     let one = "/api/servers/{serverId}/join-requests/{requestId}";
     vec![
         Route::new(
@@ -68,7 +75,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `POST /api/servers/{serverId}/join-requests`.
-pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn create(api: Arc<JoinRequestsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: CreateJoinRequest = req.json()?;
     if let Some(m) = &request.message
@@ -92,19 +99,22 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         decided_at: None,
     };
     let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
-    let outcome = state
-        .directory
-        .create_join_request(&cx, join_request)
-        .await?;
+    let outcome = api.directory.create_join_request(&cx, join_request).await?;
     Reply::from_outcome(StatusCode::CREATED, outcome)
 }
 
 /// `GET /api/servers/{serverId}/join-requests`.
-pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list(api: Arc<JoinRequestsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let page = req.page()?;
-    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    let result = state
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
+    let result = api
         .directory
         .pending_join_requests(&crate::op!("list"), &server, page.query())
         .await?;
@@ -115,11 +125,11 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 async fn request_of(
-    state: &AppState,
+    api: &JoinRequestsApi,
     server: &ServerId,
     id: &str,
 ) -> Result<JoinRequest, ApiFailure> {
-    let request = state
+    let request = api
         .directory
         .join_request(&crate::op!("request_of"), id)
         .await?
@@ -129,20 +139,20 @@ async fn request_of(
 }
 
 async fn decide(
-    state: Arc<AppState>,
+    api: Arc<JoinRequestsApi>,
     req: Req,
     status: JoinRequestStatus,
 ) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let id = req.param(1).to_owned();
     let by = req.caller()?.user_id.clone();
-    request_of(&state, &server, &id).await?;
+    request_of(&api, &server, &id).await?;
     if status != JoinRequestStatus::Withdrawn {
-        require_staff(&state, &server, &by, false).await?;
+        require_staff(api.directory.as_ref(), &server, &by, false).await?;
     }
     let now = TimestampMs::now();
     let cx = req.cx(crate::op!("decide"), StatusCode::OK);
-    let outcome = state
+    let outcome = api
         .directory
         .decide_join_request(&cx, &id, status, &by, now)
         .await?;
@@ -150,24 +160,24 @@ async fn decide(
 }
 
 /// `POST .../approve`.
-pub async fn approve(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    decide(state, req, JoinRequestStatus::Approved).await
+pub async fn approve(api: Arc<JoinRequestsApi>, req: Req) -> Result<Reply, ApiFailure> {
+    decide(api, req, JoinRequestStatus::Approved).await
 }
 
 /// `POST .../reject`.
-pub async fn reject(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    decide(state, req, JoinRequestStatus::Rejected).await
+pub async fn reject(api: Arc<JoinRequestsApi>, req: Req) -> Result<Reply, ApiFailure> {
+    decide(api, req, JoinRequestStatus::Rejected).await
 }
 
 /// `DELETE .../{requestId}`.
-pub async fn withdraw(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn withdraw(api: Arc<JoinRequestsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
-    let request = request_of(&state, &server, req.param(1)).await?;
+    let request = request_of(&api, &server, req.param(1)).await?;
     if request.user_id != req.caller()?.user_id {
         return Err(ApiFailure::new(
             ApiErrorCode::Forbidden,
             "only the requester may withdraw a join request",
         ));
     }
-    decide(state, req, JoinRequestStatus::Withdrawn).await
+    decide(api, req, JoinRequestStatus::Withdrawn).await
 }

@@ -13,8 +13,9 @@ use url::Url;
 use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::config::Secret;
 use crate::http::ApiFailure;
+use crate::outbound::Outbound;
 use crate::outbound::{Accept, OutboundError};
 
 /// The largest Klipy answer read.
@@ -28,8 +29,18 @@ pub const MAX_QUERY_CHARS: usize = 200;
 /// The `customer_id` sent to Klipy: one per server, so no user is identified to it.
 pub const CUSTOMER_ID: &str = "signalbox";
 
+/// The services of the Klipy routes.
+pub struct KlipyApi {
+    /// The outbound guard every fetch goes through.
+    pub outbound: Outbound,
+    /// `klipyApiKey` (`None`: the routes answer 503).
+    pub api_key: Option<Secret>,
+    /// `klipyBaseUrl`.
+    pub base_url: String,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<KlipyApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -53,7 +64,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/klipy/gifs/search`.
-pub async fn search(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn search(api: Arc<KlipyApi>, req: Req) -> Result<Reply, ApiFailure> {
     let q = query(&req, "q")
         .map(str::trim)
         .filter(|q| !q.is_empty())
@@ -64,12 +75,12 @@ pub async fn search(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         )));
     }
     let q = q.to_owned();
-    fetch(&state, &req, "search", Some(&q)).await
+    fetch(&api, &req, "search", Some(&q)).await
 }
 
 /// `GET /api/klipy/gifs/trending`.
-pub async fn trending(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    fetch(&state, &req, "trending", None).await
+pub async fn trending(api: Arc<KlipyApi>, req: Req) -> Result<Reply, ApiFailure> {
+    fetch(&api, &req, "trending", None).await
 }
 
 fn query<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
@@ -92,12 +103,12 @@ fn number(req: &Req, name: &str, default: u32, max: u32) -> Result<u32, ApiFailu
 }
 
 async fn fetch(
-    state: &AppState,
+    api: &KlipyApi,
     req: &Req,
     kind: &str,
     q: Option<&str>,
 ) -> Result<Reply, ApiFailure> {
-    let Some(key) = &state.config.variables.klipy_api_key else {
+    let Some(key) = &api.api_key else {
         return Err(ApiFailure::new(
             ApiErrorCode::Unavailable,
             "GIF search is off: the operator has set no klipyApiKey",
@@ -117,8 +128,7 @@ async fn fetch(
             "query `locale` must be a language tag such as `en` or `en_US`",
         ));
     }
-    let mut url =
-        Url::parse(&state.config.variables.klipy_base_url).map_err(|e| ApiFailure::internal(&e))?;
+    let mut url = Url::parse(&api.base_url).map_err(|e| ApiFailure::internal(&e))?;
     url.path_segments_mut()
         .map_err(|()| ApiFailure::internal(&"klipyBaseUrl cannot be a base"))?
         .pop_if_empty()
@@ -136,11 +146,8 @@ async fn fetch(
             pairs.append_pair("locale", locale);
         }
     }
-    let limits = state.outbound.limits(MAX_ANSWER_BYTES);
-    let fetched = state
-        .outbound
-        .get(url.as_str(), Accept::Json, limits)
-        .await?;
+    let limits = api.outbound.limits(MAX_ANSWER_BYTES);
+    let fetched = api.outbound.get(url.as_str(), Accept::Json, limits).await?;
     let bytes = fetched.bytes().await?;
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|_| OutboundError::Protocol("Klipy's answer is not JSON".into()))?;

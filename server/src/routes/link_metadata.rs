@@ -19,9 +19,9 @@ use url::Url;
 use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
 use crate::http::ApiFailure;
 use crate::outbound::Accept;
+use crate::outbound::Outbound;
 
 /// The most of a page read for its metadata (the head is at its start).
 pub const MAX_PAGE_BYTES: u64 = 512 * 1024;
@@ -32,8 +32,18 @@ pub const CACHE_ENTRIES: usize = 1024;
 /// The longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
+/// The services of `/api/link-metadata`.
+pub struct LinkMetadataApi {
+    /// The outbound guard every fetch goes through.
+    pub outbound: Outbound,
+    /// Cached previews.
+    pub previews: Arc<PreviewCache>,
+    /// `linkPreviews`: whether previews are fetched at all.
+    pub enabled: bool,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<LinkMetadataApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -65,19 +75,19 @@ pub fn url_param(req: &Req) -> Result<String, ApiFailure> {
 }
 
 /// `GET /api/link-metadata`.
-pub async fn link_metadata(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
-    if !state.config.variables.link_previews {
+pub async fn link_metadata(api: Arc<LinkMetadataApi>, req: Req) -> Result<Reply, ApiFailure> {
+    if !api.enabled {
         return Err(ApiFailure::new(
             ApiErrorCode::Unavailable,
             "link previews are switched off by the operator (linkPreviews)",
         ));
     }
     let url = url_param(&req)?;
-    if let Some(hit) = state.previews.get(&url) {
+    if let Some(hit) = api.previews.get(&url) {
         return Reply::ok(&hit);
     }
-    let limits = state.outbound.limits(MAX_PAGE_BYTES).cutting_off();
-    let fetched = state.outbound.get(&url, Accept::Html, limits).await?;
+    let limits = api.outbound.limits(MAX_PAGE_BYTES).cutting_off();
+    let fetched = api.outbound.get(&url, Accept::Html, limits).await?;
     let page = fetched.url.clone();
     let charset = fetched.charset.clone();
     let bytes = fetched.bytes().await?;
@@ -87,7 +97,7 @@ pub async fn link_metadata(state: Arc<AppState>, req: Req) -> Result<Reply, ApiF
         tokio::task::spawn_blocking(move || preview(&bytes, charset.as_deref(), &page, requested))
             .await
             .map_err(|e| ApiFailure::internal(&e))?;
-    state.previews.put(url, metadata.clone());
+    api.previews.put(url, metadata.clone());
     Reply::ok(&metadata)
 }
 

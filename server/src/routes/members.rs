@@ -11,13 +11,22 @@ use warp::http::{Method, StatusCode};
 
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::directory::access::Staff;
 use crate::http::ApiFailure;
-use crate::withdrawal;
+use crate::withdrawal::Withdrawal;
+
+/// The services of `/api/servers/{serverId}/members/*`.
+#[derive(Debug)]
+pub struct MembersApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+    /// Takes a removed member's live connections out of the room.
+    pub withdrawal: Withdrawal,
+}
 
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<MembersApi>> {
     let one = "/api/servers/{serverId}/members/{userId}";
     vec![
         Route::new(
@@ -50,11 +59,11 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/servers/{serverId}/members`.
-pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list(api: Arc<MembersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let page = req.page()?;
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
-    let result = state
+    let result = api
         .directory
         .list_members(&crate::op!("list"), &server, user.as_ref(), page.query())
         .await?
@@ -66,13 +75,19 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 /// `PUT /api/servers/{serverId}/members/{userId}`.
-pub async fn set_role(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn set_role(api: Arc<MembersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
     let request: SetRoleRequest = req.json()?;
-    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        true,
+    )
+    .await?;
     let cx = req.cx(crate::op!("set_role"), StatusCode::OK);
-    let outcome = state
+    let outcome = api
         .directory
         .set_role(&cx, &server, &user, request.role)
         .await?;
@@ -80,13 +95,13 @@ pub async fn set_role(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailur
 }
 
 /// `DELETE /api/servers/{serverId}/members/{userId}`.
-pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn remove(api: Arc<MembersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
     let caller = req.caller()?.user_id.clone();
     if caller != user {
-        let staff = require_staff(&state, &server, &caller, false).await?;
-        let target = state
+        let staff = require_staff(api.directory.as_ref(), &server, &caller, false).await?;
+        let target = api
             .directory
             .role(&crate::op!("remove"), &server, &user)
             .await?;
@@ -97,11 +112,10 @@ pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         }
     }
     let cx = req.cx(crate::op!("remove"), StatusCode::OK);
-    let outcome = state.directory.remove_member(&cx, &server, &user).await?;
+    let outcome = api.directory.remove_member(&cx, &server, &user).await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // A removed member's live connections leave the room now, not at their next reconnect.
-    withdrawal::user(
-        &state,
+    api.withdrawal.user(
         &server,
         &user,
         signalbox_protocol::AccessDeniedReason::Removed,

@@ -10,12 +10,18 @@ use serde_json::{Map, Value, json};
 use signalbox_protocol::PROTOCOL_VERSION;
 use warp::http::Method;
 
-use super::{AuthRule, BodyType, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use super::{AuthRule, BodyType, Reply, Req, Route, RouteMeta, body, handler};
 use crate::http::ApiFailure;
 
+/// The services of the docs routes.
+#[derive(Debug)]
+pub struct OpenApiApi {
+    /// The OpenAPI document, built once.
+    pub document: Arc<Value>,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<OpenApiApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -35,15 +41,15 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/openapi.json`.
-pub async fn document_route(state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure> {
+pub async fn document_route(api: Arc<OpenApiApi>, _req: Req) -> Result<Reply, ApiFailure> {
     Ok(Reply::Json(
         warp::http::StatusCode::OK,
-        (*state.openapi).clone(),
+        (*api.document).clone(),
     ))
 }
 
 /// `GET /api/docs`.
-pub async fn docs_page(_state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure> {
+pub async fn docs_page(_api: Arc<OpenApiApi>, _req: Req) -> Result<Reply, ApiFailure> {
     Ok(Reply::Html(DOCS_PAGE))
 }
 
@@ -113,7 +119,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
 }
 
 /// The OpenAPI 3.1 document of `routes`.
-pub fn document(routes: &[Route]) -> Value {
+pub fn document(routes: &[RouteMeta]) -> Value {
     let mut components = Map::new();
     let error = add_schema(&mut components, body!(ApiError));
     let mut paths: Map<String, Value> = Map::new();

@@ -15,12 +15,22 @@ use warp::http::{Method, StatusCode};
 
 use super::servers::{denied, require_staff};
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 use crate::plugins;
+use crate::plugins::PluginRegistry;
+
+/// The services of the plugin manifest routes.
+#[derive(Debug)]
+pub struct PluginsApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+    /// The compiled manifests, invalidated on a change.
+    pub plugins: Arc<PluginRegistry>,
+}
 
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<PluginsApi>> {
     let one = "/api/servers/{serverId}/plugins/{pluginId}";
     vec![
         Route::new(
@@ -52,10 +62,10 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/servers/{serverId}/plugins`.
-pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list(api: Arc<PluginsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
-    let items = state
+    let items = api
         .directory
         .list_plugins(&crate::op!("list"), &server, user.as_ref())
         .await?
@@ -64,31 +74,43 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 /// `PUT /api/servers/{serverId}/plugins/{pluginId}`.
-pub async fn put(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn put(api: Arc<PluginsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let plugin = PluginId::from(req.param(1));
     let request: PluginManifestRequest = req.json()?;
-    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
     let (manifest, _) = plugins::compile(&plugin, request, TimestampMs::now())
         .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
     let cx = req.cx(crate::op!("put"), StatusCode::OK);
-    let outcome = state
+    let outcome = api
         .directory
         .put_plugin(&cx, &server, manifest, PLUGIN_MAX_PER_SERVER)
         .await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
-    state.plugins.invalidate(&server, &plugin);
+    api.plugins.invalidate(&server, &plugin);
     Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/plugins/{pluginId}`.
-pub async fn remove(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn remove(api: Arc<PluginsApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let plugin = PluginId::from(req.param(1));
-    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
     let cx = req.cx(crate::op!("remove"), StatusCode::OK);
-    let outcome = state.directory.delete_plugin(&cx, &server, &plugin).await?;
+    let outcome = api.directory.delete_plugin(&cx, &server, &plugin).await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
-    state.plugins.invalidate(&server, &plugin);
+    api.plugins.invalidate(&server, &plugin);
     Ok(reply)
 }

@@ -12,15 +12,22 @@ use warp::http::{Method, StatusCode};
 
 use super::link_metadata::url_param;
 use super::{AuthRule, Reply, Req, Route, handler};
-use crate::app::AppState;
 use crate::http::ApiFailure;
 use crate::outbound::Accept;
+use crate::outbound::Outbound;
 
 /// The largest image proxied.
 pub const MAX_IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The services of the image proxy.
+#[derive(Clone)]
+pub struct ProxyApi {
+    /// The outbound guard every fetch goes through.
+    pub outbound: Outbound,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<ProxyApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -35,10 +42,10 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/proxy`.
-pub async fn proxy(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn proxy(api: Arc<ProxyApi>, req: Req) -> Result<Reply, ApiFailure> {
     let url = url_param(&req)?;
-    let limits = state.outbound.limits(MAX_IMAGE_BYTES);
-    let fetched = state.outbound.get(&url, Accept::Image, limits).await?;
+    let limits = api.outbound.limits(MAX_IMAGE_BYTES);
+    let fetched = api.outbound.get(&url, Accept::Image, limits).await?;
     let content_type = HeaderValue::from_str(&fetched.content_type)
         .map_err(|_| ApiFailure::internal(&"unrepresentable content type"))?;
     let body = warp::reply::stream(fetched.into_stream());

@@ -15,12 +15,14 @@ use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
 use warp::http::{Method, StatusCode};
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::auth::password::PasswordWork;
+use crate::directory::Directory;
 use crate::directory::access::Staff;
 use crate::directory::store::NewUser;
 use crate::handlers::validate;
 use crate::http::ApiFailure;
-use crate::withdrawal;
+use crate::hub::Hub;
+use crate::withdrawal::Withdrawal;
 
 /// Longest server name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -33,8 +35,25 @@ pub const MAX_TAG_CHARS: usize = 32;
 /// Longest password, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
+/// The services of `/api/servers/*`.
+#[derive(Debug)]
+pub struct ServersApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+    /// Whether a live (ad-hoc) room already has an id.
+    pub hub: Hub,
+    /// Hashes passwords off the executor.
+    pub passwords: PasswordWork,
+    /// Takes live connections out when access is withdrawn.
+    pub withdrawal: Withdrawal,
+    /// `security.maxSearchQueryChars`.
+    pub max_search_query_chars: usize,
+    /// `security.maxServersPerOwner`.
+    pub max_servers_per_owner: u32,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<ServersApi>> {
     let server = "/api/servers/{serverId}";
     vec![
         Route::new(
@@ -165,13 +184,12 @@ fn check_tags(tags: Option<&Vec<String>>) -> Result<(), ApiFailure> {
 
 /// Fails unless `user` is staff of `server` (`owner_only`: the owner).
 pub(crate) async fn require_staff(
-    state: &AppState,
+    directory: &dyn Directory,
     server: &ServerId,
     user: &UserId,
     owner_only: bool,
 ) -> Result<Staff, ApiFailure> {
-    let staff = state
-        .directory
+    let staff = directory
         .staff(&crate::op!("require_staff"), server, user)
         .await?;
     match staff {
@@ -194,15 +212,15 @@ pub(crate) fn denied(reason: AccessDeniedReason) -> ApiFailure {
 }
 
 /// `GET /api/servers`.
-pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let page = req.page()?;
-    let max = state.config.variables.security.max_search_query_chars;
+    let max = api.max_search_query_chars;
     if page.q.as_ref().is_some_and(|q| q.chars().count() > max) {
         return Err(ApiFailure::bad_request(format!(
             "query `q`: at most {max} characters (security.maxSearchQueryChars)"
         )));
     }
-    let result = state
+    let result = api
         .directory
         .list_public_servers(&crate::op!("list"), page.q.as_deref(), page.query())
         .await?;
@@ -213,7 +231,7 @@ pub async fn list(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 /// `POST /api/servers`.
-pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn create(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let caller = req.caller()?.clone();
     let owner = caller.user_id.clone();
     let request: CreateServerRequest = req.json()?;
@@ -233,14 +251,14 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
     };
     // A live room with this id is an SSE ad-hoc room: its sessions entered without any rule,
     // and a directory server must not adopt them (refused, not evicted: see docs/security.md).
-    if state.hub.is_live(&id) {
+    if api.hub.is_live(&id) {
         return Err(ApiFailure::new(
             ApiErrorCode::Conflict,
             "a live ad-hoc room has this id; pick another id or wait until the room is empty",
         ));
     }
     let now = TimestampMs::now();
-    let max = state.config.variables.security.max_servers_per_owner;
+    let max = api.max_servers_per_owner;
     // The cap is counted inside the write's transaction, so concurrent creations by one owner
     // are counted one after another and it holds exactly.
     let owner = NewUser {
@@ -250,7 +268,7 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         guest: caller.guest,
     };
     let cx = req.cx(crate::op!("create"), StatusCode::CREATED);
-    let outcome = state
+    let outcome = api
         .directory
         .create_server(&cx, owner, id, request, max, now)
         .await?;
@@ -258,10 +276,10 @@ pub async fn create(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
 }
 
 /// `GET /api/servers/{serverId}`.
-pub async fn read(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn read(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = req.caller.as_ref().map(|c| c.user_id.clone());
-    let summary = state
+    let summary = api
         .directory
         .server_view(&crate::op!("read"), &server, user.as_ref())
         .await?
@@ -270,7 +288,7 @@ pub async fn read(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
 }
 
 /// `PATCH /api/servers/{serverId}`.
-pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn update(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: UpdateServerRequest = req.json()?;
     if let Some(name) = &request.name {
@@ -280,36 +298,55 @@ pub async fn update(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure>
         check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
     }
     check_tags(request.tags.as_ref())?;
-    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        true,
+    )
+    .await?;
     let goes_private = request.visibility == Some(ServerVisibility::Private);
     let cx = req.cx(crate::op!("update"), StatusCode::OK);
-    let outcome = state.directory.update_server(&cx, &server, request).await?;
+    let outcome = api.directory.update_server(&cx, &server, request).await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     if goes_private {
         // Non-members in the live room entered a public server; they leave now.
-        withdrawal::recheck(&state, &server).await?;
+        api.withdrawal.recheck(&server).await?;
     }
     Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}`.
-pub async fn delete(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn delete(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
-    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        true,
+    )
+    .await?;
     let cx = req.cx(crate::op!("delete"), StatusCode::OK);
-    let outcome = state.directory.delete_server(&cx, &server).await?;
+    let outcome = api.directory.delete_server(&cx, &server).await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // Nobody stays in the live room of a server that no longer exists.
-    withdrawal::everyone(&state, &server, AccessDeniedReason::NotFound);
+    api.withdrawal
+        .everyone(&server, AccessDeniedReason::NotFound);
     Ok(reply)
 }
 
 /// `GET /api/servers/{serverId}/bans`.
-pub async fn list_bans(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn list_bans(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let page = req.page()?;
-    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
-    let result = state
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
+    let result = api
         .directory
         .list_bans(&crate::op!("list_bans"), &server, page.query())
         .await?;
@@ -320,7 +357,7 @@ pub async fn list_bans(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailu
 }
 
 /// `POST /api/servers/{serverId}/bans`.
-pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn ban(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: BanRequest = req.json()?;
     if request.user_id.0.is_empty() || request.user_id.0.len() > MAX_ID_BYTES {
@@ -332,37 +369,39 @@ pub async fn ban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
         check_text("reason", reason, MAX_DESCRIPTION_CHARS, true)?;
     }
     let by = req.caller()?.user_id.clone();
-    require_staff(&state, &server, &by, false).await?;
+    require_staff(api.directory.as_ref(), &server, &by, false).await?;
     let now = TimestampMs::now();
     let cx = req.cx(crate::op!("ban"), StatusCode::OK);
-    let outcome = state
+    let outcome = api
         .directory
         .ban(&cx, &server, &request.user_id, request.reason, &by, now)
         .await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // The ban is committed: a connected user leaves the server's live room now, not at their
     // next reconnect.
-    withdrawal::user(
-        &state,
-        &server,
-        &request.user_id,
-        AccessDeniedReason::Banned,
-    );
+    api.withdrawal
+        .user(&server, &request.user_id, AccessDeniedReason::Banned);
     Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/bans/{userId}`.
-pub async fn unban(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn unban(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let user = UserId::from(req.param(1));
-    require_staff(&state, &server, &req.caller()?.user_id, false).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        false,
+    )
+    .await?;
     let cx = req.cx(crate::op!("unban"), StatusCode::OK);
-    let outcome = state.directory.unban(&cx, &server, &user).await?;
+    let outcome = api.directory.unban(&cx, &server, &user).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }
 
 /// `PUT /api/servers/{serverId}/password`.
-pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn set_password(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
     let request: SetPasswordRequest = req.json()?;
     let given = request.password.expose();
@@ -371,31 +410,40 @@ pub async fn set_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFa
             "field `password`: must be 1 to {MAX_PASSWORD_CHARS} characters"
         )));
     }
-    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
-    let hash = state
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        true,
+    )
+    .await?;
+    let hash = api
         .passwords
         .hash(request.password)
         .await
         .map_err(|e| ApiFailure::internal(&e))?;
     let cx = req.cx(crate::op!("set_password"), StatusCode::OK);
-    let outcome = state
+    let outcome = api
         .directory
         .set_password_hash(&cx, &server, Some(hash))
         .await?;
     let reply = Reply::from_outcome(StatusCode::OK, outcome)?;
     // Whoever entered with the old password (or none) and is not a member leaves now.
-    withdrawal::recheck(&state, &server).await?;
+    api.withdrawal.recheck(&server).await?;
     Ok(reply)
 }
 
 /// `DELETE /api/servers/{serverId}/password`.
-pub async fn clear_password(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn clear_password(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let server = ServerId::from(req.param(0));
-    require_staff(&state, &server, &req.caller()?.user_id, true).await?;
+    require_staff(
+        api.directory.as_ref(),
+        &server,
+        &req.caller()?.user_id,
+        true,
+    )
+    .await?;
     let cx = req.cx(crate::op!("clear_password"), StatusCode::OK);
-    let outcome = state
-        .directory
-        .set_password_hash(&cx, &server, None)
-        .await?;
+    let outcome = api.directory.set_password_hash(&cx, &server, None).await?;
     Reply::from_outcome(StatusCode::OK, outcome)
 }

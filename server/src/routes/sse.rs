@@ -9,11 +9,14 @@ use signalbox_protocol::sse;
 use warp::http::Method;
 
 use super::{AuthRule, BodyType, Reply, Req, Route, handler};
-use crate::app::AppState;
 use crate::http::ApiFailure;
 
+/// The SSE routes need no service here (`transport::sse::http` serves them).
+#[derive(Debug)]
+pub struct SseApi;
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<SseApi>> {
     let body = |name, schema| BodyType { name, schema };
     vec![
         Route::new(
@@ -45,6 +48,6 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// Answers when the SSE filter is not mounted in front of the router (a wiring bug).
-pub async fn not_mounted(_state: Arc<AppState>, _req: Req) -> Result<Reply, ApiFailure> {
+pub async fn not_mounted(_api: Arc<SseApi>, _req: Req) -> Result<Reply, ApiFailure> {
     Err(ApiFailure::internal(&"the SSE transport is not mounted"))
 }

@@ -9,11 +9,18 @@ use signalbox_protocol::http::UserProfile;
 use warp::http::Method;
 
 use super::{AuthRule, Reply, Req, Route, body, handler};
-use crate::app::AppState;
+use crate::directory::Directory;
 use crate::http::ApiFailure;
 
+/// The services of `/api/users/*`.
+#[derive(Debug)]
+pub struct UsersApi {
+    /// Every directory command and query.
+    pub directory: Arc<dyn Directory>,
+}
+
 /// This family's routes.
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<UsersApi>> {
     vec![
         Route::new(
             Method::GET,
@@ -27,9 +34,9 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `GET /api/users/{oderId}`.
-pub async fn profile(state: Arc<AppState>, req: Req) -> Result<Reply, ApiFailure> {
+pub async fn profile(api: Arc<UsersApi>, req: Req) -> Result<Reply, ApiFailure> {
     let user = UserId::from(req.param(0));
-    let profile = state
+    let profile = api
         .directory
         .user_profile(&crate::op!("profile"), &user)
         .await?

@@ -4,7 +4,7 @@
 //! it, how to read its size and its limit) and [`SIZES`] (sizes worth watching that have no
 //! limit of their own), and the list [`NOT_BOUNDS`] of settings that bound nothing a gauge could
 //! show, each with the reason (rendered into the variables reference by
-//! [`reference_section`]). Never renders the exposition (see [`crate::routes::metrics`]) and
+//! [`reference_section`]). Never renders the exposition (see [`crate::observe::metrics`]) and
 //! never holds a lock across reads: each reader takes the structure's own lock briefly.
 //!
 //! # Adding a bound
@@ -14,16 +14,16 @@
 //! here nor in [`NOT_BOUNDS`] fails `every_setting_is_a_gauged_bound_or_says_why_not`, and the
 //! integration test `tests/gauges.rs` scrapes a real server for every gauge listed.
 
-use crate::app::AppState;
 use crate::hub::HubStats;
+use crate::observe::Observed;
 use crate::transport::sse::SseGauges;
 
 /// What one scrape reads once and every gauge shares (the hub's and SSE's indexes are walked
 /// once per scrape, the database is asked once).
 #[derive(Debug)]
 pub struct Scrape<'a> {
-    /// The server.
-    pub state: &'a AppState,
+    /// What the gauges read.
+    pub observed: &'a Observed,
     /// The hub's index sizes.
     pub hub: HubStats,
     /// The fullest outbound queue: `(frames, bytes)`.
@@ -49,8 +49,8 @@ pub struct DbFacts {
 
 impl<'a> Scrape<'a> {
     /// Reads everything the gauges need (the database on its pool).
-    pub async fn take(state: &'a AppState) -> Scrape<'a> {
-        let db = match state.directory.stats(&crate::op!("take")).await {
+    pub async fn take(observed: &'a Observed) -> Scrape<'a> {
+        let db = match observed.directory.stats(&crate::op!("take")).await {
             Ok(stats) => DbFacts {
                 idempotency_records: stats.idempotency_records,
                 db_bytes: stats.db_bytes,
@@ -63,10 +63,10 @@ impl<'a> Scrape<'a> {
             }
         };
         Scrape {
-            state,
-            hub: state.hub.stats(),
-            queue_peaks: state.hub.queue_peaks(),
-            sse: state.sse.gauges(),
+            observed,
+            hub: observed.hub.stats(),
+            queue_peaks: observed.hub.queue_peaks(),
+            sse: observed.sse.gauges(),
             db,
         }
     }
@@ -145,43 +145,43 @@ fn n(value: usize) -> u64 {
 /// Every bounded structure. One line per bound; see the module docs.
 #[rustfmt::skip]
 pub static BOUNDS: &[Bound] = &[
-    Bound::setting("realtime.maxConnections", "realtime_connections", "Open realtime connections, WebSocket and SSE sessions together (the caps count both).", |s| u64::from(s.state.connection_gate.open()), |s| u64::from(s.state.config.variables.realtime.max_connections)),
-    Bound::setting("realtime.maxConnectionsPerIp", "realtime_connections_busiest_ip", "Open realtime connections (WebSocket and SSE) from the busiest client address.", |s| u64::from(s.state.connection_gate.per_ip().1), |s| u64::from(s.state.config.variables.realtime.max_connections_per_ip)),
-    Bound::setting("realtime.outboundQueueEnvelopes", "outbound_queue_frames_max", "Frames waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.0), |s| n(s.state.config.variables.realtime.outbound_queue_envelopes)),
-    Bound::setting("realtime.outboundQueueBytes", "outbound_queue_bytes_max", "Bytes waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.1), |s| n(s.state.config.variables.realtime.outbound_queue_bytes)),
-    Bound::setting("sse.maxSessions", "sse_sessions", "SSE sessions held (with or without an open stream).", |s| n(s.sse.sessions), |s| n(s.state.config.variables.sse.max_sessions)),
-    Bound::setting("sse.maxSessionsPerRoom", "sse_room_sessions_max", "SSE sessions in the fullest room.", |s| n(s.sse.largest_room), |s| n(s.state.config.variables.sse.max_sessions_per_room)),
-    Bound::setting("sse.streamBufferEvents", "sse_buffered_events_max", "Events waiting for the furthest-behind SSE session.", |s| n(s.sse.largest_buffer), |s| n(s.state.config.variables.sse.stream_buffer_events)),
-    Bound::constant("app::DB_POOL_SIZE", "db_pool_in_use", "Database pool connections running a query.", |s| s.state.directory.metrics().in_use(), |s| n(s.state.directory.metrics().pool_size())),
-    Bound::constant("auth::attempts::MAX_TRACKED", "password_attempt_addresses", "Client addresses with wrong server passwords counted.", |s| n(s.state.password_attempts.tracked()), |_| n(crate::auth::attempts::MAX_TRACKED)),
-    Bound::constant("routes::link_metadata::CACHE_ENTRIES", "preview_cache_entries", "Link previews cached.", |s| n(s.state.previews.len()), |s| n(s.state.previews.capacity())),
-    Bound::constant("outbound::MAX_IN_FLIGHT", "outbound_fetches_in_flight", "Outbound fetches (previews, proxy, GIF search) running.", |s| n(s.state.outbound.in_flight().0), |s| n(s.state.outbound.in_flight().1)),
+    Bound::setting("realtime.maxConnections", "realtime_connections", "Open realtime connections, WebSocket and SSE sessions together (the caps count both).", |s| u64::from(s.observed.connection_gate.open()), |s| u64::from(s.observed.variables.realtime.max_connections)),
+    Bound::setting("realtime.maxConnectionsPerIp", "realtime_connections_busiest_ip", "Open realtime connections (WebSocket and SSE) from the busiest client address.", |s| u64::from(s.observed.connection_gate.per_ip().1), |s| u64::from(s.observed.variables.realtime.max_connections_per_ip)),
+    Bound::setting("realtime.outboundQueueEnvelopes", "outbound_queue_frames_max", "Frames waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.0), |s| n(s.observed.variables.realtime.outbound_queue_envelopes)),
+    Bound::setting("realtime.outboundQueueBytes", "outbound_queue_bytes_max", "Bytes waiting in the fullest outbound queue of any connection.", |s| n(s.queue_peaks.1), |s| n(s.observed.variables.realtime.outbound_queue_bytes)),
+    Bound::setting("sse.maxSessions", "sse_sessions", "SSE sessions held (with or without an open stream).", |s| n(s.sse.sessions), |s| n(s.observed.variables.sse.max_sessions)),
+    Bound::setting("sse.maxSessionsPerRoom", "sse_room_sessions_max", "SSE sessions in the fullest room.", |s| n(s.sse.largest_room), |s| n(s.observed.variables.sse.max_sessions_per_room)),
+    Bound::setting("sse.streamBufferEvents", "sse_buffered_events_max", "Events waiting for the furthest-behind SSE session.", |s| n(s.sse.largest_buffer), |s| n(s.observed.variables.sse.stream_buffer_events)),
+    Bound::constant("app::DB_POOL_SIZE", "db_pool_in_use", "Database pool connections running a query.", |s| s.observed.directory.metrics().in_use(), |s| n(s.observed.directory.metrics().pool_size())),
+    Bound::constant("auth::attempts::MAX_TRACKED", "password_attempt_addresses", "Client addresses with wrong server passwords counted.", |s| n(s.observed.password_attempts.tracked()), |_| n(crate::auth::attempts::MAX_TRACKED)),
+    Bound::constant("routes::link_metadata::CACHE_ENTRIES", "preview_cache_entries", "Link previews cached.", |s| n(s.observed.previews.len()), |s| n(s.observed.previews.capacity())),
+    Bound::constant("outbound::MAX_IN_FLIGHT", "outbound_fetches_in_flight", "Outbound fetches (previews, proxy, GIF search) running.", |s| n(s.observed.outbound.in_flight().0), |s| n(s.observed.outbound.in_flight().1)),
     Bound::constant("hub::HubConfig::max_icon_records_per_user", "icon_records", "Server icon version records in the hub; the limit is per user times users online.", |s| n(s.hub.icon_records), |s| n(crate::hub::HubConfig::default().max_icon_records_per_user) * n(s.hub.users)),
-    Bound::setting("security.restRateLimitTrackedAddresses", "rest_rate_limit_addresses", "Client addresses with a REST token bucket.", |s| n(s.state.address_limits.tracked()), |s| n(s.state.config.variables.security.rest_rate_limit_tracked_addresses)),
-    Bound::setting("security.passwordHashConcurrency", "password_hashes_in_flight", "Argon2 hashes and checks running on the blocking pool.", |s| n(s.state.passwords.in_flight(s.state.config.variables.security.password_hash_concurrency)), |s| n(s.state.config.variables.security.password_hash_concurrency)),
-    Bound::setting("security.maxJoinedServersPerConnection", "joined_servers_per_connection_max", "Servers joined by the connection that has joined the most.", |s| n(s.hub.most_joined_per_connection), |s| n(s.state.config.variables.security.max_joined_servers_per_connection)),
-    Bound::setting("security.maxViewedServersPerConnection", "viewed_servers_per_connection_max", "Servers viewed by the connection that views the most.", |s| n(s.hub.most_viewed_per_connection), |s| n(s.state.config.variables.security.max_viewed_servers_per_connection)),
-    Bound::setting("security.maxServersPerOwner", "servers_per_owner_max", "Servers owned by the owner with the most.", |s| s.db.most_servers_per_owner, |s| u64::from(s.state.config.variables.security.max_servers_per_owner)),
+    Bound::setting("security.restRateLimitTrackedAddresses", "rest_rate_limit_addresses", "Client addresses with a REST token bucket.", |s| n(s.observed.address_limits.tracked()), |s| n(s.observed.variables.security.rest_rate_limit_tracked_addresses)),
+    Bound::setting("security.passwordHashConcurrency", "password_hashes_in_flight", "Argon2 hashes and checks running on the blocking pool.", |s| n(s.observed.passwords.in_flight(s.observed.variables.security.password_hash_concurrency)), |s| n(s.observed.variables.security.password_hash_concurrency)),
+    Bound::setting("security.maxJoinedServersPerConnection", "joined_servers_per_connection_max", "Servers joined by the connection that has joined the most.", |s| n(s.hub.most_joined_per_connection), |s| n(s.observed.variables.security.max_joined_servers_per_connection)),
+    Bound::setting("security.maxViewedServersPerConnection", "viewed_servers_per_connection_max", "Servers viewed by the connection that views the most.", |s| n(s.hub.most_viewed_per_connection), |s| n(s.observed.variables.security.max_viewed_servers_per_connection)),
+    Bound::setting("security.maxServersPerOwner", "servers_per_owner_max", "Servers owned by the owner with the most.", |s| s.db.most_servers_per_owner, |s| u64::from(s.observed.variables.security.max_servers_per_owner)),
 ];
 
 /// Sizes worth watching whose bound is another gauge's (a user exists while a connection does).
 #[rustfmt::skip]
 pub static SIZES: &[Size] = &[
-    ("websocket_connections", "Open WebSocket connections (their slots count in signalbox_realtime_connections).", |s| u64::from(s.state.connection_gate.open_for(crate::transport::connection_gate::Transport::WebSocket))),
+    ("websocket_connections", "Open WebSocket connections (their slots count in signalbox_realtime_connections).", |s| u64::from(s.observed.connection_gate.open_for(crate::transport::connection_gate::Transport::WebSocket))),
     ("hub_connections", "Connections registered with the hub, every transport (WebSocket and SSE sessions).", |s| n(s.hub.connections)),
     ("hub_users", "Users with at least one identified connection.", |s| n(s.hub.users)),
     ("hub_servers", "Servers with at least one joined or viewing connection.", |s| n(s.hub.servers)),
     ("hub_memberships", "Joined connections, summed over servers.", |s| n(s.hub.memberships)),
     ("hub_viewers", "Viewing connections, summed over servers.", |s| n(s.hub.viewers)),
     ("hub_user_scopes", "(user, server) scope records, summed over users.", |s| n(s.hub.user_scopes)),
-    ("realtime_client_addresses", "Client addresses with an open realtime connection (WebSocket or SSE session).", |s| n(s.state.connection_gate.per_ip().0)),
+    ("realtime_client_addresses", "Client addresses with an open realtime connection (WebSocket or SSE session).", |s| n(s.observed.connection_gate.per_ip().0)),
     ("sse_streams_open", "SSE sessions with an open stream.", |s| n(s.sse.streams)),
     ("sse_rooms", "SSE rooms with at least one session.", |s| n(s.sse.rooms)),
-    ("db_pool_waiting", "Database calls waiting for a pool connection.", |s| s.state.directory.metrics().waiting()),
+    ("db_pool_waiting", "Database calls waiting for a pool connection.", |s| s.observed.directory.metrics().waiting()),
     ("idempotency_records", "Idempotency-Key records stored (each kept for 24 h).", |s| s.db.idempotency_records),
     ("db_file_bytes", "Size of the SQLite database file.", |s| s.db.db_bytes),
     ("db_wal_bytes", "Size of the SQLite write-ahead log.", |s| s.db.wal_bytes),
-    ("db_cache_limit_bytes", "Page cache the pool may hold: connections x database.cacheSizeKib.", |s| n(s.state.directory.metrics().pool_size()) * u64::from(s.state.config.variables.database.cache_size_kib) * 1024),
+    ("db_cache_limit_bytes", "Page cache the pool may hold: connections x database.cacheSizeKib.", |s| n(s.observed.directory.metrics().pool_size()) * u64::from(s.observed.variables.database.cache_size_kib) * 1024),
 ];
 
 /// Settings that bound nothing a gauge could show, with the reason.

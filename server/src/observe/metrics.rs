@@ -15,15 +15,15 @@ use prometheus::process_collector::ProcessCollector;
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::Reply as _;
 
-use crate::app::AppState;
+use super::Observed;
 use crate::telemetry::gauges::{self, Scrape};
 
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Renders every metric.
-pub async fn render(state: &AppState) -> warp::reply::Response {
-    let scrape = Scrape::take(state).await;
+pub async fn render(observed: &Observed) -> warp::reply::Response {
+    let scrape = Scrape::take(observed).await;
     let text = exposition(&scrape);
     warp::reply::with_header(text, CONTENT_TYPE, CONTENT_TYPE_TEXT).into_response()
 }
@@ -33,9 +33,9 @@ static PROCESS: LazyLock<ProcessCollector> = LazyLock::new(ProcessCollector::for
 
 /// The exposition text (separate from the reply for tests).
 pub fn exposition(scrape: &Scrape<'_>) -> String {
-    let state = scrape.state;
-    let hub = state.hub.metrics().snapshot();
-    let transport = state.transport_metrics.snapshot();
+    let observed = scrape.observed;
+    let hub = observed.hub.metrics().snapshot();
+    let transport = observed.transport_metrics.snapshot();
     let mut out = String::with_capacity(8 * 1024);
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP signalbox_{name} {help}");
@@ -68,7 +68,7 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
         "ready",
         "gauge",
         "1 while the server accepts new work, 0 while it drains (as /api/ready).",
-        &one(u64::from(!state.is_draining())),
+        &one(u64::from(!observed.lifecycle.is_draining())),
     );
     metric(
         "envelopes_in_total",
@@ -165,7 +165,7 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
         ],
     );
 
-    let sse = state.sse.metrics();
+    let sse = observed.sse.metrics();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     metric(
         "sse_sessions_created_total",
@@ -236,7 +236,7 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
     );
 
     gauge_lines(&mut out, scrape);
-    db_latency(&mut out, state);
+    db_latency(&mut out, observed);
     if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&PROCESS.collect(), &mut out) {
         tracing::error!(error = %e, "metrics: process gauges could not be encoded");
     }
@@ -268,7 +268,7 @@ fn gauge_lines(out: &mut String, scrape: &Scrape<'_>) {
 }
 
 /// The database query latency histogram, by operation.
-fn db_latency(out: &mut String, state: &AppState) {
+fn db_latency(out: &mut String, observed: &Observed) {
     let name = "signalbox_db_query_seconds";
     let _ = writeln!(
         out,
@@ -276,7 +276,7 @@ fn db_latency(out: &mut String, state: &AppState) {
          calling function)."
     );
     let _ = writeln!(out, "# TYPE {name} histogram");
-    for op in state.directory.metrics().latency() {
+    for op in observed.directory.metrics().latency() {
         let label = op.operation.replace(['\\', '"'], "_");
         for (le, n) in &op.buckets {
             let _ = writeln!(
