@@ -40,6 +40,7 @@ async fn an_unreachable_server_is_unavailable_without_hanging() {
     let settings = PoolSettings {
         size: 2,
         timeout: Duration::from_millis(500),
+        ..PoolSettings::default()
     };
     let dir = PgDirectory::new(&url, &settings).expect("a pool builds without connecting");
     let started = Instant::now();
@@ -104,4 +105,64 @@ async fn dropped_connections_are_replaced_without_a_restart() {
     assert!(recovered, "the same directory works again");
     assert!(failures <= 1, "{failures} calls met the dead session");
     assert!(dir.ping().await);
+}
+
+/// A directory whose sessions are bounded by `statement_timeout` and `lock_timeout` of 300 ms.
+async fn bounded_directory(test: &str) -> Option<(String, PgDirectory)> {
+    let base = pg::server_url(test)?;
+    let url = pg::fresh_schema_url(&base).await;
+    let settings = PoolSettings {
+        statement_timeout: Duration::from_millis(300),
+        ..PoolSettings::default()
+    };
+    let dir = PgDirectory::open(&url, &settings).await.expect("open");
+    Some((url, dir))
+}
+
+/// Guards the test itself: before the bounds existed, the calls below never returned.
+const NEVER: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_statement_that_runs_too_long_is_cut_and_unavailable() {
+    let Some((_, dir)) =
+        bounded_directory("a_statement_that_runs_too_long_is_cut_and_unavailable").await
+    else {
+        return;
+    };
+    let conn = dir.pool().get().await.expect("checkout");
+    let error = tokio::time::timeout(NEVER, conn.query_one("SELECT pg_sleep(30)", &[]))
+        .await
+        .expect("statement_timeout cuts the statement")
+        .expect_err("cut");
+    assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error}");
+    let error = signalbox::directory::DbError::from(error);
+    assert!(error.is_unavailable(), "answered 503: {error:?}");
+    drop(conn);
+    assert!(dir.ping().await, "the session survives a cut statement");
+}
+
+#[tokio::test]
+async fn a_call_waiting_on_a_held_lock_is_unavailable_not_hung() {
+    let Some((url, dir)) =
+        bounded_directory("a_call_waiting_on_a_held_lock_is_unavailable_not_hung").await
+    else {
+        return;
+    };
+    assert!(dir.list_games(&cx(), first_page()).await.is_ok());
+    // Another session holds the games table: every read of it waits for the lock.
+    let mut other = connect_one(&url).await.expect("second session");
+    let tx = other.transaction().await.expect("begin");
+    tx.batch_execute("LOCK TABLE games IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let error = tokio::time::timeout(NEVER, dir.list_games(&cx(), first_page()))
+        .await
+        .expect("lock_timeout ends the wait")
+        .expect_err("the table is locked");
+    assert!(is_unavailable(&error), "{error:?}");
+    tx.rollback().await.expect("release");
+    assert!(
+        dir.list_games(&cx(), first_page()).await.is_ok(),
+        "works again once the lock is gone"
+    );
 }

@@ -18,6 +18,11 @@ pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 8;
 /// `max_connections` is 100, shared by every node).
 pub const MAX_POSTGRES_POOL_SIZE: u32 = 256;
 
+/// Default bound, in milliseconds, on one PostgreSQL statement and on one lock wait.
+pub const DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS: u32 = 5_000;
+/// The accepted range of `directory.postgresStatementTimeoutMs`.
+pub const POSTGRES_STATEMENT_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
+
 /// Where the directory lives.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
@@ -44,6 +49,10 @@ pub struct DirectorySettings {
     /// PostgreSQL connections each node keeps at most (1 to 256); a request waits at most 2 s
     /// for one, then is answered `503 UNAVAILABLE` with `Retry-After`.
     pub postgres_pool_size: u32,
+    /// Longest a PostgreSQL statement may run, and longest it may wait for a lock, in
+    /// milliseconds (100 to 600000; each session's `statement_timeout` and `lock_timeout`). A
+    /// call cut by it is answered `503 UNAVAILABLE` with `Retry-After` instead of hanging.
+    pub postgres_statement_timeout_ms: u32,
 }
 
 impl Default for DirectorySettings {
@@ -52,6 +61,7 @@ impl Default for DirectorySettings {
             backend: DirectoryBackend::Sqlite,
             postgres_url: None,
             postgres_pool_size: DEFAULT_POSTGRES_POOL_SIZE,
+            postgres_statement_timeout_ms: DEFAULT_POSTGRES_STATEMENT_TIMEOUT_MS,
         }
     }
 }
@@ -69,6 +79,16 @@ impl DirectorySettings {
             return invalid(
                 "postgresPoolSize",
                 format!("must be 1 to {MAX_POSTGRES_POOL_SIZE}"),
+            );
+        }
+        if !POSTGRES_STATEMENT_TIMEOUT_MS.contains(&self.postgres_statement_timeout_ms) {
+            return invalid(
+                "postgresStatementTimeoutMs",
+                format!(
+                    "must be {} to {}",
+                    POSTGRES_STATEMENT_TIMEOUT_MS.start(),
+                    POSTGRES_STATEMENT_TIMEOUT_MS.end()
+                ),
             );
         }
         if self.backend == DirectoryBackend::Postgres
@@ -94,6 +114,31 @@ mod tests {
     fn defaults_are_sqlite_and_valid() {
         let settings = DirectorySettings::default();
         assert_eq!(settings.backend, DirectoryBackend::Sqlite);
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn statement_timeout_bounds_hold() {
+        let (low, high) = (
+            *POSTGRES_STATEMENT_TIMEOUT_MS.start(),
+            *POSTGRES_STATEMENT_TIMEOUT_MS.end(),
+        );
+        for ms in [low - 1, high + 1] {
+            let err = DirectorySettings {
+                postgres_statement_timeout_ms: ms,
+                ..DirectorySettings::default()
+            }
+            .validate()
+            .expect_err("out of range");
+            assert!(
+                err.to_string()
+                    .contains("directory.postgresStatementTimeoutMs"),
+                "{err}"
+            );
+        }
+        let settings: DirectorySettings =
+            serde_json::from_str(r#"{"postgresStatementTimeoutMs":250}"#).expect("parses");
+        assert_eq!(settings.postgres_statement_timeout_ms, 250);
         assert!(settings.validate().is_ok());
     }
 

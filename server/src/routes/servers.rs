@@ -246,6 +246,12 @@ pub async fn create(api: Arc<ServersApi>, req: Req) -> Result<Reply, ApiFailure>
                 "field `id`: must be 1 to {MAX_ID_BYTES} bytes"
             )));
         }
+        // PostgreSQL text cannot hold U+0000; no backend stores a control character in an id.
+        Some(id) if id.0.chars().any(char::is_control) => {
+            return Err(ApiFailure::bad_request(
+                "field `id`: must not contain control characters",
+            ));
+        }
         Some(id) => id.clone(),
         None => ServerId(uuid::Uuid::new_v4().to_string()),
     };

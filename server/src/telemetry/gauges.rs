@@ -240,6 +240,10 @@ pub static NOT_BOUNDS: &[(&str, &str)] = &[
         "directory.postgresPoolSize",
         "on the postgres backend it is the limit of signalbox_db_pool_in_use (the pool's size)",
     ),
+    (
+        "directory.postgresStatementTimeoutMs",
+        "a wait, not a size; a call it cuts is answered 503 and timed in signalbox_db_call_seconds",
+    ),
     ("auth", "a mode"),
     ("bind", "an address"),
     ("port", "an address"),

@@ -72,6 +72,9 @@ impl PgDirectory {
         })?;
         let pool = PoolSettings {
             size: usize::try_from(settings.postgres_pool_size).unwrap_or(usize::MAX),
+            statement_timeout: std::time::Duration::from_millis(u64::from(
+                settings.postgres_statement_timeout_ms,
+            )),
             ..PoolSettings::default()
         };
         Self::open(url.expose(), &pool).await

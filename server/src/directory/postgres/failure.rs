@@ -50,11 +50,20 @@ fn source_is_io(error: &tokio_postgres::Error) -> bool {
     text.contains("timeout") || text.contains("closed") || text.contains("connection")
 }
 
+/// Whether `error` is a statement cut by the session's bounds: `statement_timeout` (57014,
+/// query canceled) or `lock_timeout` (55P03, lock not available). The session itself is fine.
+pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::LOCK_NOT_AVAILABLE
+    )
+}
+
 impl From<tokio_postgres::Error> for DbError {
     fn from(error: tokio_postgres::Error) -> Self {
         Self::Backend {
             backend: "postgres",
-            unavailable: is_unreachable(&error) || is_retryable(&error),
+            unavailable: is_unreachable(&error) || is_retryable(&error) || is_timeout(&error),
             source: Box::new(error),
         }
     }

@@ -20,6 +20,15 @@ use crate::directory::DbError;
 /// How long a checkout waits for a free connection, and how long opening one may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Default bound on one statement and on one lock wait (see [`PoolSettings::statement_timeout`]).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a silent connection waits before TCP keepalive probes start, and between probes:
+/// a peer that vanished (host down, cable cut) is noticed in about a minute, not hours.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// The pause between keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// What the pool is built from.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -27,6 +36,9 @@ pub struct PoolSettings {
     pub size: usize,
     /// Bound on waiting for a free connection and on opening one.
     pub timeout: Duration,
+    /// Each pooled session's `statement_timeout` and `lock_timeout`: a statement that runs or
+    /// waits for a lock longer fails with SQLSTATE 57014 or 55P03 (answered unavailable).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -34,6 +46,7 @@ impl Default for PoolSettings {
         Self {
             size: 8,
             timeout: DEFAULT_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -47,7 +60,25 @@ pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, DbError> {
     if config.get_application_name().is_none() {
         config.application_name("signalbox");
     }
+    config
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(3);
     Ok(config)
+}
+
+/// Adds `statement_timeout` and `lock_timeout` to the session options of `config` (after any
+/// the URL carries, such as `search_path`). Only pooled sessions get them: the migration run
+/// waits for its advisory lock as long as another node migrates.
+fn bound_statements(config: &mut tokio_postgres::Config, timeout: Duration) {
+    let ms = timeout.as_millis().max(1);
+    let bounds = format!("-c statement_timeout={ms} -c lock_timeout={ms}");
+    let options = match config.get_options() {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing} {bounds}"),
+        _ => bounds,
+    };
+    config.options(options);
 }
 
 /// A pool of PostgreSQL connections.
@@ -69,7 +100,8 @@ impl std::fmt::Debug for PgPool {
 impl PgPool {
     /// Builds the pool; connects lazily (the first checkout opens the first connection).
     pub fn new(url: &str, settings: &PoolSettings) -> Result<Self, DbError> {
-        let config = parse_url(url)?;
+        let mut config = parse_url(url)?;
+        bound_statements(&mut config, settings.statement_timeout);
         let manager = Manager::from_config(
             config,
             NoTls,
