@@ -15,6 +15,7 @@
 mod connection;
 mod handshake;
 mod heartbeat;
+mod lazy_read;
 mod writer;
 
 use std::net::SocketAddr;
@@ -150,8 +151,10 @@ fn upgrade(
     })
 }
 
-/// Bytes tungstenite reads from the socket at a time; the buffer grows only for larger frames.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads at a time, and the read buffer an idle connection keeps; the buffer
+/// grows only for larger frames. Small, because the socket underneath reads whole bursts
+/// ([`lazy_read`]): tungstenite's reads are then copies, not system calls.
+pub const READ_BUFFER_BYTES: usize = 512;
 /// Bytes tungstenite gathers before writing to the socket (a flush writes earlier).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
