@@ -1,15 +1,24 @@
-//! The reading half of one socket, and the connection's life from upgrade to close.
+//! One socket's life from upgrade to close, in one task: reading frames, writing what the hub
+//! queues for the connection, pings and the liveness deadline.
 //!
 //! Order of events: refuse an unsupported `?v=` (close 4000); register with the hub and queue
 //! `connected`; check a `?token=` (a bad one: `AUTH_INVALID`/`AUTH_EXPIRED`, close 4001); then
-//! read frames until the client leaves, the heartbeat times out (4002), a frame is too large
-//! (1009), the rate limit is abused (1008), a handler ends the connection (4001), the hub closes
-//! it (4008 slow consumer, 1001 shutdown), or the writer loses the socket. The hub forgets the
+//! serve until the client leaves, the heartbeat times out (4002), a frame is too large (1009),
+//! the rate limit is abused (1008), a handler ends the connection (4001), the hub closes it
+//! (4008 slow consumer, 1001 shutdown), or a write fails or times out. The hub forgets the
 //! connection last, which sends `user_left` where this was the user's last connection.
 //!
-//! Per frame: any frame refreshes liveness; a text frame costs one rate-limit token, is parsed
-//! by the protocol crate and handed to [`handlers::dispatch`]. Binary frames are refused with
-//! `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
+//! One task does everything ([`serve`] selects over the socket, the hub's outbound queue and
+//! one timer): a second task per connection would cost its own allocation, a lock around the
+//! split socket and a cross-task wake-up, and an idle connection would hold two futures. While
+//! a handler waits (on the database, say), frames queued for the connection are still written
+//! ([`dispatch`]).
+//!
+//! Per frame: any frame refreshes liveness ([`Heartbeat`]); a text frame costs one rate-limit
+//! token, is parsed by the protocol crate and handed to [`handlers::dispatch`]. Binary frames
+//! are refused with `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
+//! Outgoing frames are written in batches: everything queued (up to [`writer::BATCH`]) is fed
+//! to tungstenite and flushed once.
 //!
 //! Protocol violations close by the book (RFC 6455 §7.1.7): a frame tungstenite refuses (reserved
 //! bits or opcodes, a fragmented or oversized control frame, a stray continuation, an unmasked
@@ -17,58 +26,62 @@
 //! cap with 1009. The close frame goes out first; then, since the rest of the input can no longer
 //! be parsed, the raw bytes are read and discarded ([`drain`], bounded in time and bytes) until
 //! the client closes or goes quiet, so the client sees the close code instead of a reset.
+//!
+//! Never: parses JSON itself, holds a frame beyond the batch being written, or waits on a write
+//! for longer than `realtime.writeTimeoutMs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
 use signalbox_protocol::ws::{Connected, parse_client_frame};
-use signalbox_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs};
+use signalbox_protocol::{
+    ClientEnvelope, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs,
+};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::UpgradeRequest;
 use super::handshake::WsStream;
-use super::writer::{self, WriterSettings};
+use super::heartbeat::{Due, Heartbeat};
+use super::writer::{self, BATCH};
 use crate::app::AppState;
+use crate::config::Realtime;
 use crate::handlers::{self, Refusal, Session};
+use crate::hub::OutboundReceiver;
 use crate::ice;
 use crate::transport::connection_gate::ConnectionPermit;
+use crate::transport::metrics::TransportMetrics;
 use crate::transport::rate_limit::TokenBucket;
 
-/// The writing half of a socket.
-type WsSink = futures_util::stream::SplitSink<WsStream, Message>;
-
-/// What ended the read loop.
-enum ReadEnd {
-    /// The server decided to close with this code.
+/// What ended the connection's loop.
+enum End {
+    /// The server decided to close with this code; what is queued goes out first.
     Close(CloseCode),
     /// The input broke the protocol (or a frame was over the cap): close with this code, then
     /// drain instead of reading frames.
     Violation(CloseCode),
     /// The client sent a close frame.
     ClientClosed,
-    /// The writer stopped: it sent the close the hub asked for, or lost the socket.
-    WriterEnded(Option<writer::WriterEnd>),
-    /// The stream ended or failed.
+    /// The hub asked for a close (4008, 1001) and the close frame was sent.
+    HubClosed,
+    /// The stream ended or failed, or a write failed or timed out.
     Gone,
 }
 
 /// Serves one upgraded socket until it closes. `_permit` holds the connection's slot.
 pub async fn run(
     state: Arc<AppState>,
-    socket: WsStream,
+    mut socket: WsStream,
     _permit: ConnectionPermit,
     request: UpgradeRequest,
 ) {
-    let realtime = state.config.variables.realtime.clone();
+    let realtime = &state.config.variables.realtime;
     let write_timeout = Duration::from_millis(realtime.write_timeout_ms);
-    let (mut sink, mut stream) = socket.split();
     if let Some(reason) = request.unsupported_version {
         state.transport_metrics.close(CloseCode::UnsupportedVersion);
         writer::close_now(
-            &mut sink,
+            &mut socket,
             CloseCode::UnsupportedVersion,
             reason,
             write_timeout,
@@ -77,7 +90,7 @@ pub async fn run(
         return;
     }
 
-    let (conn, outbound) = state.hub.connect();
+    let (conn, mut outbound) = state.hub.connect();
     // An upgrade that passed the draining check just before `close_all` ran must still get 1001.
     if state.is_draining() {
         conn.close(CloseCode::GoingAway);
@@ -95,119 +108,125 @@ pub async fn run(
     let mut session = Session::new(Arc::clone(&state), conn, None);
     session.remote_ip = request.remote_ip;
     session.send(&ServerEnvelope::Connected(connected));
-    let mut read_end = None;
+    let mut end = None;
     if let Some(token) = &request.token {
         match state.auth.check(token.expose()) {
             Ok(caller) => session.upgrade_caller = Some(caller),
             Err(e) => {
                 let refusal = Refusal::auth(&e, "?token=: ");
                 session.send(&refusal.to_event(None));
-                read_end = refusal.close.map(ReadEnd::Close);
+                end = refusal.close.map(End::Close);
             }
         }
     }
-
-    let settings = WriterSettings {
-        ping_every: Duration::from_millis(realtime.heartbeat_interval_ms),
-        write_timeout,
-    };
-    let writer_state = Arc::clone(&state);
-    let mut writer = tokio::spawn(async move {
-        writer::run(sink, outbound, settings, &writer_state.transport_metrics).await
-    });
-
-    let end = match read_end {
+    let end = match end {
         Some(end) => end,
-        None => read_loop(&mut session, &mut stream, &mut writer, &realtime).await,
+        None => serve(&mut session, &mut socket, &mut outbound, realtime).await,
     };
+
+    let metrics = &state.transport_metrics;
     match end {
-        ReadEnd::Close(code) | ReadEnd::Violation(code) => {
+        End::Close(code) | End::Violation(code) => {
             session.conn.close(code);
             // Leave the hub at once (`user_left` where due, forwards now `TARGET_NOT_FOUND`);
-            // the writer keeps the queue and the close code it still has to send.
+            // the queue keeps its frames and the close code still to be sent.
             drop(session);
-            // Let the writer flush what is queued and the close frame, within its own bounds.
-            let sent = tokio::time::timeout(write_timeout * 2, &mut writer).await;
-            writer.abort();
-            if let Ok(Ok((writer::WriterEnd::Closed(_), sink))) = sent {
-                if matches!(end, ReadEnd::Violation(_)) {
-                    if let Ok(socket) = sink.reunite(stream) {
-                        drain(socket, write_timeout).await;
-                    }
+            let closed = tokio::time::timeout(
+                write_timeout * 2,
+                flush_and_close(&mut socket, &mut outbound, metrics, write_timeout),
+            )
+            .await;
+            drop(outbound);
+            if closed == Ok(true) {
+                if matches!(end, End::Violation(_)) {
+                    drain(socket, write_timeout).await;
                 } else {
-                    await_close_reply(&mut stream, write_timeout).await;
+                    await_close_reply(&mut socket, write_timeout).await;
                 }
             }
         }
-        ReadEnd::ClientClosed => {
+        End::ClientClosed => {
             drop(session);
-            writer.abort();
+            drop(outbound);
             // tungstenite queued the reply to the client's close frame; reading once more
             // flushes it, so the client sees a clean close instead of 1006.
-            let _ = tokio::time::timeout(write_timeout, stream.next()).await;
+            let _ = tokio::time::timeout(write_timeout, socket.next()).await;
         }
-        ReadEnd::WriterEnded(ended) => {
+        End::HubClosed => {
             drop(session);
-            // A close the hub asked for (4008, 1001) was sent: finish the closing handshake.
-            if matches!(ended, Some(writer::WriterEnd::Closed(_))) {
-                await_close_reply(&mut stream, write_timeout).await;
-            }
+            drop(outbound);
+            // The close the hub asked for (4008, 1001) was sent: finish the closing handshake.
+            await_close_reply(&mut socket, write_timeout).await;
         }
-        ReadEnd::Gone => {
-            drop(session);
-            writer.abort();
-        }
+        End::Gone => drop(session),
     }
 }
 
-/// The closing handshake: after our close frame, read (and discard) until the client's close
-/// frame or the end of the stream, for at most `limit`. Dropping the socket at once would reset
-/// a client that still had frames in flight, and it would never see our close code.
-async fn await_close_reply(stream: &mut SplitStream<WsStream>, limit: Duration) {
-    let _ = tokio::time::timeout(limit, async {
-        while let Some(Ok(message)) = stream.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-async fn read_loop(
+/// The connection's loop: whichever comes first of a frame from the client, frames queued by
+/// the hub, or the heartbeat timer.
+async fn serve(
     session: &mut Session,
-    stream: &mut SplitStream<WsStream>,
-    writer: &mut tokio::task::JoinHandle<(writer::WriterEnd, WsSink)>,
-    realtime: &crate::config::Realtime,
-) -> ReadEnd {
-    let silence = Duration::from_millis(realtime.heartbeat_timeout_ms);
-    let mut deadline = Instant::now() + silence;
-    let mut bucket = TokenBucket::new(realtime.rate_limit(), std::time::Instant::now());
-    let mut strikes = 0u32;
-    let mut last_rate_limited: Option<std::time::Instant> = None;
+    socket: &mut WsStream,
+    outbound: &mut OutboundReceiver,
+    realtime: &Realtime,
+) -> End {
+    let state = Arc::clone(&session.state);
+    let metrics = &state.transport_metrics;
+    let write_timeout = Duration::from_millis(realtime.write_timeout_ms);
+    let mut heartbeat = Heartbeat::new(
+        Instant::now(),
+        Duration::from_millis(realtime.heartbeat_interval_ms),
+        Duration::from_millis(realtime.heartbeat_timeout_ms),
+    );
+    let timer = sleep_until(heartbeat.next_wake());
+    tokio::pin!(timer);
+    let mut limiter = FrameLimiter::new(realtime, std::time::Instant::now());
     loop {
+        let mut batch = Vec::new();
         let message = tokio::select! {
-            ended = &mut *writer => return ReadEnd::WriterEnded(ended.ok().map(|(end, _)| end)),
-            () = sleep_until(deadline) => return ReadEnd::Close(CloseCode::HeartbeatTimeout),
-            next = stream.next() => match next {
-                None => return ReadEnd::Gone,
+            close = outbound.recv_many(&mut batch, BATCH) => {
+                if let Some(code) = close {
+                    send_close(socket, code, metrics, write_timeout).await;
+                    return End::HubClosed;
+                }
+                if !writer::write_frames(socket, &mut batch, write_timeout).await {
+                    return End::Gone;
+                }
+                continue;
+            }
+            () = &mut timer => {
+                match heartbeat.due(Instant::now()) {
+                    Due::TimedOut => return End::Close(CloseCode::HeartbeatTimeout),
+                    Due::Ping => {
+                        if !writer::ping(socket, write_timeout).await {
+                            return End::Gone;
+                        }
+                    }
+                    Due::Nothing => {}
+                }
+                timer.as_mut().reset(heartbeat.next_wake());
+                continue;
+            }
+            next = socket.next() => match next {
+                None => return End::Gone,
                 Some(Err(e)) => return read_error(&e),
                 Some(Ok(message)) => message,
             },
         };
-        deadline = Instant::now() + silence;
-        let now = std::time::Instant::now();
-        let counts = matches!(message, Message::Text(_) | Message::Binary(_));
-        if counts && !bucket.try_take(now) {
-            strikes += 1;
-            if strikes >= realtime.rate_limit_strikes_before_close {
-                return ReadEnd::Close(CloseCode::PolicyViolation);
-            }
-            // One `RATE_LIMITED` per second at most: a flood is not answered frame by frame.
-            if last_rate_limited.is_none_or(|at: std::time::Instant| {
-                now.duration_since(at) >= Duration::from_secs(1)
-            }) {
-                last_rate_limited = Some(now);
+        let now = Instant::now();
+        heartbeat.seen(now);
+        let now = now.into_std();
+        let text = match &message {
+            Message::Text(text) => text.as_str(),
+            Message::Binary(_) => "",
+            Message::Close(_) => return End::ClientClosed,
+            // Pings and pongs only refresh liveness (tungstenite answers pings itself).
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        match limiter.admit(now) {
+            Admit::Yes => {}
+            Admit::RefuseQuietly => continue,
+            Admit::Refuse => {
                 let refusal = Refusal::new(
                     ErrorCode::RateLimited,
                     format!(
@@ -216,28 +235,18 @@ async fn read_loop(
                     ),
                 );
                 session.send(&refusal.to_event(None));
-            }
-            continue;
-        }
-        if counts {
-            // Strikes decay instead of resetting, so a sender that gets one frame in now and
-            // then through the bucket while flooding still reaches the close.
-            strikes = strikes.saturating_sub(1);
-        }
-        let text = match &message {
-            Message::Text(text) => text.as_str(),
-            Message::Close(_) => return ReadEnd::ClientClosed,
-            Message::Binary(_) => {
-                let refusal =
-                    Refusal::invalid("binary frames are not supported; send JSON text frames");
-                session.send(&refusal.to_event(None));
                 continue;
             }
-            // Pings and pongs only refresh liveness (tungstenite answers pings itself).
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        };
+            Admit::Close => return End::Close(CloseCode::PolicyViolation),
+        }
+        if matches!(message, Message::Binary(_)) {
+            let refusal =
+                Refusal::invalid("binary frames are not supported; send JSON text frames");
+            session.send(&refusal.to_event(None));
+            continue;
+        }
         if text.len() > realtime.max_frame_bytes {
-            return ReadEnd::Violation(CloseCode::MessageTooBig);
+            return End::Violation(CloseCode::MessageTooBig);
         }
         let envelope = match parse_client_frame(text) {
             Ok(envelope) => envelope,
@@ -246,23 +255,174 @@ async fn read_loop(
                 continue;
             }
         };
-        session
-            .state
-            .transport_metrics
-            .envelope_in(envelope.wire_type());
+        metrics.envelope_in(envelope.wire_type());
         session.received_at = now;
-        if let Some(code) = handlers::dispatch(session, envelope).await {
-            return ReadEnd::Close(code);
+        match dispatch(session, envelope, socket, outbound, write_timeout).await {
+            Dispatched::Continue => {}
+            Dispatched::Close(code) => return End::Close(code),
+            Dispatched::SocketGone => return End::Gone,
         }
     }
 }
 
+/// What became of one envelope handed to the handlers.
+enum Dispatched {
+    /// Keep serving.
+    Continue,
+    /// The handler ends the connection with this code.
+    Close(CloseCode),
+    /// A write failed while the handler ran.
+    SocketGone,
+}
+
+/// Runs the handler for `envelope` while still writing what the hub queues for this connection:
+/// a handler that waits (on the database, say) must not let the connection's own queue fill up
+/// and close it as a slow consumer. A close requested meanwhile is left in the queue for
+/// [`serve`] to send once the handler is done. Most handlers finish on their first poll, and
+/// the queue is then not looked at.
+async fn dispatch(
+    session: &mut Session,
+    envelope: ClientEnvelope,
+    socket: &mut WsStream,
+    outbound: &mut OutboundReceiver,
+    write_timeout: Duration,
+) -> Dispatched {
+    // Boxed: the handlers' future is sized for the largest of them (several KiB, for the ones
+    // that wait on the database), and held inline it would be part of every connection's task
+    // even while the connection is idle.
+    let mut handled = Box::pin(handlers::dispatch(session, envelope));
+    let mut writing = true;
+    let mut socket_ok = true;
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            biased;
+            close = &mut handled => {
+                return match close {
+                    _ if !socket_ok => Dispatched::SocketGone,
+                    Some(code) => Dispatched::Close(code),
+                    None => Dispatched::Continue,
+                };
+            }
+            close = outbound.recv_many(&mut batch, BATCH), if writing => {
+                if close.is_some() {
+                    writing = false;
+                } else if !writer::write_frames(socket, &mut batch, write_timeout).await {
+                    writing = false;
+                    socket_ok = false;
+                }
+            }
+        }
+    }
+}
+
+/// After the server decided to close: writes what is still queued, then the close frame the
+/// queue ends with. `false` when the socket failed before the close frame could be attempted.
+async fn flush_and_close(
+    socket: &mut WsStream,
+    outbound: &mut OutboundReceiver,
+    metrics: &TransportMetrics,
+    write_timeout: Duration,
+) -> bool {
+    let mut batch = Vec::new();
+    loop {
+        if let Some(code) = outbound.recv_many(&mut batch, BATCH).await {
+            send_close(socket, code, metrics, write_timeout).await;
+            return true;
+        }
+        if !writer::write_frames(socket, &mut batch, write_timeout).await {
+            return false;
+        }
+    }
+}
+
+/// Counts and sends the close frame for `code`.
+async fn send_close(
+    socket: &mut WsStream,
+    code: CloseCode,
+    metrics: &TransportMetrics,
+    write_timeout: Duration,
+) {
+    metrics.close(code);
+    writer::close_now(socket, code, code.reason().to_owned(), write_timeout).await;
+}
+
+/// Whether a frame from the client may be handled under its rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// Handle it.
+    Yes,
+    /// Drop it and answer `RATE_LIMITED`.
+    Refuse,
+    /// Drop it; `RATE_LIMITED` was answered less than a second ago.
+    RefuseQuietly,
+    /// Too many strikes: close with 1008.
+    Close,
+}
+
+/// One connection's rate limit: a token per text or binary frame, strikes for frames over the
+/// limit, and at most one `RATE_LIMITED` answer per second.
+struct FrameLimiter {
+    bucket: TokenBucket,
+    strikes: u32,
+    strikes_before_close: u32,
+    last_refusal: Option<std::time::Instant>,
+}
+
+impl FrameLimiter {
+    fn new(realtime: &Realtime, now: std::time::Instant) -> Self {
+        Self {
+            bucket: TokenBucket::new(realtime.rate_limit(), now),
+            strikes: 0,
+            strikes_before_close: realtime.rate_limit_strikes_before_close,
+            last_refusal: None,
+        }
+    }
+
+    fn admit(&mut self, now: std::time::Instant) -> Admit {
+        if self.bucket.try_take(now) {
+            // Strikes decay instead of resetting, so a sender that gets one frame in now and
+            // then through the bucket while flooding still reaches the close.
+            self.strikes = self.strikes.saturating_sub(1);
+            return Admit::Yes;
+        }
+        self.strikes += 1;
+        if self.strikes >= self.strikes_before_close {
+            return Admit::Close;
+        }
+        // One `RATE_LIMITED` per second at most: a flood is not answered frame by frame.
+        if self
+            .last_refusal
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.last_refusal = Some(now);
+            Admit::Refuse
+        } else {
+            Admit::RefuseQuietly
+        }
+    }
+}
+
+/// The closing handshake: after our close frame, read (and discard) until the client's close
+/// frame or the end of the stream, for at most `limit`. Dropping the socket at once would reset
+/// a client that still had frames in flight, and it would never see our close code.
+async fn await_close_reply(socket: &mut WsStream, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(Ok(message)) = socket.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// A read error: a frame over the size cap closes with 1009, a protocol violation with 1002,
 /// invalid UTF-8 with 1007; anything else (I/O, a reset) means the socket is unusable.
-fn read_error(e: &tungstenite::Error) -> ReadEnd {
+fn read_error(e: &tungstenite::Error) -> End {
     match violation_code(e) {
-        Some(code) => ReadEnd::Violation(code),
-        None => ReadEnd::Gone,
+        Some(code) => End::Violation(code),
+        None => End::Gone,
     }
 }
 
@@ -314,20 +474,17 @@ async fn drain(mut socket: WsStream, limit: Duration) {
 /// The echo mode of the Autobahn compliance run (`SIGNALBOX_TEST_WS_ECHO`, see
 /// [`super::routes`]): every text or binary message is sent back; violations close exactly as
 /// on a real connection ([`read_error`], [`drain`]). Never touches the hub or the handlers.
-pub async fn echo(socket: WsStream, write_timeout: Duration) {
+pub async fn echo(mut socket: WsStream, write_timeout: Duration) {
     use futures_util::SinkExt;
-    let (mut sink, mut stream) = socket.split();
     loop {
-        let message = match stream.next().await {
+        let message = match socket.next().await {
             None => return,
             Some(Ok(message)) => message,
             Some(Err(e)) => {
-                if let ReadEnd::Violation(code) = read_error(&e) {
+                if let End::Violation(code) = read_error(&e) {
                     let reason = code.reason().to_owned();
-                    writer::close_now(&mut sink, code, reason, write_timeout).await;
-                    if let Ok(socket) = sink.reunite(stream) {
-                        drain(socket, write_timeout).await;
-                    }
+                    writer::close_now(&mut socket, code, reason, write_timeout).await;
+                    drain(socket, write_timeout).await;
                 }
                 return;
             }
@@ -336,16 +493,59 @@ pub async fn echo(socket: WsStream, write_timeout: Duration) {
             Message::Text(_) | Message::Binary(_) => message,
             Message::Close(_) => {
                 // tungstenite queued the close reply; one more read flushes it.
-                let _ = tokio::time::timeout(write_timeout, stream.next()).await;
+                let _ = tokio::time::timeout(write_timeout, socket.next()).await;
                 return;
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
-        if tokio::time::timeout(write_timeout, sink.send(reply))
+        if tokio::time::timeout(write_timeout, socket.send(reply))
             .await
             .map_or(true, |r| r.is_err())
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realtime(burst: u32, strikes: u32) -> Realtime {
+        Realtime {
+            rate_limit_burst: burst,
+            rate_limit_refill_per_sec: 1,
+            rate_limit_strikes_before_close: strikes,
+            ..Realtime::default()
+        }
+    }
+
+    #[test]
+    fn the_limiter_answers_once_a_second_then_closes_after_the_strikes() {
+        let start = std::time::Instant::now();
+        let mut limiter = FrameLimiter::new(&realtime(2, 4), start);
+        assert_eq!(limiter.admit(start), Admit::Yes);
+        assert_eq!(limiter.admit(start), Admit::Yes);
+        assert_eq!(limiter.admit(start), Admit::Refuse);
+        assert_eq!(limiter.admit(start), Admit::RefuseQuietly);
+        assert_eq!(limiter.admit(start), Admit::RefuseQuietly);
+        assert_eq!(limiter.admit(start), Admit::Close);
+    }
+
+    #[test]
+    fn strikes_decay_with_every_admitted_frame() {
+        let start = std::time::Instant::now();
+        let mut limiter = FrameLimiter::new(&realtime(1, 3), start);
+        assert_eq!(limiter.admit(start), Admit::Yes);
+        assert_eq!(limiter.admit(start), Admit::Refuse);
+        let later = start + Duration::from_millis(1500);
+        assert_eq!(limiter.admit(later), Admit::Yes, "one token refilled");
+        assert_eq!(
+            limiter.admit(later),
+            Admit::Refuse,
+            "a second since the last answer"
+        );
+        assert_eq!(limiter.admit(later), Admit::RefuseQuietly);
+        assert_eq!(limiter.admit(later), Admit::Close);
     }
 }

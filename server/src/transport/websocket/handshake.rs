@@ -14,8 +14,11 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 
-/// A server-side WebSocket over a connection taken from hyper.
-pub type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+use super::lazy_read::LazyReadBuffer;
+
+/// A server-side WebSocket over a connection taken from hyper, read through a
+/// [`LazyReadBuffer`] (no read-ahead held while idle).
+pub type WsStream = WebSocketStream<LazyReadBuffer<TokioIo<Upgraded>>>;
 
 /// A valid upgrade request, not answered yet.
 pub struct Handshake {
@@ -60,7 +63,7 @@ impl Handshake {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let socket = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        LazyReadBuffer::new(TokioIo::new(upgraded)),
                         Role::Server,
                         Some(config),
                     )

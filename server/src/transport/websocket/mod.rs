@@ -1,10 +1,12 @@
 //! The WebSocket transport: the upgrade at `/` and `/ws` (the Toju client connects to a signal
 //! URL), and one task per socket.
 //!
-//! Owns: the upgrade (`?token=`, `?v=MAJOR`, connection caps), reading frames ([`connection`]:
-//! size cap, rate limit, parsing, heartbeat) and writing them ([`writer`]: the hub's outbound
-//! queue, pings, close frames, bounded write time). What an envelope *does* is the handlers'
-//! business ([`crate::handlers`]); who receives what is the hub's ([`crate::hub`]).
+//! Owns: the upgrade (`?token=`, `?v=MAJOR`, connection caps), the connection's one task
+//! ([`connection`]: reading frames with their size cap, rate limit and parsing; writing the hub's
+//! outbound queue), its timer ([`heartbeat`]: pings and the liveness deadline) and the writes
+//! themselves ([`writer`]: batches flushed once, pings, close frames, bounded write time).
+//! What an envelope *does* is the handlers' business ([`crate::handlers`]); who receives what
+//! is the hub's ([`crate::hub`]).
 //!
 //! Never: parses JSON itself (it calls `signalbox_protocol::ws::parse_client_frame`), touches
 //! the database, or holds an unbounded buffer (the outbound queue is the hub's bounded one, and
@@ -12,6 +14,8 @@
 
 mod connection;
 mod handshake;
+mod heartbeat;
+mod lazy_read;
 mod writer;
 
 use std::net::SocketAddr;
@@ -147,8 +151,10 @@ fn upgrade(
     })
 }
 
-/// Bytes tungstenite reads from the socket at a time; the buffer grows only for larger frames.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads at a time, and the read buffer an idle connection keeps; the buffer
+/// grows only for larger frames. Small, because the socket underneath reads whole bursts
+/// ([`lazy_read`]): tungstenite's reads are then copies, not system calls.
+pub const READ_BUFFER_BYTES: usize = 512;
 /// Bytes tungstenite gathers before writing to the socket (a flush writes earlier).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
@@ -157,7 +163,7 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// The write buffer has no cap of its own: tungstenite refuses any single frame larger than the
 /// cap, and an outgoing frame (a large server's `server_users`) may exceed any fixed size. What a
 /// connection may hold is bounded before that, by the hub's outbound queue (frames and bytes)
-/// and by the writer flushing every batch.
+/// and by every batch being flushed.
 pub fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)

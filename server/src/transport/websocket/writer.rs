@@ -1,107 +1,81 @@
-//! The writing half of one socket: drains the hub's outbound queue into the socket, sends the
-//! heartbeat pings, and ends with a close frame.
+//! Writing to one socket: a batch of the hub's frames fed to tungstenite and flushed once,
+//! heartbeat pings, and close frames.
 //!
-//! Every socket operation is bounded by `realtime.writeTimeoutMs`: a peer that stops reading
-//! cannot pin the task (its queue overflows and the hub closes it with 4008; if even the close
-//! frame cannot be written in time, the socket is simply dropped).
+//! Every socket operation (one frame fed, one flush, a ping, a close frame) is bounded by
+//! `realtime.writeTimeoutMs`: a peer that stops reading cannot pin its connection (its queue
+//! overflows and the hub closes it with 4008; if even the close frame cannot be written in time,
+//! the socket is simply dropped). An operation that completes at once, as most do, never arms a
+//! timer ([`bounded`]).
+//!
+//! Never reads from the socket or decides when a connection closes ([`super::connection`]
+//! does both); never holds frames beyond the batch it was handed.
 
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt};
 use signalbox_protocol::CloseCode;
-use tokio::time::{MissedTickBehavior, interval, timeout};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::handshake::WsStream;
+use crate::hub::Frame;
 
-use crate::hub::{Frame, OutboundReceiver};
-use crate::transport::metrics::TransportMetrics;
+/// Most frames taken from the outbound queue for one socket flush.
+pub const BATCH: usize = 64;
 
-/// Frames taken from the queue per socket flush.
-const BATCH: usize = 64;
-
-/// How the writer ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriterEnd {
-    /// A close frame with this code was sent (or attempted).
-    Closed(CloseCode),
-    /// The socket failed or a write timed out.
-    SocketGone,
-}
-
-/// Timings of one writer.
-#[derive(Debug, Clone, Copy)]
-pub struct WriterSettings {
-    /// Interval between pings.
-    pub ping_every: Duration,
-    /// Longest one socket operation may take.
-    pub write_timeout: Duration,
-}
-
-/// Runs until the hub asks for a close or the socket fails; hands the sink back (the reader may
-/// need the whole socket again to drain it after a close).
-pub async fn run(
-    mut sink: SplitSink<WsStream, Message>,
-    outbound: OutboundReceiver,
-    settings: WriterSettings,
-    metrics: &TransportMetrics,
-) -> (WriterEnd, SplitSink<WsStream, Message>) {
-    let end = drive(&mut sink, outbound, settings, metrics).await;
-    (end, sink)
-}
-
-async fn drive(
-    sink: &mut SplitSink<WsStream, Message>,
-    mut outbound: OutboundReceiver,
-    settings: WriterSettings,
-    metrics: &TransportMetrics,
-) -> WriterEnd {
-    let mut ping = interval(settings.ping_every);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ping.tick().await;
-    let mut batch: Vec<Frame> = Vec::with_capacity(BATCH);
-    loop {
-        tokio::select! {
-            close = outbound.recv_many(&mut batch, BATCH) => {
-                if let Some(code) = close {
-                    metrics.close(code);
-                    let frame = close_message(code, code.reason().to_owned());
-                    let _ = timeout(settings.write_timeout, sink.send(frame)).await;
-                    return WriterEnd::Closed(code);
-                }
-                for frame in batch.drain(..) {
-                    // The frame's bytes are shared, not copied, with every recipient.
-                    let message = Message::Text(frame.to_text());
-                    if !bounded(settings.write_timeout, sink.feed(message)).await {
-                        return WriterEnd::SocketGone;
-                    }
-                }
-                if !bounded(settings.write_timeout, sink.flush()).await {
-                    return WriterEnd::SocketGone;
-                }
-            }
-            _ = ping.tick() => {
-                if !bounded(settings.write_timeout, sink.send(Message::Ping(Default::default()))).await {
-                    return WriterEnd::SocketGone;
-                }
-            }
-        }
-    }
-}
-
-/// Awaits one socket operation for at most `limit`; `false` when it failed or took too long.
-async fn bounded<E>(limit: Duration, operation: impl Future<Output = Result<(), E>>) -> bool {
-    matches!(timeout(limit, operation).await, Ok(Ok(())))
-}
-
-/// Sends a close frame on a socket that never joined the hub (refused version).
-pub async fn close_now<S>(sink: &mut S, code: CloseCode, reason: String, limit: Duration)
+/// Feeds every frame of `batch` to the socket (tungstenite gathers them in its write buffer)
+/// and flushes once; `false` when the socket failed or one operation took longer than `limit`.
+/// `batch` is left empty either way.
+pub async fn write_frames<S>(socket: &mut S, batch: &mut Vec<Frame>, limit: Duration) -> bool
 where
     S: Sink<Message> + Unpin,
 {
-    let _ = timeout(limit, sink.send(close_message(code, reason))).await;
+    let mut written = true;
+    for frame in batch.drain(..) {
+        // The frame's bytes are shared, not copied, with every recipient.
+        let message = Message::Text(frame.to_text());
+        if !matches!(bounded(limit, socket.feed(message)).await, Some(Ok(()))) {
+            written = false;
+            break;
+        }
+    }
+    batch.clear();
+    written && matches!(bounded(limit, socket.flush()).await, Some(Ok(())))
+}
+
+/// Sends a heartbeat ping; `false` when the socket failed or the write took longer than `limit`.
+pub async fn ping<S>(socket: &mut S, limit: Duration) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    let ping = socket.send(Message::Ping(Default::default()));
+    matches!(bounded(limit, ping).await, Some(Ok(())))
+}
+
+/// Runs `operation` for at most `limit`; `None` when it took longer. It is polled once first,
+/// and only an operation that has to wait (a full socket) arms a timer: writes that complete
+/// at once cost no timer registration.
+async fn bounded<F: Future>(limit: Duration, operation: F) -> Option<F::Output> {
+    let mut operation = std::pin::pin!(operation);
+    let first = std::future::poll_fn(|cx| match operation.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match first {
+        Some(output) => Some(output),
+        None => timeout(limit, operation).await.ok(),
+    }
+}
+
+/// Sends a close frame with `code` and `reason`, waiting at most `limit`; whether it went out
+/// changes nothing for the caller (the connection ends either way).
+pub async fn close_now<S>(socket: &mut S, code: CloseCode, reason: String, limit: Duration)
+where
+    S: Sink<Message> + Unpin,
+{
+    let _ = bounded(limit, socket.send(close_message(code, reason))).await;
 }
 
 fn close_message(code: CloseCode, reason: String) -> Message {
@@ -109,4 +83,21 @@ fn close_message(code: CloseCode, reason: String) -> Message {
         code: code.code().into(),
         reason: reason.into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_ready_or_waking_operation_completes_and_one_that_never_does_is_cut_off() {
+        let limit = Duration::from_millis(20);
+        assert_eq!(bounded(limit, async { 7 }).await, Some(7));
+        let after_a_yield = async {
+            tokio::task::yield_now().await;
+            8
+        };
+        assert_eq!(bounded(limit, after_a_yield).await, Some(8));
+        assert_eq!(bounded(limit, std::future::pending::<()>()).await, None);
+    }
 }
