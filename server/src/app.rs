@@ -88,6 +88,8 @@ pub struct AppState {
     pub sse: SseTransport,
     /// What the gauges, `/metrics` and `/admin` read.
     pub observed: Arc<Observed>,
+    /// The cluster backplane, in `cluster.mode: "redis"` (`None` standalone).
+    pub cluster: Option<Arc<crate::cluster::glue::ClusterNode>>,
 }
 
 impl AppState {
@@ -117,6 +119,15 @@ impl AppState {
         let realtime = &config.variables.realtime;
         let security = &config.variables.security;
         let hub = Hub::new(crate::hub::HubConfig::from_settings(realtime, security));
+        let cluster = match crate::cluster::ClusterSettings::from_config(&config.variables.cluster)
+        {
+            None => None,
+            Some(settings) => Some(Arc::new(
+                crate::cluster::glue::ClusterNode::start(settings, &hub)
+                    .await
+                    .map_err(|e| RunError::Start(e.to_string()))?,
+            )),
+        };
         let connection_gate = Arc::new(ConnectionGate::new(
             realtime.max_connections,
             realtime.max_connections_per_ip,
@@ -187,6 +198,7 @@ impl AppState {
             previews,
             sse,
             observed,
+            cluster,
         });
         tokio::spawn(purge_loop(Arc::downgrade(&state)));
         Ok(state)
@@ -425,6 +437,9 @@ impl RunningServer {
         self.state.sse.shutdown();
         while self.state.connection_gate.open() > 0 && Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let Some(cluster) = &self.state.cluster {
+            cluster.stop().await;
         }
         let _ = self.stop.send(());
         self.purge.abort();

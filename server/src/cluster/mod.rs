@@ -11,10 +11,11 @@
 //! pending-relay table [`relay`]), the numbers ([`metrics`]), and the node that ties them together ([`Backplane`], in
 //! [`node`], over the state its tasks share, `inner.rs`).
 //!
-//! Never: knows the protocol's envelopes (frames and roster entries are opaque bytes made by
-//! the hub), touches the hub, the handlers or the transports (the hub plugs in through the
-//! `Bus`/`Presence` traits: a later step), blocks a caller on a full queue, or logs the Redis
-//! URL. Not wired into `app` or the variables file yet: nothing runs it but its tests.
+//! Never (outside [`glue`]): knows the protocol's envelopes (frames and roster entries are
+//! opaque bytes made by the hub), touches the hub, the handlers or the transports; never
+//! blocks a caller on a full queue or logs the Redis URL. The hub plugs in through its
+//! `Remote` hook, implemented in [`glue`] (the one module here that touches the hub); `app`
+//! starts the backplane in `cluster.mode: "redis"`.
 //!
 //! # The glue contract (what the hub's cluster glue must do)
 //!
@@ -66,6 +67,7 @@ pub mod connect;
 pub mod elsewhere;
 pub mod floor;
 pub mod forward;
+pub mod glue;
 pub mod heartbeat;
 mod inner;
 pub mod keys;

@@ -7,14 +7,58 @@
 //! ([`crate::hub::Hub::forward`]). `TARGET_NOT_FOUND` when the target is offline, `FORBIDDEN`
 //! when the two share no server (unless `realtime.forwarding` is `open`); both carry the
 //! `requestId` of a failed RPC.
+//!
+//! In cluster mode the local delivery comes first, then the same frame goes through the hub's
+//! `Remote` hook to the target's other nodes; the refusal stands only when no node took it,
+//! and a backplane that cannot reach Redis answers `INTERNAL_ERROR` ("unreachable"; the
+//! WebSocket error codes have no `UNAVAILABLE` yet: adding one is a protocol change).
 
-use signalbox_protocol::ClientEnvelope;
+use signalbox_protocol::{ClientEnvelope, ErrorCode};
 
-use super::{Handled, Next, Session};
+use super::{Handled, Next, Refusal, Session};
+use crate::hub::{HubError, RemoteForward};
 
 /// Handles one forwarded envelope.
-pub fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
-    session.hub().forward(session.key(), envelope)?;
+pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
+    match session.hub().remote() {
+        None => {
+            session.hub().forward(session.key(), envelope)?;
+        }
+        Some(remote) => {
+            let local = session.hub().forward(session.key(), envelope.clone());
+            if let Err(e) = &local
+                && !matches!(
+                    e,
+                    HubError::TargetNotFound { .. } | HubError::Forbidden { .. }
+                )
+            {
+                return Err(e.clone().into());
+            }
+            let out = session.hub().forward_frame(session.key(), envelope)?;
+            let outcome = remote
+                .forward(&out.from, &out.target, &out.frame, out.shared)
+                .await;
+            match (local, outcome) {
+                (Ok(_), _) | (Err(_), RemoteForward::Delivered) => {}
+                (Err(e), RemoteForward::TargetNotFound | RemoteForward::LocalOnly) => {
+                    return Err(e.into());
+                }
+                (Err(_), RemoteForward::Forbidden) => {
+                    return Err(HubError::Forbidden {
+                        target: out.target,
+                        request_id: out.request_id,
+                    }
+                    .into());
+                }
+                (Err(_), RemoteForward::Unavailable) => {
+                    return Err(Refusal::new(
+                        ErrorCode::InternalError,
+                        "the cluster backplane is unreachable; try again",
+                    ));
+                }
+            }
+        }
+    }
     session
         .state
         .transport_metrics

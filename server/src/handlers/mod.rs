@@ -86,6 +86,6 @@ async fn route(session: &mut Session, envelope: ClientEnvelope) -> Handled {
         | C::ServerIconPeerRequest(_)
         | C::ServerIconPeerData(_)
         | C::RpcRequest(_)
-        | C::RpcResponse(_)) => forward::handle(session, forwarded),
+        | C::RpcResponse(_)) => forward::handle(session, forwarded).await,
     }
 }

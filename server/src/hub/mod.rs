@@ -48,8 +48,8 @@
 //! owns and adds a backplane: local fan-outs also publish the frame (from a background task fed
 //! by a bounded channel, so the API stays synchronous and non-blocking), remote frames are
 //! injected into the same local fan-out, and presence/scopes are mirrored from the other nodes.
-//! That seam is deliberately not a trait yet: with one implementation a trait would only guess
-//! at the second one's needs.
+//! In cluster mode that seam is the [`Remote`] hook (`remote.rs`: why a hook object and not a
+//! `Bus` trait); standalone mode sets none.
 //!
 //! # Decisions
 //! - Broadcast exclusion is the caller's choice per envelope ([`Exclude`]): either only the
@@ -68,6 +68,7 @@ pub mod outbound;
 mod icons;
 mod presence;
 mod registry;
+mod remote;
 mod scopes;
 
 #[cfg(test)]
@@ -86,6 +87,7 @@ pub use metrics::{HubMetrics, MetricsSnapshot};
 pub use outbound::{Frame, Outbound, OutboundConfig, OutboundReceiver, Outbox, SendOutcome};
 pub use presence::Profile;
 pub use registry::{ConnKey, Disconnected, Exclude, Fanout, Identified};
+pub use remote::{ForwardFrame, Membership, Remote, RemoteForward, RemoteFuture};
 pub use scopes::{Joined, Left};
 
 use registry::{Ctx, State};
@@ -253,6 +255,8 @@ struct Inner {
     config: HubConfig,
     metrics: Arc<HubMetrics>,
     next_key: AtomicU64,
+    /// The hook to other nodes; unset in standalone mode.
+    remote: std::sync::OnceLock<Arc<dyn Remote>>,
 }
 
 /// The hub handle: cheap to clone, shared by every transport task.
@@ -284,6 +288,7 @@ impl Hub {
                 config,
                 metrics: Arc::new(HubMetrics::default()),
                 next_key: AtomicU64::new(1),
+                remote: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -348,7 +353,10 @@ impl Hub {
         user_id: UserId,
         profile: Profile,
     ) -> Result<Identified, HubError> {
-        self.write().identify(self.ctx(), conn, user_id, profile)
+        let mut state = self.write();
+        let identified = state.identify(self.ctx(), conn, user_id, profile)?;
+        self.tell_identified(&state, &identified);
+        Ok(identified)
     }
 
     /// The identity of a connection, once identified.
@@ -365,7 +373,14 @@ impl Hub {
     /// the connection, and `user_joined` for the server when this is the user's first
     /// connection there. Joining again only re-sends the roster.
     pub fn join_server(&self, conn: ConnKey, server: &ServerId) -> Result<Joined, HubError> {
-        self.write().join(self.ctx(), conn, server)
+        let mut state = self.write();
+        let joined = state.join(self.ctx(), conn, server)?;
+        if joined.user_joined
+            && let Some(user) = state.conns.get(&conn).and_then(|c| c.user.clone())
+        {
+            self.tell_joined(&state, server, &user);
+        }
+        Ok(joined)
     }
 
     /// Views a server without joining: queues `server_users` for the connection; no
@@ -377,7 +392,13 @@ impl Hub {
     /// Leaves a joined or viewed server; `user_left` goes out when it was the user's last
     /// joined connection there. Leaving a server never joined is not an error.
     pub fn leave_server(&self, conn: ConnKey, server: &ServerId) -> Result<Left, HubError> {
-        self.write().leave(self.ctx(), conn, server)
+        let mut state = self.write();
+        let user = state.conns.get(&conn).and_then(|c| c.user.clone());
+        let left = state.leave(self.ctx(), conn, server)?;
+        if let Some(user) = user {
+            self.tell_left(server, &user, &left);
+        }
+        Ok(left)
     }
 
     /// Sets the user's status and queues `status_update` once per connection sharing a joined
@@ -437,7 +458,13 @@ impl Hub {
             key: conn,
             user_tag,
         };
-        Ok(state.server_fanout(ctx, origin, server, exclude, envelope.wire_type(), &frame))
+        let fanout =
+            state.server_fanout(ctx, origin, server, exclude, envelope.wire_type(), &frame);
+        drop(state);
+        if let Some(remote) = self.remote() {
+            remote.broadcast(server, &user_id, &frame);
+        }
+        Ok(fanout)
     }
 
     /// Forwards an `offer`, `answer`, `ice_candidate`, `direct-*`, `server_icon_peer_*` or
@@ -544,7 +571,10 @@ impl Hub {
         });
         let frame = ctx.frame(&denied).ok();
         for key in &keys {
-            let _ = state.leave(ctx, *key, server);
+            let user = state.conns.get(key).and_then(|c| c.user.clone());
+            if let (Ok(left), Some(user)) = (state.leave(ctx, *key, server), user) {
+                self.tell_left(server, &user, &left);
+            }
             if let (Some(frame), Some(conn)) = (&frame, state.conns.get(key)) {
                 conn.outbox.try_send(frame);
             }
@@ -685,7 +715,10 @@ impl Hub {
     /// Forgets a connection: leaves every server (`user_left` where it was the user's last
     /// connection), drops the user when it was its last connection. `None` when already gone.
     pub fn disconnect(&self, conn: ConnKey) -> Option<Disconnected> {
-        self.write().disconnect(self.ctx(), conn)
+        let mut state = self.write();
+        let gone = state.disconnect(self.ctx(), conn)?;
+        self.tell_disconnected(&gone);
+        Some(gone)
     }
 
     /// Asks every connection's transport to close with `code` after its queued frames (1001 on
