@@ -1,0 +1,181 @@
+//! Cluster mode wired end to end in one process: two `app::start` servers in
+//! `cluster.mode: "redis"` on one `redis-server` (started here on a free loopback port) and one
+//! PostgreSQL schema (`SIGNALBOX_TEST_POSTGRES_URL`, `scripts/postgres start`), real WebSocket
+//! clients, one on each node. Skipped with a printed reason when either is missing (a failure
+//! under `CI=true`). No timed assertions: every wait has a generous deadline.
+#![allow(missing_docs)]
+
+mod common;
+mod pg;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::TestServer;
+use common::ws::WsClient;
+use serde_json::{Value, json};
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_server() -> Option<RedisServer> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cluster wiring tests cannot be skipped in CI: redis-server is missing"
+        );
+        println!("SKIPPED: redis-server is not installed");
+        return None;
+    };
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "redis-server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(RedisServer { child, port })
+}
+
+async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
+    let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
+    ws.send(json!({"type": "identify", "displayName": name}))
+        .await;
+    ws.send(json!({"type": "keepalive"})).await;
+    ws.expect("keepalive").await;
+    ws
+}
+
+fn names(users: &Value) -> Vec<String> {
+    let mut names: Vec<String> = users["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["oderId"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_chat_offers_and_rosters() {
+    let Some(base) = pg::server_url("two_nodes_share_chat_offers_and_rosters") else {
+        return;
+    };
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let url = pg::fresh_schema_url(&base).await;
+    let variables = |node: &str| {
+        json!({
+            "directory": { "backend": "postgres", "postgresUrl": url },
+            "cluster": {
+                "mode": "redis",
+                "nodeId": node,
+                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
+                "keyPrefix": "wiring:",
+            }
+        })
+        .to_string()
+    };
+    // One prefix for both nodes: they are one cluster.
+    let shared = variables("node-a");
+    let prefix: Value =
+        serde_json::from_str::<Value>(&shared).expect("json")["cluster"]["keyPrefix"].clone();
+    let mut b_vars: Value = serde_json::from_str(&variables("node-b")).expect("json");
+    b_vars["cluster"]["keyPrefix"] = prefix;
+    let b_text = b_vars.to_string();
+    let (a, b) = tokio::join!(
+        TestServer::start_with(&shared),
+        TestServer::start_with(&b_text)
+    );
+    a.client().get("/api/ready", None).await.expect_ok(200);
+
+    let (ada_token, ada) = a.client().guest("Ada").await;
+    let (bob_token, bob) = a.client().guest("Bob").await;
+    a.client()
+        .call(
+            "POST",
+            "/api/servers",
+            Some(&ada_token),
+            Some(&json!({"id": "lobby", "name": "Lobby", "visibility": "public"})),
+        )
+        .await
+        .expect_ok(201);
+
+    let mut on_a = connect_as(&a, &ada_token, "Ada").await;
+    let mut on_b = connect_as(&b, &bob_token, "Bob").await;
+    on_a.send(json!({"type": "join_server", "serverId": "lobby"}))
+        .await;
+    on_a.until("plugin_requirements").await;
+    on_b.send(json!({"type": "join_server", "serverId": "lobby"}))
+        .await;
+    // The local roster first, then the cluster's: the last one before plugin_requirements.
+    let mut roster = on_b.expect("server_users").await;
+    loop {
+        let next = on_b.recv().await;
+        match next["type"].as_str() {
+            Some("server_users") => roster = next,
+            Some("plugin_requirements") => break,
+            other => panic!("unexpected {other:?}: {next}"),
+        }
+    }
+    let mut both = vec![ada.clone(), bob.clone()];
+    both.sort();
+    assert_eq!(
+        names(&roster),
+        both,
+        "Bob on node B sees Ada of node A: {roster}"
+    );
+    let joined = on_a.until("user_joined").await;
+    assert_eq!(joined["user"]["oderId"], bob.as_str(), "{joined}");
+
+    on_a.send(json!({"type": "chat_message", "serverId": "lobby", "message": {"text": "hi"}}))
+        .await;
+    let chat = on_b.until("chat_message").await;
+    assert_eq!(chat["senderId"], ada.as_str(), "{chat}");
+    assert_eq!(chat["message"]["text"], "hi");
+
+    on_a.send(
+        json!({"type": "offer", "targetUserId": bob, "sdp": {"type": "offer", "sdp": "v=0"}}),
+    )
+    .await;
+    let offer = on_b.until("offer").await;
+    assert_eq!(offer["fromUserId"], ada.as_str(), "{offer}");
+
+    on_b.send(
+        json!({"type": "answer", "targetUserId": ada, "sdp": {"type": "answer", "sdp": "v=0"}}),
+    )
+    .await;
+    let answer = on_a.until("answer").await;
+    assert_eq!(answer["fromUserId"], bob.as_str(), "{answer}");
+
+    on_a.send(json!({"type": "offer", "targetUserId": "nobody-anywhere", "sdp": {"type": "offer", "sdp": "v=0"}}))
+        .await;
+    on_a.expect_error("TARGET_NOT_FOUND").await;
+
+    on_b.close().await;
+    let left = on_a.until("user_left").await;
+    assert_eq!(left["oderId"], bob.as_str(), "{left}");
+}
