@@ -178,4 +178,40 @@ async fn two_nodes_share_chat_offers_and_rosters() {
     on_b.close().await;
     let left = on_a.until("user_left").await;
     assert_eq!(left["oderId"], bob.as_str(), "{left}");
+
+    // Redis goes away: /api/ready stays 200 but says degraded, /api/health stays 200 and ok.
+    drop(redis);
+    let started = std::time::Instant::now();
+    loop {
+        let ready = a.client().get("/api/ready", None).await.expect_ok(200);
+        if ready["status"] == "degraded" {
+            assert!(
+                ready["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("Redis")),
+                "{ready}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never degraded: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = a.client().get("/api/health", None).await.expect_ok(200);
+    assert_eq!(health["status"], "ok", "{health}");
+    // Local delivery goes on.
+    let mut ada_phone = connect_as(&a, &ada_token, "Ada").await;
+    ada_phone
+        .send(json!({"type": "join_server", "serverId": "lobby"}))
+        .await;
+    ada_phone.until("plugin_requirements").await;
+    ada_phone
+        .send(
+            json!({"type": "chat_message", "serverId": "lobby", "message": {"text": "still here"}}),
+        )
+        .await;
+    let chat = on_a.until("chat_message").await;
+    assert_eq!(chat["message"]["text"], "still here", "{chat}");
 }

@@ -24,4 +24,8 @@ uptimeSeconds: number,
 /**
  * Open realtime connections (WebSocket and SSE streams).
  */
-connections: number, };
+connections: number, 
+/**
+ * Why the status is `degraded` (absent otherwise).
+ */
+reason?: string, };

@@ -3,4 +3,4 @@
 /**
  * Whether the server is serving normally.
  */
-export type HealthStatus = "ok" | "draining";
+export type HealthStatus = "ok" | "draining" | "degraded";

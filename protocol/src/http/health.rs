@@ -12,6 +12,10 @@ pub enum HealthStatus {
     Ok,
     /// Shutting down: finishing in-flight work, accepting nothing new.
     Draining,
+    /// Serving, but a dependency other than the database is out (in cluster mode: Redis is
+    /// unreachable, so only local delivery works); `reason` says which. `GET /api/ready`
+    /// answers it with 200: the node stays in rotation for its local clients.
+    Degraded,
 }
 
 /// Body of `GET /api/health` (and of `GET /api/ready` when ready).
@@ -28,4 +32,8 @@ pub struct HealthResponse {
     pub uptime_seconds: u32,
     /// Open realtime connections (WebSocket and SSE streams).
     pub connections: u32,
+    /// Why the status is `degraded` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reason: Option<String>,
 }

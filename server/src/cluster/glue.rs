@@ -165,6 +165,10 @@ impl ClusterRemote {
 }
 
 impl Remote for ClusterRemote {
+    fn is_up(&self) -> bool {
+        self.backplane.get().is_some_and(|b| b.is_up())
+    }
+
     fn broadcast(&self, server: &ServerId, sender: &UserId, frame: &Frame) {
         let Some(backplane) = self.backplane.get() else {
             return;

@@ -59,6 +59,9 @@ pub trait Remote: Send + Sync + 'static {
     /// Who is on this node changed. Must queue, never wait: called under the hub's lock.
     fn membership(&self, change: Membership);
 
+    /// Whether the other nodes are reachable now (`/api/ready` reports `degraded` otherwise).
+    fn is_up(&self) -> bool;
+
     /// The roster of `server` over every node: `(user, UserSummary JSON)` (`None`:
     /// unreachable). The join handler sends it merged with the local one
     /// ([`super::Hub::send_cluster_roster`]), so a member sees the whole cluster's roster.
@@ -319,6 +322,10 @@ mod tests {
     struct Recorded(Mutex<Vec<(String, String, String)>>);
 
     impl Remote for Recorded {
+        fn is_up(&self) -> bool {
+            true
+        }
+
         fn roster(
             &self,
             _server: &ServerId,

@@ -40,7 +40,7 @@ pub fn routes() -> Vec<Route<HealthApi>> {
             Method::GET,
             "/api/ready",
             AuthRule::Public,
-            "200 when ready; 503 UNAVAILABLE while draining or when the database is unreachable.",
+            "200 when ready (status `degraded` in cluster mode while Redis is unreachable); 503 UNAVAILABLE while draining or when the database is unreachable.",
             handler!(ready),
         )
         .answers(body!(HealthResponse)),
@@ -58,6 +58,7 @@ fn snapshot(api: &HealthApi) -> HealthResponse {
         protocol_version: PROTOCOL_VERSION.to_owned(),
         uptime_seconds: u32::try_from(api.lifecycle.uptime().as_secs()).unwrap_or(u32::MAX),
         connections: u32::try_from(api.hub.stats().connections).unwrap_or(u32::MAX),
+        reason: None,
     }
 }
 
@@ -80,5 +81,12 @@ pub async fn ready(api: Arc<HealthApi>, _req: Req) -> Result<Reply, ApiFailure> 
             "the database is unreachable",
         ));
     }
-    Reply::ok(&snapshot(&api))
+    let mut body = snapshot(&api);
+    // Cluster mode with Redis out: still ready (local delivery works, and a dead Redis must not
+    // take every node out of rotation), but said so. `/api/health` never looks.
+    if api.hub.remote().is_some_and(|remote| !remote.is_up()) {
+        body.status = HealthStatus::Degraded;
+        body.reason = Some("the cluster backplane (Redis) is unreachable".to_owned());
+    }
+    Reply::ok(&body)
 }

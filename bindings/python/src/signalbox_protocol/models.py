@@ -325,6 +325,12 @@ class HealthStatus(Enum):
     """
     Shutting down: finishing in-flight work, accepting nothing new.
     """
+    degraded = "degraded"
+    """
+    Serving, but a dependency other than the database is out (in cluster mode: Redis is
+    unreachable, so only local delivery works); `reason` says which. `GET /api/ready`
+    answers it with 200: the node stays in rotation for its local clients.
+    """
 
 
 class IceCandidate(BaseModel):
@@ -1689,6 +1695,10 @@ class HealthResponse(BaseModel):
     protocolVersion: str
     """
     The protocol version it speaks.
+    """
+    reason: str | None = None
+    """
+    Why the status is `degraded` (absent otherwise).
     """
     status: HealthStatus
     """
