@@ -180,6 +180,7 @@ impl AppState {
             address_limits: Arc::clone(&address_limits),
             transport_metrics: Arc::clone(&transport_metrics),
             lifecycle: Arc::clone(&lifecycle),
+            cluster: cluster.clone(),
         });
         let state = Arc::new(Self {
             config,

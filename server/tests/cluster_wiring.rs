@@ -179,6 +179,18 @@ async fn two_nodes_share_chat_offers_and_rosters() {
     let left = on_a.until("user_left").await;
     assert_eq!(left["oderId"], bob.as_str(), "{left}");
 
+    let metrics = a.client().get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "signalbox_cluster_redis_up 1",
+        "signalbox_cluster_publish_queue_limit 65536",
+    ] {
+        assert!(
+            metrics.text.lines().any(|l| l == line),
+            "no `{line}` in /metrics"
+        );
+    }
+
     // Redis goes away: /api/ready stays 200 but says degraded, /api/health stays 200 and ok.
     drop(redis);
     let started = std::time::Instant::now();

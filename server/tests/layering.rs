@@ -88,6 +88,8 @@ const TARGET: &[(&str, &[&str])] = &[
         "observe",
         &[
             "hub",
+            // Its numbers only (`Backplane::metrics`), in redis mode.
+            "cluster",
             "directory",
             "transport",
             "auth",

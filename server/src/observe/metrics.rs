@@ -237,10 +237,103 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
 
     gauge_lines(&mut out, scrape);
     db_latency(&mut out, observed);
+    if let Some(cluster) = &observed.cluster {
+        cluster_lines(&mut out, &cluster.backplane().metrics());
+    }
     if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&PROCESS.collect(), &mut out) {
         tracing::error!(error = %e, "metrics: process gauges could not be encoded");
     }
     out
+}
+
+/// The cluster backplane's numbers (`signalbox_cluster_*`, redis mode only).
+fn cluster_lines(out: &mut String, m: &crate::cluster::MetricsSnapshot) {
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    let lines: [(&str, &str, &str, u64); 13] = [
+        (
+            "cluster_redis_up",
+            "gauge",
+            "1 while the backplane's last pipeline reached Redis, else 0 (/api/ready says degraded).",
+            u64::from(m.redis_up),
+        ),
+        (
+            "cluster_publish_queue_depth",
+            "gauge",
+            "Operations waiting for Redis in the publish queue.",
+            n(m.publish_queue_depth),
+        ),
+        (
+            "cluster_publish_queue_limit",
+            "gauge",
+            "Limit of signalbox_cluster_publish_queue_depth (setting cluster.publishQueue).",
+            n(m.publish_queue_limit),
+        ),
+        (
+            "cluster_pending_relays",
+            "gauge",
+            "Relayed SSE requests awaiting an answer.",
+            n(m.pending_relays),
+        ),
+        (
+            "cluster_pending_relays_limit",
+            "gauge",
+            "Limit of signalbox_cluster_pending_relays (setting cluster.maxPendingRelays).",
+            n(m.pending_relays_limit),
+        ),
+        (
+            "cluster_publish_queue_full_total",
+            "counter",
+            "Operations refused because the publish queue was full.",
+            m.publish_queue_full,
+        ),
+        (
+            "cluster_pushes_dropped_total",
+            "counter",
+            "Pushes from Redis dropped because the subscriber's queue was full.",
+            m.pushes_dropped,
+        ),
+        (
+            "cluster_undecodable_total",
+            "counter",
+            "Messages on this node's channels that did not decode.",
+            m.undecodable,
+        ),
+        (
+            "cluster_roster_refetches_total",
+            "counter",
+            "Roster snapshots fetched after a version gap.",
+            m.roster_refetches,
+        ),
+        (
+            "cluster_relay_timeouts_total",
+            "counter",
+            "Relayed SSE requests that got no answer in time.",
+            m.relay_timeouts,
+        ),
+        (
+            "cluster_relays_refused_total",
+            "counter",
+            "Relayed SSE requests refused at the pending bound.",
+            m.relays_refused,
+        ),
+        (
+            "cluster_resyncs_total",
+            "counter",
+            "Resyncs of this node's state into Redis.",
+            m.resyncs,
+        ),
+        (
+            "cluster_reaped_total",
+            "counter",
+            "Dead nodes this node reaped.",
+            m.reaped,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        let _ = writeln!(out, "# HELP signalbox_{name} {help}");
+        let _ = writeln!(out, "# TYPE signalbox_{name} {kind}");
+        let _ = writeln!(out, "signalbox_{name} {value}");
+    }
 }
 
 /// Every registered bound (size and `_limit`) and size.

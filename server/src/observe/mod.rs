@@ -50,6 +50,8 @@ pub struct Observed {
     pub transport_metrics: Arc<TransportMetrics>,
     /// Uptime and draining.
     pub lifecycle: Arc<Lifecycle>,
+    /// The cluster backplane's numbers, in `cluster.mode: "redis"`.
+    pub cluster: Option<Arc<crate::cluster::glue::ClusterNode>>,
 }
 
 impl std::fmt::Debug for Observed {
