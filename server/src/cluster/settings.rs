@@ -3,31 +3,22 @@
 //! Owns: [`ClusterSettings`], its documented defaults and its validation (every value a node
 //! writes into Redis key names is bounded here).
 //!
-//! Never: reads files or the environment (the variables file takes these keys when cluster
-//! mode is wired into `config`), and never formats the Redis URL (it may hold a password).
+//! The defaults and bounds are the `cluster` section's (`crate::config::cluster`, re-exported
+//! here); [`ClusterSettings::from_config`] resolves that section for one start (the node id).
+//!
+//! Never: reads files or the environment (`config` does), and never formats the Redis URL (it
+//! may hold a password).
 
 use signalbox_protocol::Secret;
 
 use super::ClusterError;
 
-/// Default interval between two heartbeats of a node, in milliseconds.
-pub const DEFAULT_HEARTBEAT_MS: u64 = 2_000;
-/// Default time after its last heartbeat at which a node counts as dead, in milliseconds.
-pub const DEFAULT_NODE_TTL_MS: u64 = 10_000;
-/// Default prefix of every key and channel the backplane touches.
-pub const DEFAULT_KEY_PREFIX: &str = "sb:";
-/// Default bound of the publisher's queue (operations waiting for Redis).
-pub const DEFAULT_PUBLISH_QUEUE: usize = 65_536;
-/// Default time a node waits for the answer to a relayed SSE request, in milliseconds.
-pub const DEFAULT_RELAY_TIMEOUT_MS: u64 = 2_000;
-/// Default bound of relayed SSE requests awaiting an answer on one node.
-pub const DEFAULT_MAX_PENDING_RELAYS: usize = 4_096;
-/// Longest node id accepted (it is part of key and channel names).
-pub const MAX_NODE_ID_LEN: usize = 64;
-/// Longest key prefix accepted.
-pub const MAX_KEY_PREFIX_LEN: usize = 32;
-/// The node TTL must cover at least this many heartbeats (one lost heartbeat is no death).
-pub const MIN_HEARTBEATS_PER_TTL: u64 = 3;
+use crate::config::cluster::{ClusterConfig, ClusterMode, is_valid_key_prefix, is_valid_node_id};
+pub use crate::config::cluster::{
+    DEFAULT_HEARTBEAT_MS, DEFAULT_KEY_PREFIX, DEFAULT_MAX_PENDING_RELAYS, DEFAULT_NODE_TTL_MS,
+    DEFAULT_PUBLISH_QUEUE, DEFAULT_RELAY_TIMEOUT_MS, MAX_KEY_PREFIX_LEN, MAX_NODE_ID_LEN,
+    MIN_HEARTBEATS_PER_TTL,
+};
 
 /// Settings of one node's Redis backplane.
 #[derive(Clone)]
@@ -84,26 +75,35 @@ impl ClusterSettings {
         }
     }
 
+    /// The backplane's settings of the `cluster` section, `None` in standalone mode (or without
+    /// a URL, which validation refuses in redis mode). A `null` node id becomes
+    /// [`generated_node_id`].
+    pub fn from_config(config: &ClusterConfig) -> Option<Self> {
+        if config.mode != ClusterMode::Redis {
+            return None;
+        }
+        let node_id = config.node_id.clone().unwrap_or_else(generated_node_id);
+        Some(Self {
+            node_id,
+            redis_url: config.redis_url.clone()?,
+            heartbeat_ms: config.heartbeat_ms,
+            node_ttl_ms: config.node_ttl_ms,
+            key_prefix: config.key_prefix.clone(),
+            publish_queue: config.publish_queue,
+            relay_timeout_ms: config.relay_timeout_ms,
+            max_pending_relays: config.max_pending_relays,
+        })
+    }
+
     /// Checks every bound; the message names the setting.
     pub fn validate(&self) -> Result<(), ClusterError> {
         let bad = |what: String| Err(ClusterError::Settings(what));
-        if self.node_id.is_empty()
-            || self.node_id.len() > MAX_NODE_ID_LEN
-            || !self
-                .node_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
+        if !is_valid_node_id(&self.node_id) {
             return bad(format!(
                 "node id must be 1 to {MAX_NODE_ID_LEN} characters of [A-Za-z0-9._-]"
             ));
         }
-        if self.key_prefix.len() > MAX_KEY_PREFIX_LEN
-            || self
-                .key_prefix
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
+        if !is_valid_key_prefix(&self.key_prefix) {
             return bad(format!(
                 "key prefix must be at most {MAX_KEY_PREFIX_LEN} bytes without whitespace"
             ));
@@ -127,6 +127,22 @@ impl ClusterSettings {
         }
         Ok(())
     }
+}
+
+/// `<hostname>-<8 hex digits>`: the host name (from the kernel; `node` when unknown) kept to
+/// node-id characters and cut so the whole stays within [`MAX_NODE_ID_LEN`].
+pub fn generated_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(MAX_NODE_ID_LEN - 9)
+        .collect();
+    if host.is_empty() {
+        host.push_str("node");
+    }
+    format!("{host}-{:08x}", rand::random::<u32>())
 }
 
 #[cfg(test)]
@@ -174,6 +190,31 @@ mod tests {
         let mut s = settings("n");
         s.max_pending_relays = 0;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_differ_per_start() {
+        let (a, b) = (generated_node_id(), generated_node_id());
+        assert!(is_valid_node_id(&a), "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn from_config_is_none_in_standalone_and_resolves_the_node_id() {
+        assert!(ClusterSettings::from_config(&ClusterConfig::default()).is_none());
+        let config = ClusterConfig {
+            mode: ClusterMode::Redis,
+            redis_url: Some(Secret::new("redis://127.0.0.1:1")),
+            ..ClusterConfig::default()
+        };
+        let settings = ClusterSettings::from_config(&config).expect("redis mode");
+        assert!(settings.validate().is_ok());
+        let named = ClusterSettings::from_config(&ClusterConfig {
+            node_id: Some("n-7".into()),
+            ..config
+        })
+        .expect("redis mode");
+        assert_eq!(named.node_id, "n-7");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! limits) and imports nothing of this crate; the modules that read the settings import it.
 //! `tests/layering.rs` enforces that.
 
+pub mod cluster;
 pub mod database;
 pub mod directory;
 pub mod outbound;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use cluster::{ClusterConfig, ClusterMode};
 pub use database::DatabaseSettings;
 pub use directory::{DirectoryBackend, DirectorySettings};
 pub use overrides::{LogFormat, Overrides};
@@ -103,6 +105,7 @@ impl Config {
         if let Some(url) = &overrides.postgres_url {
             variables.directory.postgres_url = Some(url.clone());
         }
+        overrides.apply_cluster(&mut variables.cluster);
         variables.validate()?;
         if let Some(auth) = overrides.auth {
             variables.auth = auth;
@@ -203,6 +206,24 @@ mod tests {
             ..Variables::default()
         };
         assert!(!format!("{vars:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn redis_mode_on_the_sqlite_directory_is_refused_naming_both_keys() {
+        let vars = parse(r#"{"cluster":{"mode":"redis","redisUrl":"redis://127.0.0.1:1"}}"#)
+            .expect("parses");
+        let err = vars.validate().expect_err("sqlite");
+        let text = err.to_string();
+        assert!(
+            text.contains("cluster.mode") && text.contains("directory.backend"),
+            "{text}"
+        );
+        let vars = parse(
+            r#"{"cluster":{"mode":"redis","redisUrl":"redis://127.0.0.1:1"},
+                "directory":{"backend":"postgres","postgresUrl":"postgres://u@h/db"}}"#,
+        )
+        .expect("parses");
+        assert!(vars.validate().is_ok());
     }
 
     #[test]

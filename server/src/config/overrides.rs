@@ -56,6 +56,43 @@ pub struct Overrides {
         value_parser = parse_secret
     )]
     pub postgres_url: Option<super::Secret>,
+    /// Cluster mode: `standalone` or `redis` (`cluster.mode`).
+    #[arg(long, global = true, env = "SIGNALBOX_CLUSTER_MODE", value_enum)]
+    pub cluster_mode: Option<super::ClusterMode>,
+    /// This node's id in the cluster (`cluster.nodeId`).
+    #[arg(long, global = true, env = "SIGNALBOX_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Redis URL of the cluster backplane (`cluster.redisUrl`; may hold a password: prefer the
+    /// environment variable or the variables file to a flag).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNALBOX_REDIS_URL",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub redis_url: Option<super::Secret>,
+    /// Prefix of the cluster's Redis keys and channels (`cluster.keyPrefix`).
+    #[arg(long, global = true, env = "SIGNALBOX_CLUSTER_KEY_PREFIX", hide = true)]
+    pub cluster_key_prefix: Option<String>,
+}
+
+impl Overrides {
+    /// Applies the cluster overrides to the `cluster` section.
+    pub fn apply_cluster(&self, cluster: &mut super::ClusterConfig) {
+        if let Some(mode) = self.cluster_mode {
+            cluster.mode = mode;
+        }
+        if let Some(id) = &self.node_id {
+            cluster.node_id = Some(id.clone());
+        }
+        if let Some(url) = &self.redis_url {
+            cluster.redis_url = Some(url.clone());
+        }
+        if let Some(prefix) = &self.cluster_key_prefix {
+            cluster.key_prefix = prefix.clone();
+        }
+    }
 }
 
 fn parse_secret(text: &str) -> Result<super::Secret, std::convert::Infallible> {

@@ -85,6 +85,8 @@ pub struct Variables {
     pub database: super::DatabaseSettings,
     /// Where the directory lives: the embedded SQLite file (default) or PostgreSQL.
     pub directory: super::DirectorySettings,
+    /// Standalone (default) or one node of a cluster sharing one Redis and one PostgreSQL.
+    pub cluster: super::ClusterConfig,
     /// Bounds on what clients may make the server store, compute or hold.
     pub security: super::Security,
     /// Hosts, IP addresses and `address/prefix` blocks outbound fetches (link previews, the
@@ -125,6 +127,7 @@ impl Default for Variables {
             realtime: Realtime::default(),
             database: super::DatabaseSettings::default(),
             directory: super::DirectorySettings::default(),
+            cluster: super::ClusterConfig::default(),
             security: super::Security::default(),
             outbound_allowlist: Vec::new(),
             outbound_timeout_ms: 8_000,
@@ -178,6 +181,15 @@ impl Variables {
         self.sse.validate()?;
         self.database.validate()?;
         self.directory.validate()?;
+        self.cluster.validate()?;
+        if self.cluster.mode == super::ClusterMode::Redis
+            && self.directory.backend == super::DirectoryBackend::Sqlite
+        {
+            return invalid(
+                "cluster.mode",
+                "cluster.mode \"redis\" needs directory.backend \"postgres\": every node must share one directory, and the embedded SQLite file is one process's",
+            );
+        }
         self.tls.validate()?;
         self.security.validate()?;
         self.realtime.validate()

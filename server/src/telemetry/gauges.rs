@@ -235,6 +235,21 @@ pub static NOT_BOUNDS: &[(&str, &str)] = &[
         "SQLite reports its page cache only through unsafe FFI; the bound is signalbox_db_cache_limit_bytes, the file it caches signalbox_db_file_bytes",
     ),
     ("directory.backend", "a choice of backend"),
+    ("cluster.mode", "a mode"),
+    ("cluster.nodeId", "a name"),
+    ("cluster.redisUrl", "an address"),
+    ("cluster.keyPrefix", "a name"),
+    ("cluster.heartbeatMs", "a timing"),
+    ("cluster.nodeTtlMs", "a timing"),
+    ("cluster.relayTimeoutMs", "a wait, not a size"),
+    (
+        "cluster.publishQueue",
+        "a queue of the backplane, present in redis mode only; its depth and bound are signalbox_cluster_publish_queue_depth and signalbox_cluster_publish_queue_limit",
+    ),
+    (
+        "cluster.maxPendingRelays",
+        "a table of the backplane, present in redis mode only; its size and bound are signalbox_cluster_pending_relays and signalbox_cluster_pending_relays_limit",
+    ),
     ("directory.postgresUrl", "an address"),
     (
         "directory.postgresPoolSize",
