@@ -1,6 +1,7 @@
 //! Three nodes started together on an empty database apply each migration exactly once (the
 //! PostgreSQL migration run holds `pg_advisory_lock`): `refinery_schema_history` has one row per
-//! migration and every node answers ready.
+//! migration and every node answers ready. The nodes run standalone hubs on the shared
+//! database (the migration run does not depend on the mode; `pg_faults` runs redis mode).
 
 use signalbox::directory::postgres::{migrate::migration_count, pool::connect_one};
 

@@ -1,6 +1,7 @@
 //! A PostgreSQL crash under three running nodes (`pg_ctl stop -m immediate`, then start): every
 //! node answers directory calls `503 UNAVAILABLE` with `Retry-After` while `/api/health` stays
-//! 200, then answers 200 again with the same pid (no node restarts).
+//! 200, then answers 200 again with the same pid (no node restarts). The nodes run in redis
+//! mode; `migrations` covers the standalone hubs on the shared database.
 
 use crate::common::Client;
 use crate::harness::{Cluster, Mode, available, eventually, script};
@@ -12,7 +13,7 @@ async fn a_postgres_crash_answers_503_on_every_node_then_recovers_with_the_same_
     if available(test).is_none() {
         return;
     }
-    let cluster = Cluster::up(3, Mode::Standalone);
+    let cluster = Cluster::up(3, Mode::Redis);
     let pids: Vec<u32> = (1..=3).map(|i| cluster.pid(i)).collect();
     for &node in &cluster.nodes {
         Client { addr: node }
