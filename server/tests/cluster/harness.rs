@@ -82,6 +82,11 @@ pub struct Cluster {
 impl Cluster {
     /// `scripts/cluster up --nodes n --mode mode` (a `down` first clears what a crashed run left).
     pub fn up(n: usize, mode: Mode) -> Self {
+        Self::up_with(n, mode, "{}")
+    }
+
+    /// [`Cluster::up`] with `variables` (a JSON object) merged into every node's variables file.
+    pub fn up_with(n: usize, mode: Mode, variables: &str) -> Self {
         let _ = Command::new(repo().join("scripts/cluster"))
             .arg("down")
             .stdout(Stdio::null())
@@ -91,7 +96,15 @@ impl Cluster {
             Mode::Redis => "redis",
             Mode::Standalone => "standalone",
         };
-        script(&["up", "--nodes", &n.to_string(), "--mode", mode]);
+        script(&[
+            "up",
+            "--nodes",
+            &n.to_string(),
+            "--mode",
+            mode,
+            "--variables",
+            variables,
+        ]);
         Self::from_env()
     }
 

@@ -9,6 +9,8 @@
 //!   they reconnect elsewhere; `kill -STOP`/`-CONT`: reaped, then announced again.
 //! - `redis_faults`: `CLIENT KILL TYPE pubsub`; `SHUTDOWN NOSAVE` and start: health stays 200,
 //!   rosters converge, delivery across nodes resumes.
+//! - `slow_consumer`: a stalled client on one node is closed by that node alone; Redis's output
+//!   buffers stay small.
 //! - `pg_faults`: a PostgreSQL crash answers 503, then every node recovers with the same pid.
 //! - `migrations`: three nodes started together on an empty database apply each migration once.
 //!
@@ -30,6 +32,7 @@ mod node_faults;
 mod pg_faults;
 mod redis_faults;
 mod rosters;
+mod slow_consumer;
 
 use std::net::SocketAddr;
 
