@@ -17,8 +17,8 @@
 //! Per frame: any frame refreshes liveness ([`Heartbeat`]); a text frame costs one rate-limit
 //! token, is parsed by the protocol crate and handed to [`handlers::dispatch`]. Binary frames
 //! are refused with `INVALID_MESSAGE`; the connection stays open for every per-envelope error.
-//! Outgoing frames are written in batches: everything queued (up to [`writer::BATCH`]) is fed
-//! to tungstenite and flushed once.
+//! Outgoing frames are written in batches: everything queued (up to [`writer::BATCH`]) is
+//! encoded by [`writer::write_frames`] into a buffer of its own and flushed once.
 //!
 //! Protocol violations close by the book (RFC 6455 §7.1.7): a frame tungstenite refuses (reserved
 //! bits or opcodes, a fragmented or oversized control frame, a stray continuation, an unmasked

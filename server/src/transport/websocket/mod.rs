@@ -155,7 +155,9 @@ fn upgrade(
 /// grows only for larger frames. Small, because the socket underneath reads whole bursts
 /// ([`lazy_read`]): tungstenite's reads are then copies, not system calls.
 pub const READ_BUFFER_BYTES: usize = 512;
-/// Bytes tungstenite gathers before writing to the socket (a flush writes earlier).
+/// Bytes a batch of outgoing frames gathers before a socket write ([`writer::write_frames`],
+/// which frees the buffer when the batch is written; tungstenite's own write buffer only ever
+/// holds pings, pongs and close frames).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// The tungstenite settings of every socket: incoming messages and frames capped at
