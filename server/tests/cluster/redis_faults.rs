@@ -11,9 +11,9 @@ use crate::{User, create_server, is, reaches, wait_for};
 async fn pair(cluster: &Cluster) -> (User, User) {
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "lobby").await;
-    ada.ws.join("lobby").await;
+    ada.ws.join_keeping_last_roster("lobby").await;
     let mut bob = User::on(cluster.addr(2), "Bob").await;
-    bob.ws.join("lobby").await;
+    bob.ws.join_keeping_last_roster("lobby").await;
     wait_for(&mut ada.ws, "Bob joined", |e| is(e, "user_joined", &bob.id)).await;
     (ada, bob)
 }
@@ -30,7 +30,7 @@ async fn healthy_everywhere(cluster: &Cluster) {
 /// Carol joins on node 3; Ada and Bob are told, and messages cross nodes both ways.
 async fn converged(cluster: &Cluster, ada: &mut User, bob: &mut User) {
     let mut carol = User::on(cluster.addr(3), "Carol").await;
-    carol.ws.join("lobby").await;
+    carol.ws.join_keeping_last_roster("lobby").await;
     for user in [&mut *ada, &mut *bob] {
         wait_for(&mut user.ws, "Carol announced", |e| {
             is(e, "user_joined", &carol.id)
