@@ -20,6 +20,16 @@ use signalbox_protocol::http::OkResponse;
 use super::DirectoryError;
 pub use super::credentials::{IdempotencyRecord, IdempotencyScope};
 
+/// The answer of a command that has nothing else to say (`{"ok":true}`), on every backend.
+pub const OK: OkResponse = OkResponse { ok: true };
+
+/// The JSON text an idempotency record keeps of a command's answer, on every backend.
+pub fn answer_text<T: serde::Serialize>(value: &T) -> Result<String, super::DbError> {
+    Ok(serde_json::to_value(value)
+        .map_err(|e| super::DbError::Worker(format!("answer does not serialize: {e}")))?
+        .to_string())
+}
+
 /// SHA-256 of the canonical request: the method, the path as sent, and the body, a JSON body
 /// re-serialized compactly with its object keys sorted (so whitespace and key order do not make
 /// two equal requests differ), any other body as sent.

@@ -23,7 +23,7 @@ use signalbox_protocol::{AccessDeniedReason, PluginId, ServerId, TimestampMs, Us
 
 use super::access::{self, Access, AdmissionRequest, Decision, Entry, IdentifyDenied, Staff, Step};
 use super::db_metrics::DbMetrics;
-use super::idempotency::{Claim, IdempotencyRecord, IdempotencyScope};
+use super::idempotency::{Claim, IdempotencyRecord, IdempotencyScope, OK, answer_text};
 use super::queries::{InviteRecord, ServerRecord};
 use super::store::{
     Cx, DirResult, Directory, DirectoryStats, NewUser, Outcome, PageQuery, Proven,
@@ -74,10 +74,7 @@ impl SqliteDirectory {
                 }
                 let value = f(c)?;
                 if let Some(claim) = &claim {
-                    let text = serde_json::to_value(&value)
-                        .map_err(|e| DbError::Worker(format!("answer does not serialize: {e}")))?
-                        .to_string();
-                    store(c, claim, status, &text)?;
+                    store(c, claim, status, &answer_text(&value)?)?;
                 }
                 Ok(Outcome::Done(value))
             })
@@ -118,8 +115,6 @@ pub fn store(conn: &Connection, claim: &Claim, status: u16, response: &str) -> D
     let record = claim.record(status, response);
     credentials::store_idempotency_record(conn, &claim.scope, &record, TimestampMs::now())
 }
-
-const OK: OkResponse = OkResponse { ok: true };
 
 #[async_trait]
 impl Directory for SqliteDirectory {

@@ -7,7 +7,6 @@
 //! [`access`]. Never decides HTTP statuses and never checks a password.
 
 use async_trait::async_trait;
-use serde::Serialize;
 use signalbox_protocol::http::{
     Ban, CreateServerRequest, Game, Invite, InviteResolution, JoinRequest, JoinRequestStatus,
     MemberRole, Membership, OkResponse, PluginManifest, ServerSummary, ServerVisibility,
@@ -25,14 +24,13 @@ use crate::directory::access::{
 };
 use crate::directory::db_metrics::DbMetrics;
 use crate::directory::idempotency::{Claim, IdempotencyRecord, IdempotencyScope};
+use crate::directory::idempotency::{OK, answer_text};
 use crate::directory::queries::{InviteRecord, ServerRecord};
 use crate::directory::store::{
     Cx, DirResult, Directory, DirectoryStats, NewUser, Outcome, PageQuery, Proven,
     owner_cap_reached, plugin_cap_reached,
 };
 use crate::directory::{DbError, DirectoryError, Page};
-
-const OK: OkResponse = OkResponse { ok: true };
 
 /// The directory on a PostgreSQL database (see the module docs).
 pub struct PgDirectory {
@@ -221,12 +219,6 @@ async fn store(
     claim.mark_handled();
     let record = claim.record(status, response);
     commands::store_idempotency_record(c, &claim.scope, &record, TimestampMs::now()).await
-}
-
-fn answer_text<T: Serialize>(value: &T) -> DirResult<String> {
-    Ok(serde_json::to_value(value)
-        .map_err(|e| DbError::Worker(format!("answer does not serialize: {e}")))?
-        .to_string())
 }
 
 #[async_trait]
