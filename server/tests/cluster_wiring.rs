@@ -296,4 +296,12 @@ async fn two_nodes_share_chat_offers_and_rosters() {
         .await;
     let chat = on_a.until("chat_message").await;
     assert_eq!(chat["message"]["text"], "still here", "{chat}");
+    // A forward that needs another node says the nodes are unreachable, not an internal error.
+    on_a.send(
+        json!({"type": "offer", "targetUserId": bob, "sdp": {"type": "offer", "sdp": "v=0"}}),
+    )
+    .await;
+    let error = on_a.until("error").await;
+    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
+    assert_eq!(error["requestType"], "offer", "{error}");
 }
