@@ -1,7 +1,9 @@
 //! `join_server`: admits the user to a server through the one admission path
 //! ([`access::admit`], shared with SSE), then joins it in
 //! the hub (`server_users` to this connection, `user_joined` to the others when this is the
-//! user's first connection there), then sends `plugin_requirements`.
+//! user's first connection there), then sends `plugin_requirements`. In cluster mode the one
+//! `server_users` is the roster over every node, sent by the cluster glue through the hub's
+//! `Remote` hook once the join reached Redis.
 //!
 //! A refusal is `access_denied` with its reason, and the socket stays open. Wrong passwords are
 //! counted per client address ([`crate::auth::attempts`]); past the limit a guess is answered

@@ -70,6 +70,10 @@ pub trait Remote: Send + Sync + 'static {
     /// Whether the other nodes are reachable now (`/api/ready` reports `degraded` otherwise).
     fn is_up(&self) -> bool;
 
+    /// The roster of `server` over every node: `(user, UserSummary JSON)` (`None`:
+    /// unreachable), as Redis holds it now.
+    fn roster(&self, server: &ServerId) -> RemoteFuture<Option<Vec<(UserId, String)>>>;
+
     /// Queues for `conn`, which just joined `server` through
     /// [`super::Hub::join_server_with_remote_roster`], the one `server_users` of the join: the
     /// roster over every node, taken after the membership changes told before it (this
@@ -377,6 +381,13 @@ mod tests {
     impl Remote for Recorded {
         fn is_up(&self) -> bool {
             true
+        }
+
+        fn roster(
+            &self,
+            _server: &ServerId,
+        ) -> crate::hub::RemoteFuture<Option<Vec<(UserId, String)>>> {
+            Box::pin(async { None })
         }
 
         fn send_roster(

@@ -373,6 +373,23 @@ impl Remote for ClusterRemote {
         lock(&self.rosters).closed(conn);
     }
 
+    fn roster(&self, server: &ServerId) -> RemoteFuture<Option<Vec<(UserId, String)>>> {
+        let backplane = self.backplane.get().cloned();
+        let server = server.clone();
+        Box::pin(async move {
+            let snapshot = backplane?.snapshot(server.as_str()).await.ok()?;
+            Some(
+                snapshot
+                    .members
+                    .into_iter()
+                    .filter_map(|(user, entry)| {
+                        Some((UserId::from(user), String::from_utf8(entry.to_vec()).ok()?))
+                    })
+                    .collect(),
+            )
+        })
+    }
+
     fn forward(
         &self,
         sender: &UserId,
