@@ -11,8 +11,11 @@ use crate::harness::{Cluster, Mode, available};
 use crate::{User, create_server, is, wait_for};
 
 /// Small per-connection queue, generous rate limit: the stalled client's queue overflows
-/// within a few hundred 16 KiB messages.
-const VARIABLES: &str = r#"{"realtime": {"outboundQueueEnvelopes": 256, "writeTimeoutMs": 1000}}"#;
+/// within a few hundred 16 KiB messages. The write timeout is long enough that the overflow,
+/// not a write blocked on the stalled socket, closes it at any message rate above 51 per
+/// second (a 1 s timeout lost that race on a loaded machine), and short enough that the
+/// close completes well within the harness deadline (twice the timeout at most).
+const VARIABLES: &str = r#"{"realtime": {"outboundQueueEnvelopes": 256, "writeTimeoutMs": 5000}}"#;
 const WINDOW: usize = 100;
 const MESSAGES: usize = 2000;
 
