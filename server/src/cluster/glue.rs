@@ -27,12 +27,21 @@ use crate::hub::{Frame, Hub, Membership, Remote, RemoteForward, RemoteFuture};
 /// Inbound traffic of other nodes, into the local hub.
 pub struct HubSink {
     hub: Hub,
+    sse: super::sse_glue::SseInboundSlot,
 }
 
 impl HubSink {
     /// A sink delivering into `hub`.
     pub fn new(hub: Hub) -> Self {
-        Self { hub }
+        Self {
+            hub,
+            sse: Default::default(),
+        }
+    }
+
+    /// The sink, handing SSE traffic to `sse` (see [`super::sse_glue`]).
+    pub fn with_sse(self, sse: super::sse_glue::SseInboundSlot) -> Self {
+        Self { sse, ..self }
     }
 }
 
@@ -43,6 +52,9 @@ fn frame_of(bytes: Bytes) -> Option<Frame> {
 
 impl Sink for HubSink {
     fn deliver(&self, event: Inbound) {
+        let Some(event) = self.sse.route(event) else {
+            return;
+        };
         match event {
             Inbound::Broadcast {
                 server,
@@ -99,9 +111,8 @@ impl Sink for HubSink {
                     .deliver_roster_change(&server, &Frame::from_text(text));
             }
             Inbound::Snapshot(_) => {}
-            Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {
-                tracing::debug!("SSE across nodes is not wired yet: a relayed request dropped");
-            }
+            // Taken by `self.sse` above.
+            Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {}
         }
     }
 }
@@ -241,6 +252,7 @@ pub struct ClusterNode {
     backplane: Arc<Backplane>,
     remote: Arc<ClusterRemote>,
     task: JoinHandle<()>,
+    sse: super::sse_glue::SseInboundSlot,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -262,8 +274,9 @@ impl ClusterNode {
         hub: &Hub,
     ) -> Result<Self, super::ClusterError> {
         let (remote, task) = ClusterRemote::new(settings.publish_queue);
-        let backplane = match Backplane::start(settings, Arc::new(HubSink::new(hub.clone()))).await
-        {
+        let sse = super::sse_glue::SseInboundSlot::default();
+        let sink = HubSink::new(hub.clone()).with_sse(sse.clone());
+        let backplane = match Backplane::start(settings, Arc::new(sink)).await {
             Ok(backplane) => Arc::new(backplane),
             Err(e) => {
                 task.abort();
@@ -277,7 +290,19 @@ impl ClusterNode {
             backplane,
             remote,
             task,
+            sse,
         })
+    }
+
+    /// The SSE transport's hook into the backplane (`app` hands it to the transport).
+    pub fn sse_remote(&self) -> Arc<dyn crate::hub::sse_remote::SseRemote> {
+        Arc::new(super::sse_glue::SseGlue::new(Arc::clone(&self.backplane)))
+    }
+
+    /// Attaches the SSE transport's side: other nodes' relays and raw signals, and roster
+    /// changes, reach it from now on.
+    pub fn attach_sse(&self, inbound: Arc<dyn crate::hub::sse_remote::SseInbound>) {
+        self.sse.attach(inbound);
     }
 
     /// The backplane (for `/metrics` and `/api/ready`).
