@@ -357,6 +357,14 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
     assert_eq!(data["sender"], ada.as_str(), "{data}");
     assert_eq!(data["signal"]["type"], "answer", "{data}");
 
+    // A WebSocket client on node B cannot take over the identity of x, a session of node A.
+    let mut impostor = WsClient::connect(b.addr, "/ws").await;
+    impostor
+        .send(json!({"type": "identify", "oderId": x.id, "displayName": "Impostor"}))
+        .await;
+    impostor.expect_error("AUTH_INVALID").await;
+    assert_eq!(impostor.expect_close().await.code, 4001);
+
     // x leaves through node B: its session on node A ends and the rosters agree again.
     let body = json!({"sender": x.id, "token": x.token});
     b.client()

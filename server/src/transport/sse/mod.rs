@@ -389,6 +389,22 @@ impl SseTransport {
             .contains_key(&SessionId(oder_id.to_owned()))
     }
 
+    /// [`Self::is_session`] over the whole cluster: in cluster mode an id that is no session
+    /// here is looked up in the cluster registry (only when it has a session id's shape, a
+    /// UUID). While Redis is unreachable only this node's sessions are known.
+    pub async fn is_session_anywhere(&self, oder_id: &str) -> bool {
+        if self.is_session(oder_id) {
+            return true;
+        }
+        let Some(remote) = self.shared.cluster.get() else {
+            return false;
+        };
+        if uuid::Uuid::parse_str(oder_id).is_err() {
+            return false;
+        }
+        matches!(remote.owner(oder_id).await, Ok(Some(_)))
+    }
+
     /// Whether `params` name a live session of `room` with its right token: such a connect
     /// resumes it and needs no new admission.
     pub fn resumes(&self, params: &ConnectParams, room: &str) -> bool {
