@@ -124,20 +124,36 @@ impl SseClient {
 
     /// The next chunk of the body.
     async fn more(&mut self) -> Vec<u8> {
+        self.chunk().await.expect("the stream ended")
+    }
+
+    /// Reads until the server ends the stream.
+    async fn expect_end(&mut self) {
+        tokio::time::timeout(WAIT, async { while self.chunk().await.is_some() {} })
+            .await
+            .expect("the stream ended in time");
+    }
+
+    /// The next chunk of the body, `None` at its end.
+    async fn chunk(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
                 let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
                 let size = usize::from_str_radix(size_text.trim(), 16).expect("chunk size");
-                assert!(size > 0, "the stream ended");
+                if size == 0 {
+                    return None;
+                }
                 if self.raw.len() >= end + 2 + size + 2 {
                     let data = self.raw[end + 2..end + 2 + size].to_vec();
                     self.raw.drain(..end + 2 + size + 2);
-                    return data;
+                    return Some(data);
                 }
             }
             let mut buf = vec![0u8; 65536];
-            let n = self.socket.read(&mut buf).await.expect("read");
-            assert!(n > 0, "the stream ended");
+            let n = self.socket.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
             self.raw.extend_from_slice(&buf[..n]);
         }
     }
@@ -357,17 +373,43 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
     assert_eq!(data["sender"], ada.as_str(), "{data}");
     assert_eq!(data["signal"]["type"], "answer", "{data}");
 
-    // A WebSocket client on node B cannot take over the identity of x, a session of node A.
-    let mut impostor = WsClient::connect(b.addr, "/ws").await;
+    // x's stream moves to node B (a resume behind a load balancer): node A gives the session
+    // up, node B holds it under the same id and token, and its POSTs on node A are relayed.
+    let query = format!("room={room}&session_id={}&token={}", x.id, x.token);
+    let mut moved = SseClient::open(b.addr, &query).await;
+    let (name, joined) = moved.next_event().await;
+    assert_eq!(name, "joined", "{joined}");
+    assert_eq!(joined["id"], x.id.as_str(), "{joined}");
+    assert_eq!(joined["token"], x.token.as_str(), "{joined}");
+    x.stream.expect_end().await;
+    x.stream = moved;
+    x.stream.expect_roster(&[&x.id, &y.id, &ada]).await;
+    let wrong_resume = format!("room={room}&session_id={}&token=wrong", y.id);
+    let refused = a
+        .client()
+        .get(&format!("/api/connect?{wrong_resume}"), None)
+        .await;
+    expect_error(&refused, SseError::InvalidToken);
+    let moved_signal = json!({"moved": "to node B"});
+    signal(&a, room, (&x.id, &x.token), &y.id, &moved_signal)
+        .await
+        .expect_ok(200);
+    assert_eq!(
+        y.stream.next_non_roster().await,
+        standalone_frame(&x.id, &moved_signal)
+    );
+
+    // A WebSocket client on node A cannot take over the identity of x, a session of node B.
+    let mut impostor = WsClient::connect(a.addr, "/ws").await;
     impostor
         .send(json!({"type": "identify", "oderId": x.id, "displayName": "Impostor"}))
         .await;
     impostor.expect_error("AUTH_INVALID").await;
     assert_eq!(impostor.expect_close().await.code, 4001);
 
-    // x leaves through node B: its session on node A ends and the rosters agree again.
+    // x leaves through node A: its session on node B ends and the rosters agree again.
     let body = json!({"sender": x.id, "token": x.token});
-    b.client()
+    a.client()
         .call(
             "POST",
             &format!("/api/leave?room={room}"),
@@ -377,6 +419,7 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
         .await
         .expect_ok(200);
     y.stream.expect_roster(&[&y.id, &ada]).await;
+    x.stream.expect_end().await;
     let gone = signal(&b, room, (&x.id, &x.token), &y.id, &hello).await;
     expect_error(&gone, SseError::InvalidToken);
     let to_gone = signal(&b, room, (&y.id, &y.token), &x.id, &hello).await;

@@ -75,15 +75,13 @@ impl SseRemote for SseGlue {
     fn relay(&self, node: &str, session: &str, request: Bytes) -> RemoteFuture<SseRelayAnswer> {
         let backplane = Arc::clone(&self.backplane);
         let (node, session) = (node.to_owned(), session.to_owned());
-        Box::pin(async move {
-            match backplane.relay(&node, &session, request).await {
-                RelayOutcome::Answered(answer) => SseRelayAnswer::Answered(answer),
-                RelayOutcome::NoOwner => SseRelayAnswer::NoOwner,
-                RelayOutcome::TimedOut | RelayOutcome::Busy | RelayOutcome::Unavailable => {
-                    SseRelayAnswer::Unavailable
-                }
-            }
-        })
+        Box::pin(async move { answer_of(backplane.relay(&node, &session, request).await) })
+    }
+
+    fn takeover(&self, node: &str, session: &str) -> RemoteFuture<SseRelayAnswer> {
+        let backplane = Arc::clone(&self.backplane);
+        let (node, session) = (node.to_owned(), session.to_owned());
+        Box::pin(async move { answer_of(backplane.takeover(&node, &session).await) })
     }
 
     fn answer(&self, reply_to: &str, corr: u64, answer: Bytes) {
@@ -121,6 +119,16 @@ impl SseRemote for SseGlue {
     }
 }
 
+fn answer_of(outcome: RelayOutcome) -> SseRelayAnswer {
+    match outcome {
+        RelayOutcome::Answered(answer) => SseRelayAnswer::Answered(answer),
+        RelayOutcome::NoOwner => SseRelayAnswer::NoOwner,
+        RelayOutcome::TimedOut | RelayOutcome::Busy | RelayOutcome::Unavailable => {
+            SseRelayAnswer::Unavailable
+        }
+    }
+}
+
 /// Where the sink hands SSE traffic: empty until `app` attaches the SSE transport (before
 /// that no session exists here, so a relay finds nobody and the asker times out).
 #[derive(Default, Clone)]
@@ -132,10 +140,9 @@ impl SseInboundSlot {
         let _ = self.0.set(inbound);
     }
 
-    /// Takes what the SSE transport handles: `Relay` and `RawSignal` are handed over
-    /// (`None` back); a roster change or snapshot is told to it and given back for the hub;
-    /// anything else is given back untouched. `Takeover` is answered with nothing (a resume
-    /// landing on another node starts a new session there).
+    /// Takes what the SSE transport handles: `Relay`, `Takeover` and `RawSignal` are handed
+    /// over (`None` back); a roster change or snapshot is told to it and given back for the
+    /// hub; anything else is given back untouched.
     pub fn route(&self, event: Inbound) -> Option<Inbound> {
         let inbound = self.0.get();
         match event {
@@ -156,7 +163,16 @@ impl SseInboundSlot {
                 }
                 None
             }
-            Inbound::Takeover { .. } => None,
+            Inbound::Takeover {
+                corr,
+                reply_to,
+                session,
+            } => {
+                if let Some(inbound) = inbound {
+                    inbound.takeover(corr, reply_to, session);
+                }
+                None
+            }
             Inbound::Roster(event) => {
                 // A status change leaves the ids an SSE `roster` lists as they are.
                 if let Some(inbound) =

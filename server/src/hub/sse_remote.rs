@@ -67,7 +67,11 @@ pub trait SseRemote: Send + Sync + 'static {
     /// Relays `request` for `session` to `node` and waits (bounded) for the answer.
     fn relay(&self, node: &str, session: &str, request: Bytes) -> RemoteFuture<SseRelayAnswer>;
 
-    /// Answers relay `corr` of node `reply_to`. Queued; never waits.
+    /// Asks `node` to give `session` up (a resume landed here) and waits (bounded) for what
+    /// it kept for the session.
+    fn takeover(&self, node: &str, session: &str) -> RemoteFuture<SseRelayAnswer>;
+
+    /// Answers relay or takeover `corr` of node `reply_to`. Queued; never waits.
     fn answer(&self, reply_to: &str, corr: u64, answer: Bytes);
 
     /// Puts `raw` (an SSE event, wire-exact) from session `from` on the stream of session `to`,
@@ -90,6 +94,10 @@ pub trait SseInbound: Send + Sync + 'static {
     /// A request for local session `session`, relayed by node `reply_to`; answer it with
     /// [`SseRemote::answer`] and `corr`.
     fn relay(&self, corr: u64, reply_to: String, session: String, request: Bytes);
+
+    /// Node `reply_to` takes local session `session` over: drop it and answer what it kept
+    /// with [`SseRemote::answer`] and `corr`.
+    fn takeover(&self, corr: u64, reply_to: String, session: String);
 
     /// A signal event for local session `to`, wire-exact.
     fn raw_signal(&self, from: String, to: String, raw: Bytes);

@@ -15,6 +15,7 @@
 //! relay with `cluster.relayTimeoutMs` and `cluster.maxPendingRelays`), or re-frames a signal
 //! on its way to another node (the frame is built once, as standalone builds it).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -22,9 +23,80 @@ use sha2::{Digest, Sha256};
 use signalbox_protocol::sse::{self, SessionId, SseError, SseEvent, SseRoster};
 use signalbox_protocol::{ServerId, UserId};
 
-use super::{RosterFrame, Shared, SseTransport, frame_of, same_secret};
+use super::{RosterFrame, Shared, SseTransport, TakenOver, frame_of, same_secret};
 use crate::hub::sse_remote::{SseEntry, SseInbound, SseRelayAnswer, SseRemote};
 use crate::hub::{ConnKey, RemoteForward};
+
+/// What a node gives up with a session (the answer to a takeover): `1`, the principal's
+/// length (u16) and the principal, then each kept event as its length (u32) and its bytes.
+/// Empty: no such session here.
+fn encode_taken(principal: Option<&UserId>, pending: &VecDeque<Bytes>) -> Bytes {
+    let principal = principal.map(UserId::as_str).unwrap_or_default();
+    let Ok(len) = u16::try_from(principal.len()) else {
+        return Bytes::new();
+    };
+    let size = pending.iter().map(|f| 4 + f.len()).sum::<usize>();
+    let mut out = BytesMut::with_capacity(3 + principal.len() + size);
+    out.put_u8(1);
+    out.put_u16(len);
+    out.put_slice(principal.as_bytes());
+    for frame in pending {
+        let Ok(len) = u32::try_from(frame.len()) else {
+            continue;
+        };
+        out.put_u32(len);
+        out.put_slice(frame);
+    }
+    out.freeze()
+}
+
+fn decode_taken(bytes: &Bytes) -> Option<TakenOver> {
+    if bytes.first() != Some(&1) {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*bytes.get(1)?, *bytes.get(2)?]));
+    let principal = std::str::from_utf8(bytes.get(3..3 + len)?).ok()?;
+    let mut at = 3 + len;
+    let mut pending = Vec::new();
+    while at < bytes.len() {
+        let size: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        let size = usize::try_from(u32::from_be_bytes(size)).ok()?;
+        pending.push(
+            bytes
+                .get(at + 4..at + 4 + size)
+                .map(|_| bytes.slice(at + 4..at + 4 + size))?,
+        );
+        at += 4 + size;
+    }
+    Some(TakenOver {
+        principal: (!principal.is_empty()).then(|| UserId(principal.to_owned())),
+        pending,
+    })
+}
+
+/// A resume of session `id` that this node does not hold: checked against the registry (the
+/// room and the token's hash: 403 otherwise), then the holder gives it up.
+pub(super) async fn take_over(
+    remote: &Arc<dyn SseRemote>,
+    id: &str,
+    room: &str,
+    token: &str,
+) -> Result<Option<TakenOver>, SseError> {
+    let Ok(Some(owner)) = remote.owner(id).await else {
+        return Ok(None);
+    };
+    if owner.node == remote.node_id() {
+        return Ok(None);
+    }
+    if owner.entry.room != room || !same_secret(&owner.entry.token_sha256, &token_sha256(token)) {
+        return Err(SseError::InvalidToken);
+    }
+    match remote.takeover(&owner.node, id).await {
+        SseRelayAnswer::Answered(answer) => Ok(decode_taken(&answer)),
+        SseRelayAnswer::NoOwner => Ok(None),
+        SseRelayAnswer::Unavailable => Err(SseError::Unavailable),
+    }
+}
 
 /// A relayed request: which route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +350,23 @@ impl SseInbound for ClusterInbound {
         });
     }
 
+    fn takeover(&self, corr: u64, reply_to: String, session: String) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let Some(remote) = shared.cluster.get().cloned() else {
+            return;
+        };
+        let removed = shared.lock().remove(&SessionId(session));
+        let answer = removed.as_ref().map_or_else(Bytes::new, |s| {
+            encode_taken(s.principal.as_ref(), &s.pending)
+        });
+        // Dropped before answering: its registry entry's removal is queued ahead of the answer,
+        // so the new holder's entry is written after it.
+        drop(removed);
+        remote.answer(&reply_to, corr, answer);
+    }
+
     fn raw_signal(&self, _from: String, to: String, raw: Bytes) {
         let Some(shared) = self.shared.upgrade() else {
             return;
@@ -413,6 +502,23 @@ mod tests {
         }
         assert_eq!(decode_answer(&[200]), Err(SseError::Unavailable));
         assert_eq!(decode_answer(b""), Err(SseError::Unavailable));
+    }
+
+    #[test]
+    fn what_a_node_gives_up_survives_its_encoding() {
+        let pending: VecDeque<Bytes> = [&b"event: signal\ndata: {}\n\n"[..], b""]
+            .into_iter()
+            .map(Bytes::from_static)
+            .collect();
+        let taken =
+            decode_taken(&encode_taken(Some(&UserId::from("ada")), &pending)).expect("decodes");
+        assert_eq!(taken.principal, Some(UserId::from("ada")));
+        assert_eq!(taken.pending, Vec::from(pending.clone()));
+        let anonymous = decode_taken(&encode_taken(None, &VecDeque::new())).expect("decodes");
+        assert_eq!((anonymous.principal, anonymous.pending.len()), (None, 0));
+        assert!(decode_taken(&Bytes::new()).is_none(), "no such session");
+        let cut = encode_taken(None, &pending);
+        assert!(decode_taken(&cut.slice(..cut.len() - 3)).is_none());
     }
 
     #[test]

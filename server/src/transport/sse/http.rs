@@ -104,6 +104,23 @@ async fn connect(
     if sse.resumes(&params, &room) {
         return sse.connect(params, None);
     }
+    // Cluster mode: the session may be held by another node, which gives it up to this one.
+    if let Some(taken) = sse.take_over(&params, &room).await? {
+        let permit = state
+            .connection_gate
+            .admit(
+                remote.map(|a| a.ip()),
+                crate::transport::connection_gate::Transport::Sse,
+            )
+            .map_err(|_| SseError::Full)?;
+        let admitted = Admitted {
+            principal: None,
+            permit: Some(permit),
+        };
+        let stream = sse.adopt(params, admitted, taken)?;
+        sse.settled().await;
+        return Ok(stream);
+    }
     if state.is_draining() {
         return Err(SseError::Full);
     }

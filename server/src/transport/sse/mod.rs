@@ -219,6 +219,16 @@ pub struct Admitted {
     pub permit: Option<ConnectionPermit>,
 }
 
+/// What another node kept for a session it gave up (cluster mode, see
+/// [`SseTransport::take_over`]).
+#[derive(Debug, Default)]
+pub struct TakenOver {
+    /// Who the session was admitted as.
+    pub principal: Option<UserId>,
+    /// The events buffered for its return.
+    pub pending: Vec<Bytes>,
+}
+
 /// A parsed `GET /api/connect` query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConnectParams {
@@ -482,6 +492,7 @@ impl SseTransport {
                 &mut registry,
                 &room,
                 admitted.ok_or(SseError::InvalidToken)?,
+                None,
             )?,
         };
         registry.next_stream += 1;
@@ -521,6 +532,69 @@ impl SseTransport {
             id,
             stream_id,
         ))
+    }
+
+    /// Cluster mode: a resume (`session_id` + `token`) of a session another node holds. That
+    /// node gives the session up (its stream ends, the room sees it leave) and answers with
+    /// what it kept for the session; `Ok(None)` when no other node holds it (standalone, an
+    /// unknown id, a dead holder, Redis unreachable: the connect goes on as for a pruned id).
+    /// Checked first against the cluster registry: a wrong token or room is 403.
+    pub async fn take_over(
+        &self,
+        params: &ConnectParams,
+        room: &str,
+    ) -> Result<Option<TakenOver>, SseError> {
+        let (Some(remote), Some(id), Some(token)) = (
+            self.shared.cluster.get(),
+            params.session_id.as_deref(),
+            params.token.as_ref(),
+        ) else {
+            return Ok(None);
+        };
+        if self.is_session(id) {
+            return Ok(None);
+        }
+        cluster::take_over(remote, id, room, token.expose()).await
+    }
+
+    /// Cluster mode: the session `taken` over from another node, recreated here under its id
+    /// and token with what it kept (`admitted`: this node's connection slot), and its stream.
+    pub fn adopt(
+        &self,
+        params: ConnectParams,
+        admitted: Admitted,
+        taken: TakenOver,
+    ) -> Result<SseStream, SseError> {
+        let room = room_of(params.room.as_deref())?;
+        let (Some(id), Some(token)) = (&params.session_id, &params.token) else {
+            return Err(SseError::MissingParameters);
+        };
+        let identity = (
+            SessionId(id.clone()),
+            SessionToken(token.expose().to_owned()),
+        );
+        {
+            let shared = &self.shared;
+            let mut registry = shared.lock();
+            if registry.closed {
+                return Err(SseError::Full);
+            }
+            if registry.sessions.contains_key(&identity.0) {
+                return Err(SseError::InvalidToken);
+            }
+            let admitted = Admitted {
+                principal: taken.principal,
+                permit: admitted.permit,
+            };
+            let id = shared.create(&mut registry, &room, admitted, Some(identity))?;
+            let capacity = shared.settings.stream_buffer_events;
+            if let Some(session) = registry.sessions.get_mut(&id) {
+                session
+                    .pending
+                    .extend(taken.pending.into_iter().take(capacity));
+            }
+        }
+        self.connect(params, None)
     }
 
     /// `POST /api/signal?room=ROOM` with `body` (a `SignalRequest`). In cluster mode a sender
@@ -710,11 +784,14 @@ impl Shared {
 
     /// A new session in `room`: a hub connection identified as its id and joined to the room's
     /// scope, and its pump. Refused with 503 past the session limits.
+    /// `identity`: the id and token of a session taken over from another node (cluster mode),
+    /// else a fresh pair.
     fn create(
         self: &Arc<Self>,
         registry: &mut Registry,
         room: &str,
         admitted: Admitted,
+        identity: Option<(SessionId, SessionToken)>,
     ) -> Result<SessionId, SseError> {
         let room_size = registry.room_sizes.get(room).copied().unwrap_or(0);
         if registry.sessions.len() >= self.settings.max_sessions
@@ -722,8 +799,12 @@ impl Shared {
         {
             return Err(SseError::Full);
         }
-        let id = SessionId(uuid::Uuid::new_v4().to_string());
-        let token = SessionToken(uuid::Uuid::new_v4().to_string());
+        let (id, token) = identity.unwrap_or_else(|| {
+            (
+                SessionId(uuid::Uuid::new_v4().to_string()),
+                SessionToken(uuid::Uuid::new_v4().to_string()),
+            )
+        });
         let (conn, receiver) = self.hub.connect();
         let profile = Profile {
             display_name: id.0.clone(),
