@@ -462,4 +462,14 @@ async fn without_redis_a_cross_node_post_is_503_and_a_local_one_still_works() {
         y.stream.next_non_roster().await,
         standalone_frame(&x.id, &still)
     );
+    // A new session on node A during the outage: admitted, listed and reachable locally.
+    let mut z = join(a.addr, room).await;
+    z.stream.expect_roster(&[&x.id, &y.id, &z.id]).await;
+    signal(&a, room, (&y.id, &y.token), &z.id, &still)
+        .await
+        .expect_ok(200);
+    assert_eq!(
+        z.stream.next_non_roster().await,
+        standalone_frame(&y.id, &still)
+    );
 }

@@ -1,10 +1,9 @@
 //! SSE across nodes with real processes: agent X's stream on node 1, agent Y's on node 2, their
 //! POSTs landing on node 3 (no sticky sessions). An offer, 100 ICE candidates and a marker from
 //! X arrive on Y's stream in order, exactly once, each frame byte for byte what standalone
-//! sends; a leave through node 3 ends X's session on node 1. `kill -9` of the node holding a
-//! stream: a POST for that session is 403 and a signal to it is 404 on the other nodes, and the
-//! room's roster drops it.
-
+//! sends; a resume of X on node 3 takes its session over from node 1, and a leave through node
+//! 2 ends it there. `kill -9` of the node holding a stream: a POST for that session is 403 and
+//! a signal to it is 404 on the other nodes, and the room's roster drops it.
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -23,10 +22,10 @@ struct Stream {
 }
 
 impl Stream {
-    async fn open(node: SocketAddr, room: &str) -> Self {
+    async fn open(node: SocketAddr, query: &str) -> Self {
         let mut socket = TcpStream::connect(node).await.expect("connect");
         let head = format!(
-            "GET /api/connect?room={room} HTTP/1.1\r\nHost: {node}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /api/connect?{query} HTTP/1.1\r\nHost: {node}\r\nAccept: text/event-stream\r\n\r\n"
         );
         socket.write_all(head.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
@@ -126,7 +125,19 @@ struct Agent {
 
 impl Agent {
     async fn join(node: SocketAddr, room: &str) -> Self {
-        let mut stream = Stream::open(node, room).await;
+        Self::connect(node, &format!("room={room}")).await
+    }
+
+    /// Resumes this agent's session on `node`: the same id and token come back.
+    async fn resume(&self, node: SocketAddr, room: &str) -> Self {
+        let query = format!("room={room}&session_id={}&token={}", self.id, self.token);
+        let resumed = Self::connect(node, &query).await;
+        assert_eq!((&resumed.id, &resumed.token), (&self.id, &self.token));
+        resumed
+    }
+
+    async fn connect(node: SocketAddr, query: &str) -> Self {
+        let mut stream = Stream::open(node, query).await;
         let frame = stream.frame().await;
         let data = frame
             .strip_prefix("event: joined\ndata: ")
@@ -200,9 +211,17 @@ async fn sse_signals_posted_on_a_third_node_arrive_in_order_exactly_once() {
         .expect_ok(200);
     assert_eq!(y.stream.non_roster().await, frame_of(&x.id, &after));
 
+    // x's stream moves to node 3 (a resume landing on another node): node 1 gives it up.
+    x = x.resume(cluster.addr(3), room).await;
+    x.stream.roster(&[&x.id, &y.id]).await;
+    signal(cluster.addr(1), room, &y, &x.id, &after)
+        .await
+        .expect_ok(200);
+    assert_eq!(x.stream.non_roster().await, frame_of(&y.id, &after));
+
     let leave = json!({"sender": x.id, "token": x.token});
     Client {
-        addr: cluster.addr(3),
+        addr: cluster.addr(2),
     }
     .call(
         "POST",
