@@ -4,6 +4,7 @@
 //! sends; a resume of X on node 3 takes its session over from node 1, and a leave through node
 //! 2 ends it there. `kill -9` of the node holding a stream: a POST for that session is 403 and
 //! a signal to it is 404 on the other nodes, and the room's roster drops it.
+
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};

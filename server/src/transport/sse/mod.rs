@@ -33,6 +33,12 @@
 //! untouched (any JSON, wire-exact with the source service); a signal to a WebSocket member is
 //! a hub `forward` of the envelope the signal names.
 //!
+//! # Cluster mode
+//! In `cluster.mode: "redis"` the `cluster` submodule registers each session in the cluster's
+//! session registry, relays a POST whose sender another node holds to that node, reaches
+//! targets on other nodes, takes over a session resumed here from another node, and builds
+//! `roster` from the cluster roster (docs/sse.md, "Cluster mode"). Standalone, none of it runs.
+//!
 //! # Bounds
 //! Sessions in total and per room (503), the POST body (413), the per-session token bucket
 //! (429), and the events buffered per session: a stream's channel holds at most
