@@ -192,3 +192,106 @@ impl SseInboundSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cluster::{RosterEvent, RosterSnapshot};
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl SseInbound for Recorded {
+        fn relay(&self, corr: u64, reply_to: String, session: String, _request: Bytes) {
+            self.push(format!("relay {corr} {reply_to} {session}"));
+        }
+
+        fn takeover(&self, corr: u64, reply_to: String, session: String) {
+            self.push(format!("takeover {corr} {reply_to} {session}"));
+        }
+
+        fn raw_signal(&self, from: String, to: String, _raw: Bytes) {
+            self.push(format!("raw {from} {to}"));
+        }
+
+        fn roster_changed(&self, server: &str) {
+            self.push(format!("roster {server}"));
+        }
+    }
+
+    impl Recorded {
+        fn push(&self, line: String) {
+            self.0.lock().expect("lock").push(line);
+        }
+    }
+
+    fn roster(change: Change) -> Inbound {
+        Inbound::Roster(RosterEvent {
+            server: "S".into(),
+            version: 1,
+            change,
+        })
+    }
+
+    #[test]
+    fn sse_traffic_goes_to_the_transport_and_roster_changes_are_told_and_passed_on() {
+        let slot = SseInboundSlot::default();
+        let relay = Inbound::Relay {
+            corr: 7,
+            reply_to: "n2".into(),
+            session: "s1".into(),
+            request: Bytes::new(),
+        };
+        assert_eq!(slot.route(relay.clone()), None, "taken even before attach");
+        let recorded = Arc::new(Recorded::default());
+        slot.attach(recorded.clone());
+        assert_eq!(slot.route(relay), None);
+        let takeover = Inbound::Takeover {
+            corr: 8,
+            reply_to: "n3".into(),
+            session: "s1".into(),
+        };
+        assert_eq!(slot.route(takeover), None);
+        let raw = Inbound::RawSignal {
+            from: "s1".into(),
+            to: "s2".into(),
+            raw: Bytes::new(),
+        };
+        assert_eq!(slot.route(raw), None);
+        let joined = roster(Change::Joined {
+            user: "u".into(),
+            entry: Bytes::new(),
+        });
+        assert_eq!(slot.route(joined.clone()), Some(joined));
+        let status = roster(Change::Status {
+            user: "u".into(),
+            entry: Bytes::new(),
+            change_id: 1,
+            fan_out: true,
+        });
+        assert_eq!(slot.route(status.clone()), Some(status));
+        let snapshot = Inbound::Snapshot(RosterSnapshot {
+            server: "T".into(),
+            version: 3,
+            members: Vec::new(),
+        });
+        assert_eq!(slot.route(snapshot.clone()), Some(snapshot));
+        let forward = Inbound::Forward {
+            target: "u".into(),
+            frame: Bytes::new(),
+        };
+        assert_eq!(slot.route(forward.clone()), Some(forward));
+        assert_eq!(
+            *recorded.0.lock().expect("lock"),
+            [
+                "relay 7 n2 s1",
+                "takeover 8 n3 s1",
+                "raw s1 s2",
+                "roster S",
+                "roster T"
+            ]
+        );
+    }
+}
