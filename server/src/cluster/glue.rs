@@ -27,21 +27,12 @@ use crate::hub::{Frame, Hub, Membership, Remote, RemoteForward, RemoteFuture};
 /// Inbound traffic of other nodes, into the local hub.
 pub struct HubSink {
     hub: Hub,
-    sse: super::sse_glue::SseInboundSlot,
 }
 
 impl HubSink {
     /// A sink delivering into `hub`.
     pub fn new(hub: Hub) -> Self {
-        Self {
-            hub,
-            sse: Default::default(),
-        }
-    }
-
-    /// The sink, handing SSE traffic to `sse` (see [`super::sse_glue`]).
-    pub fn with_sse(self, sse: super::sse_glue::SseInboundSlot) -> Self {
-        Self { sse, ..self }
+        Self { hub }
     }
 }
 
@@ -52,9 +43,6 @@ fn frame_of(bytes: Bytes) -> Option<Frame> {
 
 impl Sink for HubSink {
     fn deliver(&self, event: Inbound) {
-        let Some(event) = self.sse.route(event) else {
-            return;
-        };
         match event {
             Inbound::Broadcast {
                 server,
@@ -111,8 +99,9 @@ impl Sink for HubSink {
                     .deliver_roster_change(&server, &Frame::from_text(text));
             }
             Inbound::Snapshot(_) => {}
-            // Taken by `self.sse` above.
-            Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {}
+            Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {
+                tracing::debug!("SSE across nodes is not wired yet: a relayed request dropped");
+            }
         }
     }
 }
@@ -274,9 +263,10 @@ impl ClusterNode {
         hub: &Hub,
     ) -> Result<Self, super::ClusterError> {
         let (remote, task) = ClusterRemote::new(settings.publish_queue);
+        let sink = Arc::new(HubSink::new(hub.clone()));
         let sse = super::sse_glue::SseInboundSlot::default();
-        let sink = HubSink::new(hub.clone()).with_sse(sse.clone());
-        let backplane = match Backplane::start(settings, Arc::new(sink)).await {
+        let sink = Arc::new(super::sse_glue::SseSink::new(sink, sse.clone()));
+        let backplane = match Backplane::start(settings, sink).await {
             Ok(backplane) => Arc::new(backplane),
             Err(e) => {
                 task.abort();

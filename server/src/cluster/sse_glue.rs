@@ -2,9 +2,9 @@
 //! ([`crate::hub::sse_remote`]) over the backplane, and the routing of other nodes' SSE
 //! traffic to the SSE transport.
 //!
-//! Owns: [`SseGlue`] (implements [`SseRemote`] with [`Backplane`] calls) and [`SseInboundSlot`]
-//! (where the sink hands `Relay` / `RawSignal` and roster changes once `app` attached the
-//! transport's [`SseInbound`]).
+//! Owns: [`SseGlue`] (implements [`SseRemote`] with [`Backplane`] calls), [`SseSink`] (wraps
+//! the hub's sink) and [`SseInboundSlot`] (where it hands `Relay`, `Takeover`, `RawSignal`
+//! and a note of each roster change once `app` attached the transport's [`SseInbound`]).
 //!
 //! Never: interprets a relayed request or answer (opaque bytes of the SSE transport), checks
 //! a token (the transport does), or blocks the subscriber (the transport's inbound spawns
@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::{Backplane, Change, Inbound, RelayOutcome, SseSession};
+use super::{Backplane, Change, Inbound, RelayOutcome, Sink, SseSession};
 use crate::hub::RemoteFuture;
 use crate::hub::sse_remote::{
     SseEntry, SseInbound, SseOwnerEntry, SseRelayAnswer, SseRemote, Unreachable,
@@ -125,6 +125,28 @@ fn answer_of(outcome: RelayOutcome) -> SseRelayAnswer {
         RelayOutcome::NoOwner => SseRelayAnswer::NoOwner,
         RelayOutcome::TimedOut | RelayOutcome::Busy | RelayOutcome::Unavailable => {
             SseRelayAnswer::Unavailable
+        }
+    }
+}
+
+/// The node's sink: SSE traffic to the SSE transport (through [`SseInboundSlot::route`]),
+/// everything else (and roster changes, after telling the transport) to the hub's sink.
+pub struct SseSink {
+    hub: Arc<dyn Sink>,
+    sse: SseInboundSlot,
+}
+
+impl SseSink {
+    /// `hub`'s sink, with SSE traffic taken to `sse`.
+    pub fn new(hub: Arc<dyn Sink>, sse: SseInboundSlot) -> Self {
+        Self { hub, sse }
+    }
+}
+
+impl Sink for SseSink {
+    fn deliver(&self, event: Inbound) {
+        if let Some(event) = self.sse.route(event) {
+            self.hub.deliver(event);
         }
     }
 }
