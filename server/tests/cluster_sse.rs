@@ -349,7 +349,9 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
         .await;
     ws.send(json!({"type": "keepalive"})).await;
     ws.expect("keepalive").await;
-    ws.join_keeping_last_roster(room).await;
+    ws.send(json!({"type": "join_server", "serverId": room}))
+        .await;
+    ws.until("plugin_requirements").await;
     x.stream.expect_roster(&[&x.id, &y.id, &ada]).await;
     y.stream.expect_roster(&[&x.id, &y.id, &ada]).await;
     let offer = json!({"type": "offer", "sdp": {"type": "offer", "sdp": "v=0"}});
