@@ -407,11 +407,15 @@ pub enum SseError {
     /// 403 on `GET /api/connect`: the room names a directory server whose access rules refuse
     /// the caller; the message names the reason (the same reasons as `access_denied`).
     Denied(AccessDeniedReason),
+    /// 503 in cluster mode: the request needs another node (the session's stream or the
+    /// target is held there) and the cluster backplane cannot reach it now; retry.
+    Unavailable,
 }
 
 impl SseError {
     /// The errors of the source service, one fixed message per status, in status order
-    /// ([`SseError::TokenRequired`] and [`SseError::Denied`] are this server's additions).
+    /// ([`SseError::TokenRequired`], [`SseError::Denied`] and [`SseError::Unavailable`] are
+    /// this server's additions).
     pub const ALL: [Self; 7] = [
         Self::MissingParameters,
         Self::InvalidToken,
@@ -434,6 +438,7 @@ impl SseError {
             Self::Full => 503,
             Self::TokenRequired => 401,
             Self::Denied(_) => 403,
+            Self::Unavailable => 503,
         }
     }
 
@@ -450,6 +455,7 @@ impl SseError {
             Self::RateLimited => "Too Many Requests: signaling rate limit exceeded",
             Self::Full => "Service Unavailable: room or server is full",
             Self::TokenRequired => "Unauthorized: this room requires a token",
+            Self::Unavailable => "Service Unavailable: the cluster backplane is unreachable; retry",
             Self::Denied(reason) => match reason {
                 AccessDeniedReason::NotFound => "Forbidden: no such server",
                 AccessDeniedReason::Banned => "Forbidden: banned from this room",

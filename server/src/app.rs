@@ -133,6 +133,10 @@ impl AppState {
             realtime.max_connections_per_ip,
         ));
         let sse = SseTransport::new(hub.clone(), config.variables.clone());
+        if let Some(cluster) = &cluster {
+            sse.attach_cluster(cluster.sse_remote());
+            cluster.attach_sse(sse.cluster_inbound());
+        }
         let address_limits = Arc::new(crate::http::address_limits::AddressLimits::new(
             config.variables.security.rest_rate_limits,
             config.variables.security.rest_rate_limit_tracked_addresses,

@@ -20,8 +20,9 @@
 //! so the backplane's joins and leaves are awaited there, in order, off the hub's lock), takes
 //! the roster lock while holding the hub's, or writes an envelope by hand.
 //!
-//! Not here: SSE across nodes (`Relay`, `Takeover`, `RawSignal` are `cluster::sse`'s); the
-//! roster of a viewing (not joined) connection is this node's only.
+//! Not here: SSE across nodes (`Relay`, `Takeover`, `RawSignal` are taken by
+//! `cluster::sse_glue::SseSink`, which wraps this sink); the roster of a viewing (not joined)
+//! connection is this node's only.
 
 pub mod frames;
 pub mod rosters;
@@ -174,7 +175,8 @@ impl Sink for HubSink {
             Inbound::Roster(event) => self.roster_event(event),
             Inbound::Snapshot(snap) => self.snapshot(snap),
             Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {
-                tracing::debug!("SSE across nodes is not wired yet: a relayed request dropped");
+                // `SseSink` takes these before this sink; reaching here means no SSE transport.
+                tracing::debug!("an SSE relay reached the hub's sink: dropped");
             }
         }
     }
@@ -429,6 +431,7 @@ pub struct ClusterNode {
     backplane: Arc<Backplane>,
     remote: Arc<ClusterRemote>,
     task: JoinHandle<()>,
+    sse: super::sse_glue::SseInboundSlot,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -451,6 +454,8 @@ impl ClusterNode {
     ) -> Result<Self, super::ClusterError> {
         let (remote, task) = ClusterRemote::new(hub, settings.publish_queue);
         let sink = Arc::new(remote.sink(&settings.node_id));
+        let sse = super::sse_glue::SseInboundSlot::default();
+        let sink = Arc::new(super::sse_glue::SseSink::new(sink, sse.clone()));
         let backplane = match Backplane::start(settings, sink).await {
             Ok(backplane) => Arc::new(backplane),
             Err(e) => {
@@ -465,7 +470,19 @@ impl ClusterNode {
             backplane,
             remote,
             task,
+            sse,
         })
+    }
+
+    /// The SSE transport's hook into the backplane (`app` hands it to the transport).
+    pub fn sse_remote(&self) -> Arc<dyn crate::hub::sse_remote::SseRemote> {
+        Arc::new(super::sse_glue::SseGlue::new(Arc::clone(&self.backplane)))
+    }
+
+    /// Attaches the SSE transport's side: other nodes' relays and raw signals, and roster
+    /// changes, reach it from now on.
+    pub fn attach_sse(&self, inbound: Arc<dyn crate::hub::sse_remote::SseInbound>) {
+        self.sse.attach(inbound);
     }
 
     /// The backplane (for `/metrics` and `/api/ready`).

@@ -11,7 +11,7 @@
 //! pending-relay table [`relay`]), the numbers ([`metrics`]), and the node that ties them together ([`Backplane`], in
 //! [`node`], over the state its tasks share, `inner.rs`).
 //!
-//! Never (outside [`glue`]): knows the protocol's envelopes (frames and roster entries are
+//! Never (outside [`glue`] and its SSE part [`sse_glue`]): knows the protocol's envelopes (frames and roster entries are
 //! opaque bytes made by the hub), touches the hub, the handlers or the transports; never
 //! blocks a caller on a full queue or logs the Redis URL. The hub plugs in through its
 //! `Remote` hook, implemented in [`glue`] (the one module here that touches the hub); `app`
@@ -84,6 +84,7 @@ pub mod scripts;
 pub mod seen;
 pub mod settings;
 pub mod sse;
+pub mod sse_glue;
 pub mod subscriber;
 pub mod versions;
 pub mod wire;

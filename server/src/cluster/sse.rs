@@ -140,6 +140,52 @@ impl Backplane {
         self.inner().resync_unless_sent(sent)
     }
 
+    /// [`Self::register_sse`] (`Some`) or [`Self::remove_sse`] (`None`) without waiting:
+    /// queued in order with everything else this node sends (a registration followed by a
+    /// removal reaches Redis in that order). A queue that refused it leaves the mirror ahead
+    /// of Redis, and the next heartbeat resyncs.
+    pub fn queue_sse(&self, session: &str, entry: Option<SseSession>) -> Result<(), ClusterError> {
+        let inner = self.inner();
+        let mut cmd = inner.scripts.sse.call(inner.keys.prefix());
+        cmd.arg(self.node_id());
+        match entry {
+            Some(entry) => {
+                cmd.arg("put")
+                    .arg(session)
+                    .arg(&entry.room)
+                    .arg(&entry.token_sha256)
+                    .arg(&entry.principal);
+                inner.lock_mirror().sse.insert(session.to_owned(), entry);
+            }
+            None => {
+                cmd.arg("del").arg(session);
+                inner.lock_mirror().sse.remove(session);
+            }
+        }
+        inner.resync_unless_sent(inner.publisher.enqueue(cmd))
+    }
+
+    /// Resolves once everything this node queued before the call reached Redis (one `PING`
+    /// through the ordered publisher).
+    pub async fn settled(&self) -> Result<(), ClusterError> {
+        self.inner()
+            .publisher
+            .call(redis::cmd("PING"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether `user` is in the cluster roster of `server` (`HEXISTS`).
+    pub async fn in_roster(&self, server: &str, user: &str) -> Result<bool, ClusterError> {
+        let mut cmd = redis::cmd("HEXISTS");
+        cmd.arg(self.keys().roster(server)).arg(user);
+        match self.inner().publisher.call(cmd).await? {
+            Value::Int(n) => Ok(n > 0),
+            Value::Boolean(b) => Ok(b),
+            _ => Err(ClusterError::Reply("integer")),
+        }
+    }
+
     /// Where the stream of `session` lives, when any node holds it.
     pub async fn sse_owner(&self, session: &str) -> Result<Option<SseOwner>, ClusterError> {
         let mut cmd = redis::cmd("HGETALL");

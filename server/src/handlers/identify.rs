@@ -41,7 +41,7 @@ pub async fn handle(session: &mut Session, identify: Identify) -> Handled {
         .unwrap_or_else(|| UserId(uuid::Uuid::new_v4().to_string()));
 
     // An SSE session's id is its identity in the hub: taking it over would receive its signals.
-    if session.state.sse.is_session(user.as_str()) {
+    if session.state.sse.is_session_anywhere(user.as_str()).await {
         return Err(Refusal::new(
             ErrorCode::AuthInvalid,
             "this oderId is a live SSE session's identity",

@@ -70,6 +70,7 @@ mod presence;
 mod registry;
 mod remote;
 mod scopes;
+pub mod sse_remote;
 
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,7 @@ mod pg_faults;
 mod redis_faults;
 mod rosters;
 mod slow_consumer;
+mod sse;
 
 use std::net::SocketAddr;
 

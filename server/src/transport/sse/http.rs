@@ -104,6 +104,23 @@ async fn connect(
     if sse.resumes(&params, &room) {
         return sse.connect(params, None);
     }
+    // Cluster mode: the session may be held by another node, which gives it up to this one.
+    if let Some(taken) = sse.take_over(&params, &room).await? {
+        let permit = state
+            .connection_gate
+            .admit(
+                remote.map(|a| a.ip()),
+                crate::transport::connection_gate::Transport::Sse,
+            )
+            .map_err(|_| SseError::Full)?;
+        let admitted = Admitted {
+            principal: None,
+            permit: Some(permit),
+        };
+        let stream = sse.adopt(params, admitted, taken)?;
+        sse.settled().await;
+        return Ok(stream);
+    }
     if state.is_draining() {
         return Err(SseError::Full);
     }
@@ -199,13 +216,17 @@ async fn connect(
         .connection_gate
         .admit(ip, crate::transport::connection_gate::Transport::Sse)
         .map_err(|_| SseError::Full)?;
-    sse.connect(
+    let stream = sse.connect(
         params,
         Some(Admitted {
             principal: caller.map(|c| c.user_id),
             permit: Some(permit),
         }),
-    )
+    )?;
+    // Cluster mode: `joined` reaches the client only once the session is in the cluster
+    // registry, so a POST landing on another node finds it.
+    sse.settled().await;
+    Ok(stream)
 }
 
 /// The three SSE routes. Rejects (so the REST router answers) anything else.
@@ -248,9 +269,9 @@ pub fn filters(
                     };
                     let room = first(&query, "room");
                     let done = if signal {
-                        sse.signal(room.as_deref(), &body)
+                        sse.signal(room.as_deref(), &body).await
                     } else {
-                        sse.leave(room.as_deref(), &body)
+                        sse.leave(room.as_deref(), &body).await
                     };
                     match done {
                         Ok(()) => success_response(),

@@ -33,6 +33,12 @@
 //! untouched (any JSON, wire-exact with the source service); a signal to a WebSocket member is
 //! a hub `forward` of the envelope the signal names.
 //!
+//! # Cluster mode
+//! In `cluster.mode: "redis"` the `cluster` submodule registers each session in the cluster's
+//! session registry, relays a POST whose sender another node holds to that node, reaches
+//! targets on other nodes, takes over a session resumed here from another node, and builds
+//! `roster` from the cluster roster (docs/sse.md, "Cluster mode"). Standalone, none of it runs.
+//!
 //! # Bounds
 //! Sessions in total and per room (503), the POST body (413), the per-session token bucket
 //! (429), and the events buffered per session: a stream's channel holds at most
@@ -45,13 +51,14 @@
 //! sends only; hub calls made under it take the hub's lock after it (never the other way: the
 //! hub never calls back into this module, its frames arrive through the pump tasks).
 
+mod cluster;
 pub mod http;
 pub use crate::config::sse as settings;
 mod stream;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -62,6 +69,7 @@ use signalbox_protocol::{ServerId, TimestampMs};
 use tokio::sync::mpsc;
 
 use crate::config::Variables;
+use crate::hub::sse_remote::{SseInbound, SseRemote};
 use crate::hub::{ConnectionHandle, Hub, Outbound, OutboundReceiver, Profile};
 use crate::transport::connection_gate::ConnectionPermit;
 use crate::transport::rate_limit::TokenBucket;
@@ -128,6 +136,8 @@ struct Shared {
     variables: Variables,
     registry: Mutex<Registry>,
     metrics: SseMetrics,
+    /// The other nodes, in cluster mode (set once, before any session).
+    cluster: OnceLock<Arc<dyn SseRemote>>,
 }
 
 #[derive(Default)]
@@ -136,6 +146,8 @@ struct Registry {
     room_sizes: HashMap<String, usize>,
     /// Per room with sessions: its latest `roster` frame and the hub roster version it shows.
     rosters: HashMap<String, RosterFrame>,
+    /// Cluster mode: rooms whose roster is being fetched, and whether to fetch it once more.
+    refreshing: HashMap<String, bool>,
     next_stream: u64,
     closed: bool,
 }
@@ -167,12 +179,33 @@ struct Session {
     /// The last `roster` handed to the session (shared with its room), for a resumed stream.
     roster: Option<RosterFrame>,
     pump: tokio::task::AbortHandle,
+    /// Cluster mode: the session's entry in the cluster registry (removed on drop).
+    _registered: Option<cluster::Registered>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         self.pump.abort();
     }
+}
+
+/// How a request reached this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// From a client: a sender held by another node is relayed there.
+    Client,
+    /// Relayed by another node: the sender must be held here.
+    Relay,
+}
+
+/// What the sync part of `POST /api/signal` leaves to do.
+enum SignalStep {
+    /// Delivered to a local SSE session.
+    Done,
+    /// The sender is no session of this node.
+    NotHere,
+    /// The sender is local; the target is no local SSE session of the room.
+    Onward(crate::hub::ConnKey),
 }
 
 /// `POST /api/signal`'s `signal`, as the sender's JSON text.
@@ -190,6 +223,16 @@ pub struct Admitted {
     pub principal: Option<UserId>,
     /// The slot taken from the shared connection gate.
     pub permit: Option<ConnectionPermit>,
+}
+
+/// What another node kept for a session it gave up (cluster mode, see
+/// [`SseTransport::take_over`]).
+#[derive(Debug, Default)]
+pub struct TakenOver {
+    /// Who the session was admitted as.
+    pub principal: Option<UserId>,
+    /// The events buffered for its return.
+    pub pending: Vec<Bytes>,
 }
 
 /// A parsed `GET /api/connect` query.
@@ -277,9 +320,33 @@ impl SseTransport {
             variables,
             registry: Mutex::new(Registry::default()),
             metrics: SseMetrics::default(),
+            cluster: OnceLock::new(),
         });
         tokio::spawn(prune_loop(Arc::downgrade(&shared)));
         Self { shared }
+    }
+
+    /// Cluster mode: the other nodes (set once, before any session; see the `cluster` module).
+    pub fn attach_cluster(&self, remote: Arc<dyn SseRemote>) {
+        let _ = self.shared.cluster.set(remote);
+    }
+
+    /// Cluster mode: what the cluster glue hands other nodes' SSE traffic to.
+    pub fn cluster_inbound(&self) -> Arc<dyn SseInbound> {
+        Arc::new(cluster::ClusterInbound {
+            shared: Arc::downgrade(&self.shared),
+        })
+    }
+
+    /// Cluster mode: resolves once the sessions created so far are in the cluster registry
+    /// (so a `POST` landing on another node finds them); at once standalone.
+    pub async fn settled(&self) {
+        let Some(remote) = self.shared.cluster.get().cloned() else {
+            return;
+        };
+        if !remote.settled().await {
+            tracing::debug!("SSE session not in the cluster registry yet (Redis unreachable)");
+        }
     }
 
     /// The settings in force.
@@ -336,6 +403,22 @@ impl SseTransport {
             .lock()
             .sessions
             .contains_key(&SessionId(oder_id.to_owned()))
+    }
+
+    /// [`Self::is_session`] over the whole cluster: in cluster mode an id that is no session
+    /// here is looked up in the cluster registry (only when it has a session id's shape, a
+    /// UUID). While Redis is unreachable only this node's sessions are known.
+    pub async fn is_session_anywhere(&self, oder_id: &str) -> bool {
+        if self.is_session(oder_id) {
+            return true;
+        }
+        let Some(remote) = self.shared.cluster.get() else {
+            return false;
+        };
+        if uuid::Uuid::parse_str(oder_id).is_err() {
+            return false;
+        }
+        matches!(remote.owner(oder_id).await, Ok(Some(_)))
     }
 
     /// Whether `params` name a live session of `room` with its right token: such a connect
@@ -415,6 +498,7 @@ impl SseTransport {
                 &mut registry,
                 &room,
                 admitted.ok_or(SseError::InvalidToken)?,
+                None,
             )?,
         };
         registry.next_stream += 1;
@@ -456,8 +540,77 @@ impl SseTransport {
         ))
     }
 
-    /// `POST /api/signal?room=ROOM` with `body` (a `SignalRequest`).
-    pub fn signal(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+    /// Cluster mode: a resume (`session_id` + `token`) of a session another node holds. That
+    /// node gives the session up (its stream ends, the room sees it leave) and answers with
+    /// what it kept for the session; `Ok(None)` when no other node holds it (standalone, an
+    /// unknown id, a dead holder, Redis unreachable: the connect goes on as for a pruned id).
+    /// Checked first against the cluster registry: a wrong token or room is 403.
+    pub async fn take_over(
+        &self,
+        params: &ConnectParams,
+        room: &str,
+    ) -> Result<Option<TakenOver>, SseError> {
+        let (Some(remote), Some(id), Some(token)) = (
+            self.shared.cluster.get(),
+            params.session_id.as_deref(),
+            params.token.as_ref(),
+        ) else {
+            return Ok(None);
+        };
+        if self.is_session(id) {
+            return Ok(None);
+        }
+        cluster::take_over(remote, id, room, token.expose()).await
+    }
+
+    /// Cluster mode: the session `taken` over from another node, recreated here under its id
+    /// and token with what it kept (`admitted`: this node's connection slot), and its stream.
+    pub fn adopt(
+        &self,
+        params: ConnectParams,
+        admitted: Admitted,
+        taken: TakenOver,
+    ) -> Result<SseStream, SseError> {
+        let room = room_of(params.room.as_deref())?;
+        let (Some(id), Some(token)) = (&params.session_id, &params.token) else {
+            return Err(SseError::MissingParameters);
+        };
+        let identity = (
+            SessionId(id.clone()),
+            SessionToken(token.expose().to_owned()),
+        );
+        {
+            let shared = &self.shared;
+            let mut registry = shared.lock();
+            if registry.closed {
+                return Err(SseError::Full);
+            }
+            if registry.sessions.contains_key(&identity.0) {
+                return Err(SseError::InvalidToken);
+            }
+            let admitted = Admitted {
+                principal: taken.principal,
+                permit: admitted.permit,
+            };
+            let id = shared.create(&mut registry, &room, admitted, Some(identity))?;
+            let capacity = shared.settings.stream_buffer_events;
+            if let Some(session) = registry.sessions.get_mut(&id) {
+                session
+                    .pending
+                    .extend(taken.pending.into_iter().take(capacity));
+            }
+        }
+        self.connect(params, None)
+    }
+
+    /// `POST /api/signal?room=ROOM` with `body` (a `SignalRequest`). In cluster mode a sender
+    /// held by another node is relayed there, and a target held by another node is reached
+    /// there (see the `cluster` module).
+    pub async fn signal(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+        self.signal_as(room, body, Via::Client).await
+    }
+
+    async fn signal_as(&self, room: Option<&str>, body: &[u8], via: Via) -> Result<(), SseError> {
         let room = room_of(room)?;
         let request: sse::SignalRequest =
             serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
@@ -472,13 +625,49 @@ impl SseTransport {
             return Err(SseError::MissingParameters);
         }
         let shared = &self.shared;
+        let remote = shared.cluster.get();
+        match self.signal_here(&room, &request, raw.signal)? {
+            SignalStep::Done => Ok(()),
+            SignalStep::NotHere => match (via, remote) {
+                (Via::Client, Some(remote)) => {
+                    cluster::relay(
+                        remote,
+                        cluster::Op::Signal,
+                        &room,
+                        &request.sender,
+                        &request.token.0,
+                        body,
+                    )
+                    .await
+                }
+                _ => Err(SseError::InvalidToken),
+            },
+            SignalStep::Onward(sender_key) => match remote {
+                Some(remote) => {
+                    cluster::signal_onward(shared, remote, sender_key, &room, &request, raw.signal)
+                        .await
+                }
+                None => self.signal_standalone(sender_key, &request),
+            },
+        }
+    }
+
+    /// The sender's checks and a delivery to a local SSE session of the room, under the lock.
+    fn signal_here(
+        &self,
+        room: &str,
+        request: &sse::SignalRequest,
+        raw: &serde_json::value::RawValue,
+    ) -> Result<SignalStep, SseError> {
+        let shared = &self.shared;
         let mut registry = shared.lock();
         let now = Instant::now();
-        let sender = registry
-            .sessions
-            .get_mut(&request.sender)
-            .filter(|s| same_secret(&s.token.0, &request.token.0) && s.room == room)
-            .ok_or(SseError::InvalidToken)?;
+        let Some(sender) = registry.sessions.get_mut(&request.sender) else {
+            return Ok(SignalStep::NotHere);
+        };
+        if !same_secret(&sender.token.0, &request.token.0) || sender.room != room {
+            return Err(SseError::InvalidToken);
+        }
         sender.last_seen = now;
         if !sender.bucket.try_take(now) {
             return Err(SseError::RateLimited);
@@ -490,14 +679,22 @@ impl SseTransport {
             .get_mut(&request.to)
             .filter(|t| t.room == room)
         {
-            match SseEvent::raw_signal_frame(&request.sender, raw.signal) {
+            match SseEvent::raw_signal_frame(&request.sender, raw) {
                 Ok(frame) => target.deliver(Bytes::from(frame), false, capacity, &shared.metrics),
                 Err(e) => tracing::error!(error = %e, "could not frame a signal"),
             }
-            return Ok(());
+            return Ok(SignalStep::Done);
         }
-        drop(registry);
-        // Not an SSE session of this room: a WebSocket member of the room's scope, or no one.
+        Ok(SignalStep::Onward(sender_key))
+    }
+
+    /// Not an SSE session of this room: a WebSocket member of the room's scope, or no one.
+    fn signal_standalone(
+        &self,
+        sender_key: crate::hub::ConnKey,
+        request: &sse::SignalRequest,
+    ) -> Result<(), SseError> {
+        let shared = &self.shared;
         let sender_user = sse::session_user_id(&request.sender);
         let target_user = sse::session_user_id(&request.to);
         if !shared.hub.shares_server(&sender_user, &target_user) {
@@ -512,27 +709,45 @@ impl SseTransport {
             .map_err(|_| SseError::TargetNotInRoom)
     }
 
-    /// `POST /api/leave?room=ROOM` with `body` (a `LeaveRequest`): removes the session now.
-    pub fn leave(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+    /// `POST /api/leave?room=ROOM` with `body` (a `LeaveRequest`): removes the session now (in
+    /// cluster mode on the node holding it).
+    pub async fn leave(&self, room: Option<&str>, body: &[u8]) -> Result<(), SseError> {
+        self.leave_as(room, body, Via::Client).await
+    }
+
+    async fn leave_as(&self, room: Option<&str>, body: &[u8], via: Via) -> Result<(), SseError> {
         let room = room_of(room)?;
         let request: sse::LeaveRequest =
             serde_json::from_slice(body).map_err(|_| SseError::MissingParameters)?;
         if !non_empty(&request.sender.0) || !non_empty(&request.token.0) {
             return Err(SseError::MissingParameters);
         }
+        if self.leave_here(&room, &request)? {
+            return Ok(());
+        }
+        match (via, self.shared.cluster.get()) {
+            (Via::Client, Some(remote)) => {
+                let (op, token) = (cluster::Op::Leave, &request.token.0);
+                cluster::relay(remote, op, &room, &request.sender, token, body).await
+            }
+            _ => Err(SseError::InvalidToken),
+        }
+    }
+
+    /// Removes the sender's session when this node holds it (true), after its checks.
+    fn leave_here(&self, room: &str, request: &sse::LeaveRequest) -> Result<bool, SseError> {
         let mut registry = self.shared.lock();
-        let authorized = registry
-            .sessions
-            .get(&request.sender)
-            .is_some_and(|s| same_secret(&s.token.0, &request.token.0) && s.room == room);
-        if !authorized {
+        let Some(session) = registry.sessions.get(&request.sender) else {
+            return Ok(false);
+        };
+        if !same_secret(&session.token.0, &request.token.0) || session.room != room {
             return Err(SseError::InvalidToken);
         }
         let removed = registry.remove(&request.sender);
         drop(registry);
         // Dropping the session disconnects it from the hub: `user_left`, then new rosters.
         drop(removed);
-        Ok(())
+        Ok(true)
     }
 
     /// Removes every session with no stream and no request for `sessionIdleTimeoutMs`; returns
@@ -575,11 +790,14 @@ impl Shared {
 
     /// A new session in `room`: a hub connection identified as its id and joined to the room's
     /// scope, and its pump. Refused with 503 past the session limits.
+    /// `identity`: the id and token of a session taken over from another node (cluster mode),
+    /// else a fresh pair.
     fn create(
         self: &Arc<Self>,
         registry: &mut Registry,
         room: &str,
         admitted: Admitted,
+        identity: Option<(SessionId, SessionToken)>,
     ) -> Result<SessionId, SseError> {
         let room_size = registry.room_sizes.get(room).copied().unwrap_or(0);
         if registry.sessions.len() >= self.settings.max_sessions
@@ -587,8 +805,12 @@ impl Shared {
         {
             return Err(SseError::Full);
         }
-        let id = SessionId(uuid::Uuid::new_v4().to_string());
-        let token = SessionToken(uuid::Uuid::new_v4().to_string());
+        let (id, token) = identity.unwrap_or_else(|| {
+            (
+                SessionId(uuid::Uuid::new_v4().to_string()),
+                SessionToken(uuid::Uuid::new_v4().to_string()),
+            )
+        });
         let (conn, receiver) = self.hub.connect();
         let profile = Profile {
             display_name: id.0.clone(),
@@ -605,6 +827,9 @@ impl Shared {
             return Err(SseError::Full);
         }
         let pump = tokio::spawn(pump(Arc::downgrade(self), id.clone(), receiver)).abort_handle();
+        let registered = self.cluster.get().map(|remote| {
+            cluster::Registered::new(remote, &id, room, &token.0, admitted.principal.as_ref())
+        });
         let now = Instant::now();
         registry.sessions.insert(
             id.clone(),
@@ -620,6 +845,7 @@ impl Shared {
                 pending: VecDeque::new(),
                 roster: None,
                 pump,
+                _registered: registered,
             },
         );
         *registry.room_sizes.entry(room.to_owned()).or_insert(0) += 1;
@@ -630,7 +856,7 @@ impl Shared {
     }
 
     /// One hub frame for session `id`, shown on its stream as [`SseView`] says.
-    fn on_hub_frame(&self, id: &SessionId, text: &str) {
+    fn on_hub_frame(self: &Arc<Self>, id: &SessionId, text: &str) {
         let view = match SseView::of_frame(text) {
             Ok(view) => view,
             Err(e) => {
@@ -670,7 +896,13 @@ impl Shared {
     /// sessions costs N frame clones and one serialization, not N serializations of N ids.
     /// (A burst of changes may therefore reach a session as fewer `roster` events, each the
     /// room as it is now; the last one is always the room's current membership.)
-    fn show_roster(&self, registry: &mut Registry, id: &SessionId, server: &ServerId) {
+    ///
+    /// In cluster mode the roster is the whole cluster's, built by the `cluster` module.
+    fn show_roster(self: &Arc<Self>, registry: &mut Registry, id: &SessionId, server: &ServerId) {
+        if self.cluster.get().is_some() {
+            self.refresh_roster(registry, server.as_str());
+            return;
+        }
         let Some(version) = self.hub.roster_version(server) else {
             return;
         };
