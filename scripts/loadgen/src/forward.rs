@@ -67,15 +67,20 @@ fn offer_to(target: &str, seq: u64) -> ClientEnvelope {
 /// How often a reader wakes to look at its stop condition.
 const POLL: Duration = Duration::from_millis(100);
 
+/// What one receiver saw.
+struct Received {
+    /// One-way latency of each offer, in microseconds.
+    samples: Vec<u64>,
+    delivery: Delivery,
+    /// Why its connection ended before the run did, if it did.
+    ended: Option<String>,
+}
+
 /// Reads offers until the sender is done and every offer it sent has arrived, or `deadline`.
-/// Returns the one-way latency of each and the delivery check.
-async fn receive_offers(
-    mut stream: client::Stream,
-    sent: Sent,
-    deadline: Instant,
-) -> (Vec<u64>, Delivery) {
+async fn receive_offers(mut stream: client::Stream, sent: Sent, deadline: Instant) -> Received {
     let mut samples = Vec::new();
     let mut delivery = Delivery::default();
+    let mut ended = None;
     loop {
         if sent.done.load(Ordering::Acquire)
             && delivery.distinct >= sent.count.load(Ordering::Acquire)
@@ -96,10 +101,17 @@ async fn receive_offers(
                 }
             }
             Ok(Ok(_)) | Err(_) => {}
-            Ok(Err(_)) => break,
+            Ok(Err(e)) => {
+                ended = Some(e);
+                break;
+            }
         }
     }
-    (samples, delivery)
+    Received {
+        samples,
+        delivery,
+        ended,
+    }
 }
 
 /// Counts the error codes a sender receives until `stop` is set or the stream ends.
@@ -186,12 +198,14 @@ pub async fn run(cli: &Cli, run: Forward) -> Result<(), String> {
     }
     let mut samples = Vec::new();
     let mut total = Delivery::default();
+    let mut ended = Vec::new();
     while let Some(result) = receivers.join_next().await {
-        let (latencies, delivery) = result.map_err(|e| e.to_string())?;
-        samples.extend(latencies);
-        total.distinct += delivery.distinct;
-        total.duplicates += delivery.duplicates;
-        total.out_of_order += delivery.out_of_order;
+        let received = result.map_err(|e| e.to_string())?;
+        samples.extend(received.samples);
+        total.distinct += received.delivery.distinct;
+        total.duplicates += received.delivery.duplicates;
+        total.out_of_order += received.delivery.out_of_order;
+        ended.extend(received.ended);
     }
     stop_readers.store(true, Ordering::Release);
     let mut errors = BTreeMap::new();
