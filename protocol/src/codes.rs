@@ -57,6 +57,10 @@ pub enum ErrorCode {
     /// A per-connection bound was reached: too many servers joined or viewed at once by this
     /// connection (the message names the operator's setting). Leave one first.
     LimitExceeded,
+    /// Cluster mode: the request needs another node and the nodes cannot reach each other right
+    /// now (the Redis backplane is down, or its queue is full). Nothing was delivered to other
+    /// nodes; local delivery is unaffected. Retrying later may help.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -74,11 +78,12 @@ impl ErrorCode {
             Self::InvalidPluginEvent => "INVALID_PLUGIN_EVENT",
             Self::InternalError => "INTERNAL_ERROR",
             Self::LimitExceeded => "LIMIT_EXCEEDED",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 
     /// Every code, in declaration order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::InvalidMessage,
         Self::UnknownType,
         Self::NotIdentified,
@@ -90,6 +95,7 @@ impl ErrorCode {
         Self::InvalidPluginEvent,
         Self::InternalError,
         Self::LimitExceeded,
+        Self::Unavailable,
     ];
 }
 

@@ -10,11 +10,14 @@ mod pg;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::TestServer;
 use common::ws::WsClient;
 use serde_json::{Value, json};
+use signalbox_protocol::ws::{StatusUpdateBroadcast, UserJoined, UserLeft, UserSummary};
+use signalbox_protocol::{ServerEnvelope, ServerId, UserId, UserStatus};
 
 struct RedisServer {
     child: Child,
@@ -65,6 +68,42 @@ async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
     ws.send(json!({"type": "keepalive"})).await;
     ws.expect("keepalive").await;
     ws
+}
+
+/// `envelope` is valid against the generated `ServerEnvelope` schema.
+fn assert_valid(envelope: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../schemas/ServerEnvelope.schema.json"
+        );
+        let text = std::fs::read_to_string(path).expect("the generated schema");
+        let schema: Value = serde_json::from_str(&text).expect("schema JSON");
+        jsonschema::validator_for(&schema).expect("the schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(envelope)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{envelope}: {}", errors.join("; "));
+}
+
+/// What a standalone server sends for `envelope`, as JSON.
+fn standalone(envelope: ServerEnvelope) -> Value {
+    serde_json::to_value(&envelope).expect("serialize")
+}
+
+/// The roster entry of a guest that identified with only a display name.
+fn summary(id: &str, name: &str, status: UserStatus) -> UserSummary {
+    UserSummary {
+        oder_id: UserId::from(id),
+        display_name: name.into(),
+        description: None,
+        status,
+        profile_updated_at: None,
+        connection_scope: None,
+    }
 }
 
 fn names(users: &Value) -> Vec<String> {
@@ -126,21 +165,11 @@ async fn two_nodes_share_chat_offers_and_rosters() {
 
     let mut on_a = connect_as(&a, &ada_token, "Ada").await;
     let mut on_b = connect_as(&b, &bob_token, "Bob").await;
-    on_a.send(json!({"type": "join_server", "serverId": "lobby"}))
-        .await;
-    on_a.until("plugin_requirements").await;
-    on_b.send(json!({"type": "join_server", "serverId": "lobby"}))
-        .await;
-    // The local roster first, then the cluster's: the last one before plugin_requirements.
-    let mut roster = on_b.expect("server_users").await;
-    loop {
-        let next = on_b.recv().await;
-        match next["type"].as_str() {
-            Some("server_users") => roster = next,
-            Some("plugin_requirements") => break,
-            other => panic!("unexpected {other:?}: {next}"),
-        }
-    }
+    // One `server_users` per join (the roster over every node), then plugin_requirements.
+    let alone = on_a.join("lobby").await;
+    assert_eq!(names(&alone), vec![ada.clone()], "{alone}");
+    let roster = on_b.join("lobby").await;
+    assert_valid(&roster);
     let mut both = vec![ada.clone(), bob.clone()];
     both.sort();
     assert_eq!(
@@ -149,7 +178,40 @@ async fn two_nodes_share_chat_offers_and_rosters() {
         "Bob on node B sees Ada of node A: {roster}"
     );
     let joined = on_a.until("user_joined").await;
-    assert_eq!(joined["user"]["oderId"], bob.as_str(), "{joined}");
+    assert_valid(&joined);
+    assert_eq!(
+        joined,
+        standalone(ServerEnvelope::UserJoined(UserJoined {
+            server_id: ServerId::from("lobby"),
+            user: summary(&bob, "Bob", UserStatus::Online),
+        })),
+        "the cross-node user_joined is the standalone one"
+    );
+
+    // A status change on node B reaches node A once, as standalone sends it.
+    on_b.send(json!({"type": "status_update", "status": "away"}))
+        .await;
+    let status = on_a.until("status_update").await;
+    assert_valid(&status);
+    assert_eq!(
+        status,
+        standalone(ServerEnvelope::StatusUpdate(StatusUpdateBroadcast {
+            oder_id: UserId::from(bob.as_str()),
+            status: UserStatus::Away,
+        }))
+    );
+    // ... and is in the roster a later joiner on node A gets.
+    let mut ada_tab = connect_as(&a, &ada_token, "Ada").await;
+    let later = ada_tab.join("lobby").await;
+    let bob_entry = later["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["oderId"] == bob.as_str())
+        .cloned()
+        .expect("Bob in the roster");
+    assert_eq!(bob_entry["status"], "away", "{later}");
+    ada_tab.close().await;
 
     on_a.send(json!({"type": "chat_message", "serverId": "lobby", "message": {"text": "hi"}}))
         .await;
@@ -177,7 +239,15 @@ async fn two_nodes_share_chat_offers_and_rosters() {
 
     on_b.close().await;
     let left = on_a.until("user_left").await;
-    assert_eq!(left["oderId"], bob.as_str(), "{left}");
+    assert_valid(&left);
+    assert_eq!(
+        left,
+        standalone(ServerEnvelope::UserLeft(UserLeft {
+            server_id: ServerId::from("lobby"),
+            oder_id: UserId::from(bob.as_str()),
+            display_name: Some("Bob".into()),
+        }))
+    );
 
     let metrics = a.client().get("/metrics", None).await;
     assert_eq!(metrics.status, 200);
@@ -226,4 +296,12 @@ async fn two_nodes_share_chat_offers_and_rosters() {
         .await;
     let chat = on_a.until("chat_message").await;
     assert_eq!(chat["message"]["text"], "still here", "{chat}");
+    // A forward that needs another node says the nodes are unreachable, not an internal error.
+    on_a.send(
+        json!({"type": "offer", "targetUserId": bob, "sdp": {"type": "offer", "sdp": "v=0"}}),
+    )
+    .await;
+    let error = on_a.until("error").await;
+    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
+    assert_eq!(error["requestType"], "offer", "{error}");
 }

@@ -4,4 +4,4 @@
  * The code of an `error` envelope. The socket stays open after every one of them except where
  * a close code is named; a client can switch on these without parsing `message`.
  */
-export type ErrorCode = "INVALID_MESSAGE" | "UNKNOWN_TYPE" | "NOT_IDENTIFIED" | "RATE_LIMITED" | "TARGET_NOT_FOUND" | "FORBIDDEN" | "AUTH_INVALID" | "AUTH_EXPIRED" | "INVALID_PLUGIN_EVENT" | "INTERNAL_ERROR" | "LIMIT_EXCEEDED";
+export type ErrorCode = "INVALID_MESSAGE" | "UNKNOWN_TYPE" | "NOT_IDENTIFIED" | "RATE_LIMITED" | "TARGET_NOT_FOUND" | "FORBIDDEN" | "AUTH_INVALID" | "AUTH_EXPIRED" | "INVALID_PLUGIN_EVENT" | "INTERNAL_ERROR" | "LIMIT_EXCEEDED" | "UNAVAILABLE";

@@ -31,7 +31,8 @@ export const ERROR_CODES = [
   "AUTH_EXPIRED",
   "INVALID_PLUGIN_EVENT",
   "INTERNAL_ERROR",
-  "LIMIT_EXCEEDED"
+  "LIMIT_EXCEEDED",
+  "UNAVAILABLE"
 ] as const;
 
 /** The SSE routes' error message for each HTTP status. */

@@ -26,11 +26,13 @@
 //! Calls, from the hub, with absolute counts (a resync replays them as they are):
 //! - A connection identifies / closes: [`Backplane::identify`]`(user, n)` with the user's
 //!   identified connections left on this node (`0` when none). Awaited off the hot path.
-//! - A connection joins a server: [`Backplane::join`]`(server, user, n, entry)`; the
-//!   [`RosterSnapshot`] it returns is the `server_users` the **joining connection** gets
-//!   (the glue sends it, then `RosterFloor::sent_snapshot`). Leaves, closes:
-//!   [`Backplane::leave`]`(server, user, remaining)`. Joins, leaves and resyncs are
-//!   serialized node-wide; await them in the connection's task, never on the hub's loop.
+//! - A connection joins a server: [`Backplane::join`]`(server, user, n, entry)`. The
+//!   **joining connection** gets one `server_users`: a [`Backplane::snapshot`] taken after the
+//!   join reached Redis (the glue sends it, then `RosterFloor::sent_snapshot`; a snapshot
+//!   older than the events already handed out is fetched again). Leaves, closes:
+//!   [`Backplane::leave`]`(server, user, remaining)`, after `identify(user, 0)` when it was the
+//!   user's last connection (unreachable before announced gone). Joins, leaves and resyncs
+//!   are serialized node-wide; await them in the connection's task, never on the hub's loop.
 //! - Status change: [`Backplane::set_status`]`(user, entry)`. Broadcast:
 //!   [`Backplane::broadcast`] after delivering locally. Targeted envelope: if the target
 //!   has local connections deliver to them, then [`Backplane::forward`] (unless
@@ -56,8 +58,9 @@
 //! - `Roster`: in version order, already deduplicated per node. It includes this node's own
 //!   joins and leaves (they come back through Redis, and the glue must not announce them a
 //!   second time): to each local member of `server` for which `RosterFloor::admit(server,
-//!   version)` is true, as `user_joined` / `user_left`; `Status` with `fan_out` sends one
-//!   `status_update` per connection over all the servers it shares with the user.
+//!   version)` is true, as `user_joined` / `user_left`; `Status` (from another origin node)
+//!   sends one `status_update` per connection over all the servers it shares with the user
+//!   (the copies of one change share its change id).
 //! - `Snapshot` (after a gap or a resync): `server_users` to every local member of the
 //!   server, each connection's floor set to its version.
 //! - `Relay`, `Takeover`, `RawSignal`: handed to the SSE transport, answered with

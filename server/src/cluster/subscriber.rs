@@ -231,7 +231,10 @@ fn handle(node: &str, message: Message, versions: &mut Versions, sink: &dyn Sink
         Kind::UserLeft => versions.on_event(RosterEvent {
             server: message.server,
             version: message.roster_version,
-            change: Change::Left { user: message.user },
+            change: Change::Left {
+                user: message.user,
+                entry: message.payload,
+            },
         }),
         // Handled before (they change no roster and reach no sink).
         Kind::Devices | Kind::RelayReply => Vec::new(),
@@ -268,6 +271,7 @@ fn handle(node: &str, message: Message, versions: &mut Versions, sink: &dyn Sink
                 entry: message.payload,
                 change_id: message.change_id,
                 fan_out: false,
+                origin: message.origin,
             },
         }),
     }

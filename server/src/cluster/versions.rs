@@ -25,6 +25,8 @@ pub enum Change {
     Left {
         /// The member.
         user: String,
+        /// Its last roster entry (empty when the script found none).
+        entry: Bytes,
     },
     /// The member's roster entry changed (a status change).
     Status {
@@ -38,6 +40,8 @@ pub enum Change {
         /// `status_update` out (to the local members of every server the user shares); false:
         /// only update this server's roster.
         fan_out: bool,
+        /// The node where the change happened (its own members were told there).
+        origin: String,
     },
 }
 

@@ -10,8 +10,7 @@
 //!
 //! In cluster mode the local delivery comes first, then the same frame goes through the hub's
 //! `Remote` hook to the target's other nodes; the refusal stands only when no node took it,
-//! and a backplane that cannot reach Redis answers `INTERNAL_ERROR` ("unreachable"; the
-//! WebSocket error codes have no `UNAVAILABLE` yet: adding one is a protocol change).
+//! and a backplane that cannot reach Redis answers `UNAVAILABLE`.
 
 use signalbox_protocol::{ClientEnvelope, ErrorCode};
 
@@ -52,8 +51,8 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
                 }
                 (Err(_), RemoteForward::Unavailable) => {
                     return Err(Refusal::new(
-                        ErrorCode::InternalError,
-                        "the cluster backplane is unreachable; try again",
+                        ErrorCode::Unavailable,
+                        "the other nodes cannot be reached right now; try again",
                     ));
                 }
             }

@@ -64,14 +64,17 @@ pub async fn handle(session: &Session, join: JoinServer) -> Handled {
         }));
         return Ok(Next::Continue);
     }
-    session.hub().join_server(session.key(), &server)?;
-    // Cluster mode: the roster over every node, merged with the local one just sent.
-    if let Some(remote) = session.hub().remote()
-        && let Some(others) = remote.roster(&server).await
-    {
-        session
-            .hub()
-            .send_cluster_roster(session.key(), &server, &others)?;
+    match session.hub().remote() {
+        None => {
+            session.hub().join_server(session.key(), &server)?;
+        }
+        // Cluster mode: one `server_users`, the roster over every node.
+        Some(remote) => {
+            session
+                .hub()
+                .join_server_with_remote_roster(session.key(), &server)?;
+            remote.send_roster(session.key(), &server).await;
+        }
     }
     plugin_requirements::send(session, &server).await?;
     Ok(Next::Continue)

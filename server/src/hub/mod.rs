@@ -409,7 +409,10 @@ impl Hub {
         status: UserStatus,
         exclude: Exclude,
     ) -> Result<Fanout, HubError> {
-        self.write().set_status(self.ctx(), conn, status, exclude)
+        let mut state = self.write();
+        let fanout = state.set_status(self.ctx(), conn, status, exclude)?;
+        self.tell_status(&state, conn);
+        Ok(fanout)
     }
 
     /// Broadcasts to every joined connection of `server` but the excluded ones. `build` makes
@@ -718,6 +721,8 @@ impl Hub {
         let mut state = self.write();
         let gone = state.disconnect(self.ctx(), conn)?;
         self.tell_disconnected(&gone);
+        drop(state);
+        self.tell_closed(conn);
         Some(gone)
     }
 

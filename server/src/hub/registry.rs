@@ -79,6 +79,9 @@ impl Fanout {
 pub(super) struct Member {
     pub(super) outbox: Outbox,
     pub(super) user_tag: u64,
+    /// Cluster mode: this joined connection's roster (`server_users`, `user_joined`,
+    /// `user_left`) comes from the cluster glue, never from the local hub (`remote.rs`).
+    pub(super) remote_roster: bool,
 }
 
 /// The connection that caused a fan-out, and its user's tag.

@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use super::registry::State;
-use super::{Disconnected, Fanout, Frame, Identified, Left};
+use super::registry::{ConnKey, State};
+use super::{Disconnected, Fanout, Frame, HubError, Identified, Joined, Left};
 use signalbox_protocol::{ServerId, UserId};
 
 /// A change of who is on this node, told in the order it happened here (the hub tells it
@@ -48,6 +48,14 @@ pub enum Membership {
         /// The user.
         user: UserId,
     },
+    /// `user` set its status here; `entry` is its new `UserSummary` JSON (the local members
+    /// were told already).
+    Status {
+        /// The user.
+        user: UserId,
+        /// Its new roster entry.
+        entry: Arc<str>,
+    },
 }
 
 /// What the hub tells the other nodes. Implemented by the cluster glue.
@@ -62,10 +70,16 @@ pub trait Remote: Send + Sync + 'static {
     /// Whether the other nodes are reachable now (`/api/ready` reports `degraded` otherwise).
     fn is_up(&self) -> bool;
 
-    /// The roster of `server` over every node: `(user, UserSummary JSON)` (`None`:
-    /// unreachable). The join handler sends it merged with the local one
-    /// ([`super::Hub::send_cluster_roster`]), so a member sees the whole cluster's roster.
-    fn roster(&self, server: &ServerId) -> RemoteFuture<Option<Vec<(UserId, String)>>>;
+    /// Queues for `conn`, which just joined `server` through
+    /// [`super::Hub::join_server_with_remote_roster`], the one `server_users` of the join: the
+    /// roster over every node, taken after the membership changes told before it (this
+    /// node's local roster when the other nodes are unreachable). Roster events of the server
+    /// reach the connection from then on.
+    fn send_roster(&self, conn: ConnKey, server: &ServerId) -> RemoteFuture<()>;
+
+    /// `conn` closed: whatever the hook keeps per connection can go. Called without the hub's
+    /// lock held.
+    fn closed(&self, conn: ConnKey);
 
     /// Carries a forwarded envelope's delivery `frame` to `target`'s connections on other
     /// nodes, in order with everything else this node sent. `shared`: the sender's joined
@@ -110,6 +124,14 @@ pub struct ForwardFrame {
     pub shared: Option<Vec<ServerId>>,
     /// The RPC request it belongs to, for the `error` of a failed one.
     pub request_id: Option<signalbox_protocol::RequestId>,
+}
+
+impl ConnKey {
+    /// A key for tests of code outside the hub that keeps state per connection.
+    #[cfg(test)]
+    pub fn for_tests(n: u64) -> Self {
+        Self(n)
+    }
 }
 
 impl super::Hub {
@@ -199,20 +221,44 @@ impl super::Hub {
         }
     }
 
+    /// Tells the remote hook a status change of `conn`'s user (under the caller's write lock).
+    pub(super) fn tell_status(&self, state: &State, conn: ConnKey) {
+        let Some(remote) = self.remote() else { return };
+        let Some(user) = state.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
+            return;
+        };
+        if let Some(record) = state.users.get(user) {
+            remote.membership(Membership::Status {
+                user: user.clone(),
+                entry: Arc::clone(&record.summary_json),
+            });
+        }
+    }
+
+    /// Tells the remote hook a connection is gone (after the hub's lock is released: the hook
+    /// takes its own lock, which is never taken inside the hub's).
+    pub(super) fn tell_closed(&self, conn: ConnKey) {
+        if let Some(remote) = self.remote() {
+            remote.closed(conn);
+        }
+    }
+
     /// Tells the remote hook what a disconnect did.
     pub(super) fn tell_disconnected(&self, gone: &Disconnected) {
         let Some(remote) = self.remote() else { return };
         let Some(user) = &gone.user_id else { return };
-        for server in &gone.user_left {
-            remote.membership(Membership::Left {
-                server: server.clone(),
-                user: user.clone(),
-            });
-        }
+        // Unreachable first, then announced as gone: a member told `user_left` and
+        // forwarding to the user at once gets `TARGET_NOT_FOUND`, as in standalone mode.
         if gone.user_offline {
             remote.membership(Membership::Identified {
                 user: user.clone(),
                 connected: false,
+            });
+        }
+        for server in &gone.user_left {
+            remote.membership(Membership::Left {
+                server: server.clone(),
+                user: user.clone(),
             });
         }
     }
@@ -236,65 +282,72 @@ impl super::Hub {
         fanout
     }
 
-    /// Queues `server_users` of `server` for one connection: the local joined users, then the
-    /// users of `others` (another node's view) not joined here.
-    pub fn send_cluster_roster(
+    /// Cluster mode's `join_server`: [`super::Hub::join_server`] without the local
+    /// `server_users`, and the connection gets no roster event of this hub for `server` (the
+    /// cluster glue sends it the roster over every node and that roster's events).
+    pub fn join_server_with_remote_roster(
         &self,
-        conn: super::ConnKey,
+        conn: ConnKey,
         server: &ServerId,
-        others: &[(UserId, String)],
-    ) -> Result<(), super::HubError> {
-        let state = self.read();
-        let outbox = state
-            .conns
-            .get(&conn)
-            .map(|c| c.outbox.clone())
-            .ok_or(super::HubError::UnknownConnection)?;
-        let local = state.servers.get(server);
-        let mut entries: Vec<&str> = local
-            .into_iter()
-            .flat_map(|record| record.joined_users.keys())
-            .filter_map(|id| state.users.get(id).map(|u| &*u.summary_json))
-            .collect();
-        entries.extend(
-            others
-                .iter()
-                .filter(|(id, _)| !local.is_some_and(|r| r.joined_users.contains_key(id)))
-                .map(|(_, entry)| entry.as_str()),
-        );
-        let server_json =
-            serde_json::to_string(server).map_err(|e| super::HubError::Serialize(e.to_string()))?;
-        let text = format!(
-            r#"{{"type":"server_users","serverId":{server_json},"users":[{}]}}"#,
-            entries.join(",")
-        );
-        self.ctx()
-            .deliver("server_users", &Frame::from_text(text), [&outbox]);
-        Ok(())
+    ) -> Result<Joined, HubError> {
+        let mut state = self.write();
+        let joined = state.join_as(self.ctx(), conn, server, true)?;
+        if joined.user_joined
+            && let Some(user) = state.conns.get(&conn).and_then(|c| c.user.clone())
+        {
+            self.tell_joined(&state, server, &user);
+        }
+        Ok(joined)
     }
 
-    /// Whether `user` has a joined connection to `server` here.
-    pub fn is_user_joined(&self, user: &UserId, server: &ServerId) -> bool {
-        self.read()
+    /// Queues this node's own roster of `server` (`server_users`) for `conn`.
+    pub fn send_local_roster(&self, conn: ConnKey, server: &ServerId) -> Result<(), HubError> {
+        self.read().send_roster(self.ctx(), conn, server)
+    }
+
+    /// Queues `frame` for `conn` when it is a joined connection of `server` whose roster comes
+    /// from the cluster glue; false otherwise.
+    pub fn send_remote_roster(&self, conn: ConnKey, server: &ServerId, frame: &Frame) -> bool {
+        let ctx = self.ctx();
+        let state = self.read();
+        let Some(member) = state
             .servers
             .get(server)
-            .is_some_and(|record| record.joined_users.contains_key(user))
+            .and_then(|record| record.members.get(&conn))
+            .filter(|member| member.remote_roster)
+        else {
+            return false;
+        };
+        ctx.deliver("server_users", frame, [&member.outbox]);
+        true
     }
 
-    /// A roster change of another node (`user_joined` / `user_left`): queued for every local
-    /// member and viewer of `server`.
-    pub fn deliver_roster_change(&self, server: &ServerId, frame: &Frame) -> Fanout {
+    /// Queues `frame` (of type `wire_type`, from another node or from Redis) for the joined
+    /// connections of `server` that `pick(connection, remote_roster)` chooses, never for
+    /// `exclude_user`'s connections.
+    pub fn deliver_cluster(
+        &self,
+        server: &ServerId,
+        exclude_user: Option<&UserId>,
+        wire_type: &'static str,
+        frame: &Frame,
+        mut pick: impl FnMut(ConnKey, bool) -> bool,
+    ) -> Fanout {
         let ctx = self.ctx();
         let state = self.read();
         let Some(record) = state.servers.get(server) else {
             return Fanout::default();
         };
-        let viewers = record
-            .viewers
+        let excluded = exclude_user.and_then(|u| state.users.get(u)).map(|u| u.tag);
+        let recipients = record
+            .members
             .iter()
-            .filter(|(k, _)| !record.members.contains_key(k));
-        let recipients = record.members.iter().chain(viewers).map(|(_, m)| &m.outbox);
-        ctx.deliver("remote_roster", frame, recipients)
+            .filter(|(_, m)| Some(m.user_tag) != excluded)
+            .filter(|(k, m)| pick(**k, m.remote_roster))
+            .map(|(_, m)| &m.outbox);
+        let fanout = ctx.deliver(wire_type, frame, recipients);
+        ctx.metrics.record_fanout(fanout.attempted());
+        fanout
     }
 
     /// A frame another node forwarded to `target`: queued for every local connection of it.
@@ -326,12 +379,15 @@ mod tests {
             true
         }
 
-        fn roster(
+        fn send_roster(
             &self,
+            _conn: crate::hub::ConnKey,
             _server: &ServerId,
-        ) -> crate::hub::RemoteFuture<Option<Vec<(UserId, String)>>> {
-            Box::pin(async { None })
+        ) -> crate::hub::RemoteFuture<()> {
+            Box::pin(async {})
         }
+
+        fn closed(&self, _conn: crate::hub::ConnKey) {}
 
         fn forward(
             &self,
@@ -469,6 +525,23 @@ mod tests {
             .map(|g| g.2.split(' ').next().unwrap_or_default().to_owned())
             .collect();
         assert_eq!(told, ["Identified", "Joined", "Left", "Identified"]);
+        recorded.0.lock().expect("lock").clear();
+        let (bob, _rx) = member(&hub, "bob", &server);
+        drop(bob);
+        let told: Vec<String> = recorded
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|g| g.2.clone())
+            .collect();
+        assert_eq!(told.len(), 4, "{told:?}");
+        assert!(
+            told[2].starts_with("Identified") && told[2].contains("connected: false"),
+            "a user whose last connection closed is unreachable before it is announced gone: \
+             {told:?}"
+        );
+        assert!(told[3].starts_with("Left"), "{told:?}");
         let _ = Membership::Left {
             server: server.clone(),
             user: UserId::from("alice"),

@@ -77,6 +77,19 @@ impl State {
         key: ConnKey,
         server: &ServerId,
     ) -> Result<Joined, HubError> {
+        self.join_as(ctx, key, server, false)
+    }
+
+    /// [`State::join`]; with `remote_roster` (cluster mode) the connection's roster comes from
+    /// the cluster glue: no `server_users` is queued here, and no roster event of this hub
+    /// reaches it later.
+    pub(super) fn join_as(
+        &mut self,
+        ctx: Ctx<'_>,
+        key: ConnKey,
+        server: &ServerId,
+        remote_roster: bool,
+    ) -> Result<Joined, HubError> {
         let conn = self
             .conns
             .get_mut(&key)
@@ -106,6 +119,7 @@ impl State {
                 Member {
                     outbox: conn.outbox.clone(),
                     user_tag: user.tag,
+                    remote_roster,
                 },
             );
             let count = record.joined_users.entry(user_id.clone()).or_insert(0);
@@ -123,7 +137,9 @@ impl State {
             };
             self.roster_event(ctx, origin, server, &envelope)?;
         }
-        self.send_roster(ctx, key, server)?;
+        if !remote_roster {
+            self.send_roster(ctx, key, server)?;
+        }
         Ok(Joined {
             already_joined,
             user_joined,
@@ -166,6 +182,7 @@ impl State {
                 Member {
                     outbox: conn.outbox.clone(),
                     user_tag: user.tag,
+                    remote_roster: false,
                 },
             );
         }
@@ -266,7 +283,7 @@ impl State {
             .filter(|(k, _)| !record.members.contains_key(k));
         let recipients = members
             .chain(viewers)
-            .filter(|(k, m)| !origin.excludes(**k, m, Exclude::SenderUser))
+            .filter(|(k, m)| !m.remote_roster && !origin.excludes(**k, m, Exclude::SenderUser))
             .map(|(_, m)| &m.outbox);
         let fanout = ctx.deliver(envelope.wire_type(), &frame, recipients);
         ctx.metrics.record_fanout(fanout.attempted());
@@ -276,7 +293,12 @@ impl State {
     /// Queues `server_users` for one connection. The text is assembled from the users' cached
     /// summaries: the same JSON serde would write for `ServerEnvelope::ServerUsers` (the tests
     /// parse it back), at the cost of a copy per user instead of a serialization.
-    fn send_roster(&self, ctx: Ctx<'_>, key: ConnKey, server: &ServerId) -> Result<(), HubError> {
+    pub(super) fn send_roster(
+        &self,
+        ctx: Ctx<'_>,
+        key: ConnKey,
+        server: &ServerId,
+    ) -> Result<(), HubError> {
         let conn = self.conns.get(&key).ok_or(HubError::UnknownConnection)?;
         let server_json =
             serde_json::to_string(server).map_err(|e| HubError::Serialize(e.to_string()))?;

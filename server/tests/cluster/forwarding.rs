@@ -52,9 +52,9 @@ async fn forwarded_until_marker(user: &mut User) -> Vec<Value> {
 async fn pair(cluster: &Cluster) -> (User, User) {
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "lobby").await;
-    ada.ws.join_keeping_last_roster("lobby").await;
+    ada.ws.join("lobby").await;
     let mut bob = User::on(cluster.addr(2), "Bob").await;
-    let users = bob.ws.join_keeping_last_roster("lobby").await;
+    let users = bob.ws.join("lobby").await;
     assert!(
         users["users"]
             .as_array()
@@ -103,7 +103,7 @@ async fn a_target_that_left_another_node_answers_target_not_found() {
     let cluster = Cluster::up(3, Mode::Redis);
     let (mut ada, bob) = pair(&cluster).await;
     let mut carol = User::on(cluster.addr(3), "Carol").await;
-    carol.ws.join_keeping_last_roster("lobby").await;
+    carol.ws.join("lobby").await;
     assert_eq!(
         ada.ws.until("user_joined").await["oderId"],
         carol.id.as_str()

@@ -113,6 +113,35 @@ pub fn is(envelope: &Value, wire_type: &str, id: &str) -> bool {
     envelope["type"] == wire_type && envelope["oderId"] == id
 }
 
+/// Waits for a fresh `server_users` of `server` on `user` (a resync sends one to every
+/// member), then applies the `user_joined` / `user_left` that follow it until the roster is
+/// exactly `expected`; fails on a member announced twice or leaving without being there.
+pub async fn fresh_roster(user: &mut User, server: &str, expected: &[&str]) {
+    let users = wait_for(&mut user.ws, "a fresh roster", |e| {
+        e["type"] == "server_users" && e["serverId"] == server
+    })
+    .await;
+    let mut members = std::collections::BTreeSet::new();
+    for entry in users["users"].as_array().expect("users") {
+        let id = entry["oderId"].as_str().expect("oderId").to_owned();
+        assert!(members.insert(id), "twice in {users}");
+    }
+    let expected: std::collections::BTreeSet<String> =
+        expected.iter().map(|id| (*id).to_owned()).collect();
+    while members != expected {
+        let envelope = user.ws.recv().await;
+        if envelope["serverId"] != server {
+            continue;
+        }
+        let id = envelope["oderId"].as_str().unwrap_or_default().to_owned();
+        match envelope["type"].as_str() {
+            Some("user_joined") => assert!(members.insert(id), "twice: {envelope}"),
+            Some("user_left") => assert!(members.remove(&id), "not there: {envelope}"),
+            _ => {}
+        }
+    }
+}
+
 /// Sends direct messages from `from` to `to` until one arrives (the path may be healing after a
 /// fault); fails after the harness deadline.
 pub async fn reaches(from: &mut User, to: &mut User) {

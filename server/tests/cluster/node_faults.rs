@@ -4,7 +4,7 @@
 //! its members are announced again and reachable.
 
 use crate::harness::{Cluster, Mode, available, eventually};
-use crate::{User, connect_as, create_server, is, reaches, wait_for};
+use crate::{User, connect_as, create_server, fresh_roster, is, reaches, wait_for};
 
 #[tokio::test]
 #[ignore = "cluster suite: starts processes, Redis and PostgreSQL; run by scripts/test"]
@@ -16,12 +16,12 @@ async fn a_killed_nodes_users_leave_every_roster_and_reconnect_elsewhere() {
     let cluster = Cluster::up(3, Mode::Redis);
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "lobby").await;
-    ada.ws.join_keeping_last_roster("lobby").await;
+    ada.ws.join("lobby").await;
     let mut bob = User::on(cluster.addr(2), "Bob").await;
-    bob.ws.join_keeping_last_roster("lobby").await;
+    bob.ws.join("lobby").await;
     assert_eq!(ada.ws.until("user_joined").await["oderId"], bob.id.as_str());
     let mut carol = User::on(cluster.addr(3), "Carol").await;
-    carol.ws.join_keeping_last_roster("lobby").await;
+    carol.ws.join("lobby").await;
     assert_eq!(
         ada.ws.until("user_joined").await["oderId"],
         carol.id.as_str()
@@ -65,12 +65,12 @@ async fn a_killed_nodes_users_leave_every_roster_and_reconnect_elsewhere() {
 async fn trio(cluster: &Cluster) -> (User, User, User) {
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "lobby").await;
-    ada.ws.join_keeping_last_roster("lobby").await;
+    ada.ws.join("lobby").await;
     let mut bob = User::on(cluster.addr(2), "Bob").await;
-    bob.ws.join_keeping_last_roster("lobby").await;
+    bob.ws.join("lobby").await;
     wait_for(&mut ada.ws, "Bob joined", |e| is(e, "user_joined", &bob.id)).await;
     let mut carol = User::on(cluster.addr(3), "Carol").await;
-    carol.ws.join_keeping_last_roster("lobby").await;
+    carol.ws.join("lobby").await;
     wait_for(&mut ada.ws, "Carol joined", |e| {
         is(e, "user_joined", &carol.id)
     })
@@ -107,6 +107,10 @@ async fn a_frozen_node_is_reaped_then_resyncs_when_it_continues() {
         })
         .await;
     }
+    // Carol's node hands her a fresh roster after its resync.
+    let all = [ada.id.clone(), bob.id.clone(), carol.id.clone()];
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    fresh_roster(&mut carol, "lobby", &all).await;
     reaches(&mut ada, &mut carol).await;
     reaches(&mut carol, &mut bob).await;
 }

@@ -78,7 +78,7 @@ async fn joins_on_three_nodes_give_every_member_the_same_roster() {
         users.push(User::on(cluster.addr(n % 3 + 1), &format!("Member{n}")).await);
     }
     for user in &mut users {
-        let server_users = user.ws.join_keeping_last_roster("lobby").await;
+        let server_users = user.ws.join("lobby").await;
         rosters.push(Roster::from_server_users(&server_users));
     }
     let expected: BTreeSet<String> = users.iter().map(|u| u.id.clone()).collect();
@@ -97,9 +97,9 @@ async fn only_nodes_with_a_member_subscribe_to_a_servers_channel() {
     let cluster = Cluster::up(3, Mode::Redis);
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "quiet").await;
-    ada.ws.join_keeping_last_roster("quiet").await;
+    ada.ws.join("quiet").await;
     let mut bob = User::on(cluster.addr(2), "Bob").await;
-    bob.ws.join_keeping_last_roster("quiet").await;
+    bob.ws.join("quiet").await;
     assert_eq!(ada.ws.until("user_joined").await["oderId"], bob.id.as_str());
     // Node 3 has a connected user who is not a member.
     let _carol = User::on(cluster.addr(3), "Carol").await;

@@ -35,11 +35,11 @@ async fn a_slow_consumer_on_one_node_is_closed_alone() {
     let cluster = Cluster::up_with(3, Mode::Redis, VARIABLES);
     let mut ada = User::on(cluster.addr(1), "Ada").await;
     create_server(cluster.addr(1), &ada.token, "lobby").await;
-    ada.ws.join_keeping_last_roster("lobby").await;
+    ada.ws.join("lobby").await;
     let mut reader = User::on(cluster.addr(3), "Reader").await;
-    reader.ws.join_keeping_last_roster("lobby").await;
+    reader.ws.join("lobby").await;
     let mut stalled = User::on(cluster.addr(2), "Stalled").await;
-    stalled.ws.join_keeping_last_roster("lobby").await;
+    stalled.ws.join("lobby").await;
     wait_for(&mut ada.ws, "Reader joined", |e| {
         is(e, "user_joined", &reader.id)
     })

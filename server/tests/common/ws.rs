@@ -160,25 +160,6 @@ impl WsClient {
         users
     }
 
-    /// `join` in cluster mode: the node answers its local roster, then the cluster's (merged
-    /// from Redis) as a second `server_users`; a client keeps the last one.
-    pub async fn join_keeping_last_roster(&mut self, server: &str) -> Value {
-        self.send(json!({"type": "join_server", "serverId": server}))
-            .await;
-        let mut users = self.expect("server_users").await;
-        loop {
-            let next = self.recv().await;
-            match next["type"].as_str() {
-                Some("server_users") => users = next,
-                Some("plugin_requirements") => {
-                    assert_eq!(next["serverId"], server);
-                    return users;
-                }
-                _ => panic!("expected server_users or plugin_requirements, got {next}"),
-            }
-        }
-    }
-
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }

@@ -29,6 +29,7 @@ ERROR_CODES: Final = [
     "INVALID_PLUGIN_EVENT",
     "INTERNAL_ERROR",
     "LIMIT_EXCEEDED",
+    "UNAVAILABLE",
 ]
 
 #: Interval between server WebSocket pings, in milliseconds.

@@ -248,6 +248,12 @@ class ErrorCode(Enum):
     A per-connection bound was reached: too many servers joined or viewed at once by this
     connection (the message names the operator's setting). Leave one first.
     """
+    UNAVAILABLE = "UNAVAILABLE"
+    """
+    Cluster mode: the request needs another node and the nodes cannot reach each other right
+    now (the Redis backplane is down, or its queue is full). Nothing was delivered to other
+    nodes; local delivery is unaffected. Retrying later may help.
+    """
 
 
 class Gif(BaseModel):

@@ -43,11 +43,14 @@ local function held_elsewhere(s, user, now, except)
   return false
 end
 
--- Removes `user` from the roster and announces it with the next version.
+-- Removes `user` from the roster and announces it with the next version; the payload is its
+-- last roster entry (user_left carries the display name).
 local function announce_left(s, server, user, origin)
-  if redis.call('HDEL', s .. ':m', user) == 1 then
+  local entry = redis.call('HGET', s .. ':m', user)
+  if entry then
+    redis.call('HDEL', s .. ':m', user)
     local v = redis.call('INCR', s .. ':v')
-    redis.call('PUBLISH', s, encode(KIND_LEFT, v, origin, server, user, ''))
+    redis.call('PUBLISH', s, encode(KIND_LEFT, v, origin, server, user, entry))
   end
 end
 
