@@ -4,7 +4,9 @@
 //! - `connections`: opens and identifies N connections, holds them, and reports the server's
 //!   memory per connection (from `/proc/PID/status` when `--server-pid` is given);
 //! - `forward`: pairs of clients send `offer`s to each other at a target rate; reports achieved
-//!   throughput and one-way latency percentiles (sender and receiver share this process's clock);
+//!   throughput, one-way latency percentiles (sender and receiver share this process's clock)
+//!   and losses; with `--urls` the pairs spread over cluster nodes, both members on one node or
+//!   on two (`--placement`, see [`placement`]; `scripts/bench --cluster`);
 //! - `fanout`: M members join one server, one of them posts `chat_message`s; reports the time
 //!   for each message to reach every member and deliveries per second;
 //! - `sse-fanout`: N SSE sessions in one room; one more session joins and leaves; reports the
@@ -20,7 +22,9 @@
 //! not exhaust one address's ephemeral ports. Every scenario is bounded in count and time.
 
 mod client;
+mod forward;
 mod peers;
+mod placement;
 mod scenarios;
 mod soak;
 mod sse;
@@ -63,6 +67,10 @@ pub enum Scenario {
         /// The server's process id, to read its memory from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// User ids are `PREFIX-0`, `PREFIX-1`, ...: distinct prefixes keep several generator
+        /// processes' users apart.
+        #[arg(long, default_value = "conn")]
+        name_prefix: String,
     },
     /// Forward `offer`s between pairs of clients at a target rate.
     Forward {
@@ -78,6 +86,21 @@ pub enum Scenario {
         /// A chat server both sides join, so forwarding is allowed between them.
         #[arg(long)]
         server_id: String,
+        /// Node URLs (comma-separated) the pairs spread over; default: `--url` alone.
+        #[arg(long, value_delimiter = ',')]
+        urls: Vec<String>,
+        /// With `--urls`: both members of a pair on one node, or on two different nodes.
+        #[arg(long, value_enum, default_value_t = placement::Placement::Same)]
+        placement: placement::Placement,
+        /// User ids are `PREFIX-0`, `PREFIX-1`, ...
+        #[arg(long, default_value = "fwd")]
+        name_prefix: String,
+        /// Seconds to wait for the last offers after sending stops before counting them lost.
+        #[arg(long, default_value_t = 2)]
+        grace_secs: u64,
+        /// Fail unless every offer arrived exactly once, in order, and no sender got an error.
+        #[arg(long)]
+        require_all: bool,
     },
     /// Post `chat_message`s to a server with many members.
     Fanout {

@@ -1,4 +1,4 @@
-//! The scenarios: `connections`, `forward`, `fanout` (and `soak`, in its own module). Each prints
+//! The scenarios: `connections`, `fanout` (and `forward`, `soak`, in their own modules). Each prints
 //! its figures on stdout.
 
 use std::sync::{Arc, OnceLock};
@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 use signalbox_protocol::json::JsonObject;
-use signalbox_protocol::ws::{ChatMessage, SdpSignal, SdpType, SessionDescription};
-use signalbox_protocol::{ClientEnvelope, ServerEnvelope, ServerId, UserId};
+use signalbox_protocol::ws::ChatMessage;
+use signalbox_protocol::{ClientEnvelope, ServerEnvelope, ServerId};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::client::{self, Client};
 use crate::peers;
 use crate::peers::workloads::{self, Target};
+use crate::placement::Nodes;
 use crate::stats::{Latencies, rss_kib};
 use crate::{Cli, PeersArgs, PeersWorkload, Scenario};
 
@@ -32,13 +33,36 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             count,
             hold_secs,
             server_pid,
-        } => connections(&cli, *count, *hold_secs, *server_pid).await,
+            name_prefix,
+        } => connections(&cli, *count, *hold_secs, *server_pid, name_prefix).await,
         Scenario::Forward {
             pairs,
             rate,
             duration_secs,
             server_id,
-        } => forward(&cli, *pairs, *rate, *duration_secs, server_id).await,
+            urls,
+            placement,
+            name_prefix,
+            grace_secs,
+            require_all,
+        } => {
+            let urls = if urls.is_empty() {
+                vec![cli.url.clone()]
+            } else {
+                urls.clone()
+            };
+            let run = crate::forward::Forward {
+                pairs: *pairs,
+                rate: *rate,
+                duration: Duration::from_secs(*duration_secs),
+                grace: Duration::from_secs(*grace_secs),
+                server_id: server_id.clone(),
+                name_prefix: name_prefix.clone(),
+                nodes: Nodes::new(urls, *placement)?,
+                require_all: *require_all,
+            };
+            crate::forward::run(&cli, run).await
+        }
         Scenario::Fanout {
             members,
             messages,
@@ -136,11 +160,26 @@ where
     F: Fn(usize, Client) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = T> + Send,
 {
+    let targets = names.into_iter().map(|name| (cli.url.clone(), name));
+    open_many_at(cli, targets.collect(), server_id, after_connect).await
+}
+
+/// [`open_many`] with a URL per connection: `(url, name)` pairs.
+pub(crate) async fn open_many_at<T, F, Fut>(
+    cli: &Cli,
+    targets: Vec<(String, String)>,
+    server_id: Option<&str>,
+    after_connect: F,
+) -> Result<Vec<(usize, T)>, String>
+where
+    T: Send + 'static,
+    F: Fn(usize, Client) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+{
     let permits = Arc::new(Semaphore::new(cli.connect_concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    for (index, name) in names.into_iter().enumerate() {
+    for (index, (url, name)) in targets.into_iter().enumerate() {
         let permits = permits.clone();
-        let url = cli.url.clone();
         let source = (index % usize::from(cli.source_ips.max(1))) as u8 + 1;
         let server_id = server_id.map(str::to_owned);
         let after_connect = after_connect.clone();
@@ -167,10 +206,11 @@ async fn connections(
     count: usize,
     hold_secs: u64,
     pid: Option<u32>,
+    name_prefix: &str,
 ) -> Result<(), String> {
     let before = pid.and_then(rss_kib);
     let started = Instant::now();
-    let names = (0..count).map(|i| format!("conn-{i}")).collect();
+    let names = (0..count).map(|i| format!("{name_prefix}-{i}")).collect();
     let clients = open_many(cli, names, None, |_, client| async move { client }).await?;
     let setup = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -194,103 +234,9 @@ async fn connections(
     Ok(())
 }
 
-fn offer_to(target: &str, seq: u64) -> ClientEnvelope {
-    let mut extra = JsonObject::new();
-    extra.insert("sentAtUs".into(), json!(now_us()));
-    extra.insert("seq".into(), json!(seq));
-    ClientEnvelope::Offer(SdpSignal {
-        target_user_id: UserId::from(target),
-        sdp: SessionDescription {
-            sdp_type: SdpType::Offer,
-            sdp: Some("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".into()),
-            extra: JsonObject::new(),
-        },
-        extra,
-    })
-}
-
-/// Reads `stream` until `deadline`, returning the one-way latency of every `offer` received.
-async fn receive_offers(mut stream: client::Stream, deadline: Instant) -> Vec<u64> {
-    let mut samples = Vec::new();
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, client::next_envelope(&mut stream)).await {
-            Ok(Ok(ServerEnvelope::Offer(offer))) => {
-                if let Some(sent) = offer.extra.get("sentAtUs").and_then(|v| v.as_u64()) {
-                    samples.push(now_us().saturating_sub(sent));
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => return samples,
-        }
-    }
-}
-
 /// Reads and discards everything until the stream ends (keeps the server's queue drained).
 async fn drain(mut stream: client::Stream) {
     while let Some(Ok(_)) = stream.next().await {}
-}
-
-async fn forward(
-    cli: &Cli,
-    pairs: usize,
-    rate: u64,
-    duration_secs: u64,
-    server_id: &str,
-) -> Result<(), String> {
-    let names = (0..pairs * 2).map(|i| format!("fwd-{i}")).collect();
-    let clients = open_many(
-        cli,
-        names,
-        Some(server_id),
-        |_, client| async move { client },
-    )
-    .await?;
-    let duration = Duration::from_secs(duration_secs);
-    let start = Instant::now();
-    let deadline = start + duration + Duration::from_secs(2);
-    let period = Duration::from_secs_f64(pairs as f64 / rate.max(1) as f64);
-    let mut receivers = JoinSet::new();
-    let mut senders = JoinSet::new();
-    let mut clients = clients.into_iter();
-    while let (Some((_, sender)), Some((b, receiver))) = (clients.next(), clients.next()) {
-        receivers.spawn(receive_offers(receiver.stream, deadline));
-        tokio::spawn(drain(sender.stream));
-        let target = format!("fwd-{b}");
-        let mut sink = sender.sink;
-        senders.spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut sent = 0u64;
-            while start.elapsed() < duration {
-                ticker.tick().await;
-                if client::send_on(&mut sink, &offer_to(&target, sent))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                sent += 1;
-            }
-            sent
-        });
-    }
-    let mut sent = 0;
-    while let Some(result) = senders.join_next().await {
-        sent += result.unwrap_or(0);
-    }
-    let mut samples = Vec::new();
-    while let Some(result) = receivers.join_next().await {
-        samples.extend(result.unwrap_or_default());
-    }
-    let latencies = Latencies::new(samples);
-    println!(
-        "forward: {pairs} pairs, target {rate}/s for {duration_secs}s: sent {sent}, delivered {} ({:.0}/s)",
-        latencies.len(),
-        latencies.len() as f64 / duration.as_secs_f64()
-    );
-    println!("forward: one-way latency {}", latencies.summary_ms());
-    Ok(())
 }
 
 /// Arrival times (µs) of each message `seq`, as seen by one member.
