@@ -1,10 +1,12 @@
 //! One handler per client envelope type, each in its own file named after the wire type
 //! (`join_server` is [`join_server::handle`]).
 //!
-//! [`dispatch`] is the one `match` over [`ClientEnvelope`]: it is exhaustive, so an envelope
-//! added to the protocol crate does not compile until it has a handler here. It also enforces
-//! the lifecycle rule every handler relies on (only `identify` and `keepalive` before
-//! `identify`) and turns a [`Refusal`] into the `error` envelope.
+//! [`dispatch`] runs the one exhaustive `match` over [`ClientEnvelope`], so an envelope added
+//! to the protocol crate does not compile until it has a handler here. It also enforces the
+//! lifecycle rule every handler relies on (only `identify` and `keepalive` before `identify`)
+//! and turns a [`Refusal`] into the `error` envelope. [`dispatch_now`] does the same, without a
+//! future, for the handlers that never wait (most of the traffic), and hands every other
+//! envelope back for [`dispatch`].
 //!
 //! Handlers are transport-agnostic: they see a [`Session`] (hub connection, identity, shared
 //! state) and never frames, sockets or timers. They must never block: database work goes
