@@ -327,7 +327,7 @@ async fn receive_chat(
             Ok(Some(Ok(_))) => {}
         }
     }
-    tokio::spawn(crate::wire_peek::drain(stream));
+    tokio::spawn(drain(stream));
     arrivals
 }
 
@@ -352,7 +352,7 @@ async fn fanout(
         async move {
             crate::wire_peek::join_lean(&mut client, &server).await?;
             Ok::<_, String>(if index == 0 {
-                tokio::spawn(crate::wire_peek::drain(client.stream));
+                tokio::spawn(drain(client.stream));
                 (Some(client.sink), None)
             } else {
                 let deadline = Instant::now() + Duration::from_secs(600);

@@ -15,7 +15,7 @@ use signalbox_protocol::ws::JoinServer;
 use signalbox_protocol::{ClientEnvelope, ServerEnvelope, ServerId};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, Client};
+use crate::client::Client;
 
 /// The `type` of a serialized server envelope: read from its first field (the server writes
 /// the tag first), else from a full parse. `None` when the text is not an envelope.
@@ -82,11 +82,6 @@ pub async fn join_lean(client: &mut Client, server_id: &str) -> Result<(), Strin
             None => return Err("connection ended".into()),
         }
     }
-}
-
-/// Reads and discards frames until the stream ends, without parsing them.
-pub async fn drain(mut stream: client::Stream) {
-    while let Some(Ok(_)) = stream.next().await {}
 }
 
 #[cfg(test)]
