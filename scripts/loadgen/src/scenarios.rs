@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use signalbox_protocol::json::JsonObject;
 use signalbox_protocol::ws::ChatMessage;
-use signalbox_protocol::{ClientEnvelope, ServerEnvelope, ServerId};
+use signalbox_protocol::{ClientEnvelope, ServerId};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
