@@ -292,6 +292,7 @@ mod tests {
             entry: Bytes::new(),
             change_id: 1,
             fan_out: true,
+            origin: "n2".into(),
         });
         assert_eq!(slot.route(status.clone()), Some(status));
         let snapshot = Inbound::Snapshot(RosterSnapshot {
