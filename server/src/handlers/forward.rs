@@ -17,12 +17,22 @@ use signalbox_protocol::{ClientEnvelope, ErrorCode};
 use super::{Handled, Next, Refusal, Session};
 use crate::hub::{HubError, RemoteForward};
 
+/// Handles one forwarded envelope on a server with no cluster backplane: the delivery is
+/// queued before this returns (nothing waits), so the transport can run it without a future.
+/// With a backplane, [`handle`] is the one to call.
+pub fn handle_local(session: &Session, envelope: ClientEnvelope) -> Handled {
+    session.hub().forward(session.key(), envelope)?;
+    session
+        .state
+        .transport_metrics
+        .forward_latency(session.received_at.elapsed());
+    Ok(Next::Continue)
+}
+
 /// Handles one forwarded envelope.
 pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
     match session.hub().remote() {
-        None => {
-            session.hub().forward(session.key(), envelope)?;
-        }
+        None => return handle_local(session, envelope),
         Some(remote) => {
             let local = session.hub().forward(session.key(), envelope.clone());
             if let Err(e) = &local

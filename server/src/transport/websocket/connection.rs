@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use signalbox_protocol::ws::{Connected, parse_client_frame};
 use signalbox_protocol::{
     ClientEnvelope, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs,
@@ -47,7 +48,7 @@ use super::heartbeat::{Due, Heartbeat};
 use super::writer::{self, BATCH};
 use crate::app::AppState;
 use crate::config::Realtime;
-use crate::handlers::{self, Refusal, Session};
+use crate::handlers::{self, Immediate, Refusal, Session};
 use crate::hub::OutboundReceiver;
 use crate::ice;
 use crate::transport::connection_gate::ConnectionPermit;
@@ -69,28 +70,31 @@ enum End {
     Gone,
 }
 
-/// Serves one upgraded socket until it closes. `_permit` holds the connection's slot.
-pub async fn run(
+/// Serves one upgraded socket until it closes. `permit` holds the connection's slot.
+///
+/// Not an `async fn`, on purpose: an `async fn` keeps each argument twice in its future (the
+/// argument and the local it is moved into), and this future is most of what an idle
+/// connection costs. Everything before the first wait (the version check, registering with the
+/// hub, `connected`, the `?token=` check) runs here, synchronously; the futures returned keep
+/// only what the connection's life needs, each once ([`serve_connection`]).
+pub fn run(
     state: Arc<AppState>,
-    mut socket: WsStream,
-    _permit: ConnectionPermit,
+    socket: WsStream,
+    permit: ConnectionPermit,
     request: UpgradeRequest,
-) {
-    let realtime = &state.config.variables.realtime;
-    let write_timeout = Duration::from_millis(realtime.write_timeout_ms);
-    if let Some(reason) = request.unsupported_version {
+) -> impl Future<Output = ()> + Send + 'static {
+    let UpgradeRequest {
+        token,
+        unsupported_version,
+        remote_ip,
+    } = request;
+    let write_timeout = Duration::from_millis(state.config.variables.realtime.write_timeout_ms);
+    if let Some(reason) = unsupported_version {
         state.transport_metrics.close(CloseCode::UnsupportedVersion);
-        writer::close_now(
-            &mut socket,
-            CloseCode::UnsupportedVersion,
-            reason,
-            write_timeout,
-        )
-        .await;
-        return;
+        return Either::Left(refuse_version(socket, reason, write_timeout, permit));
     }
 
-    let (conn, mut outbound) = state.hub.connect();
+    let (conn, outbound) = state.hub.connect();
     // An upgrade that passed the draining check just before `close_all` ran must still get 1001.
     if state.is_draining() {
         conn.close(CloseCode::GoingAway);
@@ -106,10 +110,10 @@ pub async fn run(
         ),
     };
     let mut session = Session::new(Arc::clone(&state), conn, None);
-    session.remote_ip = request.remote_ip;
+    session.remote_ip = remote_ip;
     session.send(&ServerEnvelope::Connected(connected));
     let mut end = None;
-    if let Some(token) = &request.token {
+    if let Some(token) = &token {
         match state.auth.check(token.expose()) {
             Ok(caller) => session.upgrade_caller = Some(caller),
             Err(e) => {
@@ -119,58 +123,105 @@ pub async fn run(
             }
         }
     }
-    let end = match end {
-        Some(end) => end,
-        None => serve(&mut session, &mut socket, &mut outbound, realtime).await,
-    };
+    Either::Right(serve_connection(session, socket, outbound, end, permit))
+}
 
-    let metrics = &state.transport_metrics;
-    match end {
-        End::Close(code) | End::Violation(code) => {
-            session.conn.close(code);
-            // Leave the hub at once (`user_left` where due, forwards now `TARGET_NOT_FOUND`);
-            // the queue keeps its frames and the close code still to be sent.
-            drop(session);
-            let closed = tokio::time::timeout(
-                write_timeout * 2,
-                flush_and_close(&mut socket, &mut outbound, metrics, write_timeout),
-            )
-            .await;
-            drop(outbound);
-            if closed == Ok(true) {
-                if matches!(end, End::Violation(_)) {
-                    drain(socket, write_timeout).await;
-                } else {
-                    await_close_reply(&mut socket, write_timeout).await;
+/// Closes a socket that asked for a protocol major this server does not speak (4000).
+async fn refuse_version(
+    mut socket: WsStream,
+    reason: String,
+    write_timeout: Duration,
+    permit: ConnectionPermit,
+) {
+    writer::close_now(
+        &mut socket,
+        CloseCode::UnsupportedVersion,
+        reason,
+        write_timeout,
+    )
+    .await;
+    drop(permit);
+}
+
+/// The connection's life after the opening (see [`run`]): [`serve`] unless the opening already
+/// decided to close (`end`), then the close. Written as an `async move` block over its
+/// captures, so each is stored once. What only the close needs (flushing the queue, draining a
+/// violation) is boxed when it runs, so an idle connection does not carry room for it.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store every argument twice in the connection's future"
+)]
+fn serve_connection(
+    mut session: Session,
+    mut socket: WsStream,
+    mut outbound: OutboundReceiver,
+    end: Option<End>,
+    permit: ConnectionPermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let end = match end {
+            Some(end) => end,
+            None => serve(&mut session, &mut socket, &mut outbound).await,
+        };
+        let state = Arc::clone(&session.state);
+        let write_timeout = Duration::from_millis(state.config.variables.realtime.write_timeout_ms);
+        let metrics = &state.transport_metrics;
+        match end {
+            End::Close(code) | End::Violation(code) => {
+                session.conn.close(code);
+                // Leave the hub at once (`user_left` where due, forwards now
+                // `TARGET_NOT_FOUND`); the queue keeps its frames and the close code still to be
+                // sent.
+                drop(session);
+                let closed = Box::pin(tokio::time::timeout(
+                    write_timeout * 2,
+                    flush_and_close(&mut socket, &mut outbound, metrics, write_timeout),
+                ))
+                .await;
+                drop(outbound);
+                if closed == Ok(true) {
+                    if matches!(end, End::Violation(_)) {
+                        Box::pin(drain(socket, write_timeout)).await;
+                    } else {
+                        await_close_reply(&mut socket, write_timeout).await;
+                    }
                 }
             }
+            End::ClientClosed => {
+                drop(session);
+                drop(outbound);
+                // tungstenite queued the reply to the client's close frame; reading once more
+                // flushes it, so the client sees a clean close instead of 1006.
+                let _ = tokio::time::timeout(write_timeout, socket.next()).await;
+            }
+            End::HubClosed => {
+                drop(session);
+                drop(outbound);
+                // The close the hub asked for (4008, 1001) was sent: finish the closing
+                // handshake.
+                await_close_reply(&mut socket, write_timeout).await;
+            }
+            End::Gone => drop(session),
         }
-        End::ClientClosed => {
-            drop(session);
-            drop(outbound);
-            // tungstenite queued the reply to the client's close frame; reading once more
-            // flushes it, so the client sees a clean close instead of 1006.
-            let _ = tokio::time::timeout(write_timeout, socket.next()).await;
-        }
-        End::HubClosed => {
-            drop(session);
-            drop(outbound);
-            // The close the hub asked for (4008, 1001) was sent: finish the closing handshake.
-            await_close_reply(&mut socket, write_timeout).await;
-        }
-        End::Gone => drop(session),
+        drop(permit);
     }
 }
 
 /// The connection's loop: whichever comes first of a frame from the client, frames queued by
 /// the hub, or the heartbeat timer.
+///
+/// Only what every connection needs between frames lives in this future (the heartbeat and its
+/// one timer, the rate limiter, the select over the three sources, and the batch write, whose
+/// rare slow path is boxed: [`writer`]). A frame is taken apart synchronously
+/// ([`read_frame`]), and the rare waits (a handler that waits, a ping, the close frame) are
+/// boxed when they happen: sized in here they would be part of every idle connection.
 async fn serve(
     session: &mut Session,
     socket: &mut WsStream,
     outbound: &mut OutboundReceiver,
-    realtime: &Realtime,
 ) -> End {
     let state = Arc::clone(&session.state);
+    let realtime = &state.config.variables.realtime;
     let metrics = &state.transport_metrics;
     let write_timeout = Duration::from_millis(realtime.write_timeout_ms);
     let mut heartbeat = Heartbeat::new(
@@ -181,12 +232,12 @@ async fn serve(
     let timer = sleep_until(heartbeat.next_wake());
     tokio::pin!(timer);
     let mut limiter = FrameLimiter::new(realtime, std::time::Instant::now());
+    let mut batch = Vec::new();
     loop {
-        let mut batch = Vec::new();
         let message = tokio::select! {
             close = outbound.recv_many(&mut batch, BATCH) => {
                 if let Some(code) = close {
-                    send_close(socket, code, metrics, write_timeout).await;
+                    Box::pin(send_close(socket, code, metrics, write_timeout)).await;
                     return End::HubClosed;
                 }
                 if !writer::write_frames(socket, &mut batch, write_timeout).await {
@@ -198,7 +249,7 @@ async fn serve(
                 match heartbeat.due(Instant::now()) {
                     Due::TimedOut => return End::Close(CloseCode::HeartbeatTimeout),
                     Due::Ping => {
-                        if !writer::ping(socket, write_timeout).await {
+                        if !Box::pin(writer::ping(socket, write_timeout)).await {
                             return End::Gone;
                         }
                     }
@@ -215,53 +266,90 @@ async fn serve(
         };
         let now = Instant::now();
         heartbeat.seen(now);
-        let now = now.into_std();
-        let text = match &message {
-            Message::Text(text) => text.as_str(),
-            Message::Binary(_) => "",
-            Message::Close(_) => return End::ClientClosed,
-            // Pings and pongs only refresh liveness (tungstenite answers pings itself).
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        };
-        match limiter.admit(now) {
-            Admit::Yes => {}
-            Admit::RefuseQuietly => continue,
-            Admit::Refuse => {
-                let refusal = Refusal::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "more than {} envelopes per second; slow down or the connection closes",
-                        realtime.rate_limit_refill_per_sec
-                    ),
-                );
-                session.send(&refusal.to_event(None));
-                continue;
+        match read_frame(session, &mut limiter, realtime, message, now.into_std()) {
+            Read::Next => {}
+            Read::End(end) => return end,
+            Read::Wait(envelope) => {
+                let dispatched =
+                    Box::pin(dispatch(session, envelope, socket, outbound, write_timeout)).await;
+                match dispatched {
+                    Dispatched::Continue => {}
+                    Dispatched::Close(code) => return End::Close(code),
+                    Dispatched::SocketGone => return End::Gone,
+                }
             }
-            Admit::Close => return End::Close(CloseCode::PolicyViolation),
         }
-        if matches!(message, Message::Binary(_)) {
-            let refusal =
-                Refusal::invalid("binary frames are not supported; send JSON text frames");
+    }
+}
+
+/// What became of one frame read from the client.
+enum Read {
+    /// Handled (or refused, or ignored): read the next one.
+    Next,
+    /// The connection ends.
+    End(End),
+    /// An envelope whose handler may wait: run it with [`dispatch`].
+    Wait(ClientEnvelope),
+}
+
+/// One frame from the client, up to its handler, without waiting: the rate limit (a token per
+/// text or binary frame), binary frames refused, the size cap, parsing, and the handlers that
+/// never wait ([`handlers::dispatch_now`]).
+fn read_frame(
+    session: &mut Session,
+    limiter: &mut FrameLimiter,
+    realtime: &Realtime,
+    message: Message,
+    now: std::time::Instant,
+) -> Read {
+    let text = match &message {
+        Message::Text(text) => text.as_str(),
+        Message::Binary(_) => "",
+        Message::Close(_) => return Read::End(End::ClientClosed),
+        // Pings and pongs only refresh liveness (tungstenite answers pings itself).
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Read::Next,
+    };
+    match limiter.admit(now) {
+        Admit::Yes => {}
+        Admit::RefuseQuietly => return Read::Next,
+        Admit::Refuse => {
+            let refusal = Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} envelopes per second; slow down or the connection closes",
+                    realtime.rate_limit_refill_per_sec
+                ),
+            );
             session.send(&refusal.to_event(None));
-            continue;
+            return Read::Next;
         }
-        if text.len() > realtime.max_frame_bytes {
-            return End::Violation(CloseCode::MessageTooBig);
+        Admit::Close => return Read::End(End::Close(CloseCode::PolicyViolation)),
+    }
+    if matches!(message, Message::Binary(_)) {
+        let refusal = Refusal::invalid("binary frames are not supported; send JSON text frames");
+        session.send(&refusal.to_event(None));
+        return Read::Next;
+    }
+    if text.len() > realtime.max_frame_bytes {
+        return Read::End(End::Violation(CloseCode::MessageTooBig));
+    }
+    let envelope = match parse_client_frame(text) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            session.send(&ServerEnvelope::Error(e.to_event()));
+            return Read::Next;
         }
-        let envelope = match parse_client_frame(text) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                session.send(&ServerEnvelope::Error(e.to_event()));
-                continue;
-            }
-        };
-        metrics.envelope_in(envelope.wire_type());
-        session.received_at = now;
-        match dispatch(session, envelope, socket, outbound, write_timeout).await {
-            Dispatched::Continue => {}
-            Dispatched::Close(code) => return End::Close(code),
-            Dispatched::SocketGone => return End::Gone,
-        }
+    };
+    drop(message);
+    session
+        .state
+        .transport_metrics
+        .envelope_in(envelope.wire_type());
+    session.received_at = now;
+    match handlers::dispatch_now(session, envelope) {
+        Immediate::Done(None) => Read::Next,
+        Immediate::Done(Some(code)) => Read::End(End::Close(code)),
+        Immediate::Wait(envelope) => Read::Wait(envelope),
     }
 }
 
@@ -278,8 +366,8 @@ enum Dispatched {
 /// Runs the handler for `envelope` while still writing what the hub queues for this connection:
 /// a handler that waits (on the database, say) must not let the connection's own queue fill up
 /// and close it as a slow consumer. A close requested meanwhile is left in the queue for
-/// [`serve`] to send once the handler is done. Most handlers finish on their first poll, and
-/// the queue is then not looked at.
+/// [`serve`] to send once the handler is done. Only envelopes whose handlers may wait come here
+/// ([`handlers::dispatch_now`] ran the rest), and [`serve`] boxes this future while it runs.
 async fn dispatch(
     session: &mut Session,
     envelope: ClientEnvelope,
@@ -287,14 +375,12 @@ async fn dispatch(
     outbound: &mut OutboundReceiver,
     write_timeout: Duration,
 ) -> Dispatched {
-    // Boxed: the handlers' future is sized for the largest of them (several KiB, for the ones
-    // that wait on the database), and held inline it would be part of every connection's task
-    // even while the connection is idle.
-    let mut handled = Box::pin(handlers::dispatch(session, envelope));
+    let handled = handlers::dispatch(session, envelope);
+    tokio::pin!(handled);
     let mut writing = true;
     let mut socket_ok = true;
+    let mut batch = Vec::new();
     loop {
-        let mut batch = Vec::new();
         tokio::select! {
             biased;
             close = &mut handled => {
@@ -518,6 +604,24 @@ mod tests {
             rate_limit_strikes_before_close: strikes,
             ..Realtime::default()
         }
+    }
+
+    /// Size of the future `f` returns, without calling it.
+    fn returned_size<F, A, B, C, D, R>(_f: F) -> usize
+    where
+        F: FnOnce(A, B, C, D) -> R,
+    {
+        std::mem::size_of::<R>()
+    }
+
+    #[test]
+    fn a_connection_future_stays_small() {
+        // Most of an idle connection's memory is this future (BENCHMARKS.md, issue 14): it was
+        // 2,728 bytes in a release build before its waits were boxed and its captures stored
+        // once. Debug builds lay it out less tightly, hence the margin.
+        let size = returned_size(run);
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 1600, "the connection future grew to {size} bytes");
     }
 
     #[test]

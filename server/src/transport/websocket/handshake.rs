@@ -6,6 +6,8 @@
 //! The handshake itself is small: check the upgrade headers, answer `101` with the accept key,
 //! and take the connection over from hyper once the response is out.
 
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -58,21 +60,15 @@ impl Handshake {
         F: FnOnce(WsStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(
-                        LazyReadBuffer::new(TokioIo::new(upgraded)),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    serve(socket).await;
-                }
-                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-            }
-        });
+        // Chained futures rather than one `async` block: the stages are variants of one enum
+        // (the upgrade, building the socket, serving it), so the serving stage, which is the
+        // connection's whole life, does not keep room for `serve`'s captures, the configuration
+        // and the upgrade's result beside its own state.
+        let connection = self
+            .on_upgrade
+            .then(move |upgraded| open_socket(upgraded, config))
+            .then(move |socket| OptionFuture::from(socket.map(serve)));
+        tokio::spawn(connection);
         let mut response = warp::reply::Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
@@ -82,6 +78,27 @@ impl Handshake {
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
         }
         response
+    }
+}
+
+/// The socket over a finished upgrade; `None` (logged) when hyper could not hand it over.
+async fn open_socket(
+    upgraded: Result<Upgraded, hyper::Error>,
+    config: WebSocketConfig,
+) -> Option<WsStream> {
+    match upgraded {
+        Ok(upgraded) => Some(
+            WebSocketStream::from_raw_socket(
+                LazyReadBuffer::new(TokioIo::new(upgraded)),
+                Role::Server,
+                Some(config),
+            )
+            .await,
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket upgrade failed");
+            None
+        }
     }
 }
 

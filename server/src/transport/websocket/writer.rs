@@ -126,7 +126,9 @@ where
 
 /// Runs `operation` for at most `limit`; `None` when it took longer. It is polled once first,
 /// and only an operation that has to wait (a full socket) arms a timer: writes that complete
-/// at once cost no timer registration.
+/// at once cost no timer registration. The timer is boxed, for the same reason: held inline it
+/// would be part of every connection's future (it is ~100 bytes, and there is one per nested
+/// write), though almost no write ever needs it.
 async fn bounded<F: Future>(limit: Duration, operation: F) -> Option<F::Output> {
     let mut operation = std::pin::pin!(operation);
     let first = std::future::poll_fn(|cx| match operation.as_mut().poll(cx) {
@@ -136,7 +138,7 @@ async fn bounded<F: Future>(limit: Duration, operation: F) -> Option<F::Output> 
     .await;
     match first {
         Some(output) => Some(output),
-        None => timeout(limit, operation).await.ok(),
+        None => Box::pin(timeout(limit, operation)).await.ok(),
     }
 }
 
