@@ -15,17 +15,18 @@
 //! refusal that stands (`TARGET_NOT_FOUND`, `FORBIDDEN`, or `UNAVAILABLE` when Redis cannot be
 //! reached or does not answer within `cluster.relayTimeoutMs`) to the sender's connection
 //! through the hub, with the RPC's `requestId`; so such a refusal may arrive after the results
-//! of later frames. [`PendingForwards`] bounds those tasks per connection.
+//! of later frames (a connection's refusals keep the order of its forwards).
+//! [`PendingForwards`] bounds those tasks per connection.
 //!
 //! Never: waits for Redis while holding the connection, except at the per-connection bound
 //! (`cluster.maxPendingForwardsPerConnection`), where it waits for a slot (backpressure)
 //! instead of dropping a forward.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use signalbox_protocol::{ClientEnvelope, ErrorCode, RequestId, UserId};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{Handled, Next, Refusal, Session};
 use crate::hub::{ConnKey, Hub, HubError, RemoteForward, RemoteFuture};
@@ -34,25 +35,48 @@ use crate::transport::metrics::TransportMetrics;
 /// The slots of one connection's unresolved cross-node forwards (cluster mode), made at its
 /// first cross-node forward. A forward takes a slot before it is queued for Redis and gives it
 /// back when its receipt resolved; with every slot taken the connection waits for one, so a
-/// client that sends faster than Redis answers slows down rather than losing forwards.
+/// client that sends faster than Redis answers slows down rather than losing forwards. Each
+/// forward also gets its [`Turn`]: refusals are queued in the order the forwards were sent.
 #[derive(Debug, Default)]
-pub struct PendingForwards(OnceLock<Arc<Semaphore>>);
+pub struct PendingForwards(OnceLock<Slots>);
+
+#[derive(Debug)]
+struct Slots {
+    free: Arc<Semaphore>,
+    /// Resolved (sent or dropped) when the latest forward's completion is done.
+    last: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// A forward's place in its connection's order: it waits for `after` before queueing its
+/// refusal, and its end (`done` dropped) lets the next one go.
+struct Turn {
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
 
 impl PendingForwards {
-    /// Waits for a free slot (at most `bound` are taken at once). `None` only if the slots
-    /// were closed, which nothing does.
-    async fn slot(&self, bound: usize) -> Option<OwnedSemaphorePermit> {
-        let slots = self
-            .0
-            .get_or_init(|| Arc::new(Semaphore::new(bound.max(1))));
-        Arc::clone(slots).acquire_owned().await.ok()
+    /// Waits for a free slot (at most `bound` are taken at once) and takes the next turn.
+    /// No permit only if the slots were closed, which nothing does.
+    async fn slot(&self, bound: usize) -> (Option<OwnedSemaphorePermit>, Turn) {
+        let slots = self.0.get_or_init(|| Slots {
+            free: Arc::new(Semaphore::new(bound.max(1))),
+            last: Mutex::new(None),
+        });
+        let permit = Arc::clone(&slots.free).acquire_owned().await.ok();
+        let (done, next) = oneshot::channel();
+        let after = slots
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(next);
+        (permit, Turn { after, done })
     }
 
     /// Cross-node forwards of this connection whose receipt has not resolved yet.
     pub fn unresolved(&self, bound: usize) -> usize {
-        self.0
-            .get()
-            .map_or(0, |s| bound.max(1).saturating_sub(s.available_permits()))
+        self.0.get().map_or(0, |s| {
+            bound.max(1).saturating_sub(s.free.available_permits())
+        })
     }
 }
 
@@ -82,7 +106,7 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
             };
             let out = session.hub().forward_frame(session.key(), envelope)?;
             let cluster = &session.state.config.variables.cluster;
-            let slot = session
+            let (slot, turn) = session
                 .pending_forwards
                 .slot(cluster.max_pending_forwards_per_connection)
                 .await;
@@ -99,7 +123,7 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
                 local_refusal,
                 timeout: Duration::from_millis(cluster.relay_timeout_ms),
             };
-            tokio::spawn(completion.run(receipt, slot));
+            tokio::spawn(completion.run(receipt, slot, turn));
         }
     }
     session
@@ -124,12 +148,21 @@ struct Completion {
 
 impl Completion {
     /// Awaits the receipt (at most `timeout`: a receipt still queued by then counts as
-    /// unreachable), sends the refusal that stands, then frees the connection's slot.
-    async fn run(self, receipt: RemoteFuture<RemoteForward>, slot: Option<OwnedSemaphorePermit>) {
+    /// unreachable) and the previous forward's turn, queues the refusal that stands, then
+    /// frees the connection's slot and turn.
+    async fn run(
+        self,
+        receipt: RemoteFuture<RemoteForward>,
+        slot: Option<OwnedSemaphorePermit>,
+        turn: Turn,
+    ) {
         let outcome = tokio::time::timeout(self.timeout, receipt)
             .await
             .unwrap_or(RemoteForward::Unavailable);
-        drop(slot);
+        // The previous forward's completion ends within its own timeout, which started first.
+        if let Some(previous) = turn.after {
+            let _ = previous.await;
+        }
         if let Some(refusal) = self.refusal(outcome) {
             let event = refusal.to_event(Some(self.request_type));
             self.metrics.error(refusal.code);
@@ -137,6 +170,10 @@ impl Completion {
             // The connection may have closed meanwhile: nothing is owed to it then.
             let _ = self.hub.send(self.conn, &event);
         }
+        // Freed after the refusal is queued: a connection waiting at its bound handles its
+        // next frame only after the refusal that made room.
+        drop(slot);
+        drop(turn.done);
     }
 
     /// The refusal the sender gets, if any: none when some node (this one included) took it.
@@ -175,8 +212,8 @@ mod tests {
     async fn a_connection_at_its_bound_waits_for_a_slot() {
         let pending = PendingForwards::default();
         assert_eq!(pending.unresolved(2), 0);
-        let first = pending.slot(2).await;
-        let _second = pending.slot(2).await;
+        let (first, _) = pending.slot(2).await;
+        let (_second, _) = pending.slot(2).await;
         assert_eq!(pending.unresolved(2), 2);
         assert!(
             pending.slot(2).now_or_never().is_none(),
