@@ -29,6 +29,7 @@ mod scenarios;
 mod soak;
 mod sse;
 mod stats;
+mod wire_peek;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,6 +117,9 @@ pub enum Scenario {
         /// The chat server to join.
         #[arg(long)]
         server_id: String,
+        /// The server's process id: reports its CPU time per message (from /proc).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// SSE sessions in one room; one more joins and leaves; each change's `roster` fan-out.
     SseFanout {
@@ -128,6 +132,9 @@ pub enum Scenario {
         /// The room (an ad-hoc room: a name no directory server has).
         #[arg(long, default_value = "sse-bench")]
         room: String,
+        /// The server's process id: reports its CPU time per change (from /proc).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Churn for some minutes, then stay idle; report every gauge's start, peak and end.
     Soak {

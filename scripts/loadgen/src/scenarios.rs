@@ -68,12 +68,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             messages,
             interval_ms,
             server_id,
-        } => fanout(&cli, *members, *messages, *interval_ms, server_id).await,
+            server_pid,
+        } => {
+            fanout(
+                &cli,
+                *members,
+                *messages,
+                *interval_ms,
+                server_id,
+                *server_pid,
+            )
+            .await
+        }
         Scenario::SseFanout {
             sessions,
             changes,
             room,
-        } => crate::sse::fanout(&cli, *sessions, *changes, room).await,
+            server_pid,
+        } => crate::sse::fanout(&cli, *sessions, *changes, room, *server_pid).await,
         Scenario::Soak {
             live,
             churn_per_sec,
@@ -245,17 +257,20 @@ async fn receive_chat(
     messages: usize,
     deadline: Instant,
 ) -> Vec<(u64, u64)> {
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    // Frames are read raw and only a probe's `seq` is looked at (`wire_peek`): every copy is
+    // timed when this task gets it, and the generator's own parsing would delay the others.
     let mut arrivals = Vec::with_capacity(messages);
     while arrivals.len() < messages {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, client::next_envelope(&mut stream)).await {
-            Ok(Ok(ServerEnvelope::ChatMessage(chat))) => {
-                if let Some(seq) = chat.message.get("seq").and_then(|v| v.as_u64()) {
+        match tokio::time::timeout(remaining, stream.next()).await {
+            Ok(Some(Ok(WsMessage::Text(text)))) => {
+                if let Some(seq) = crate::wire_peek::chat_seq(&text) {
                     arrivals.push((seq, now_us()));
                 }
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break,
+            Ok(Some(Ok(WsMessage::Close(_)) | Err(_)) | None) | Err(_) => break,
+            Ok(Some(Ok(_))) => {}
         }
     }
     tokio::spawn(drain(stream));
@@ -268,18 +283,21 @@ async fn fanout(
     messages: usize,
     interval_ms: u64,
     server_id: &str,
+    server_pid: Option<u32>,
 ) -> Result<(), String> {
     let members = members.max(2);
     let names = (0..members).map(|i| format!("fan-{i}")).collect();
     let setup_started = Instant::now();
     // Every member starts reading as soon as it has joined, so the joins of later members
     // (user_joined to all) never back up its queue.
-    let opened = open_many(
-        cli,
-        names,
-        Some(server_id),
-        move |index, client| async move {
-            if index == 0 {
+    // The join reads frames by their type only (`wire_peek`): the rosters and `user_joined`s
+    // of a join storm are not parsed.
+    let server = server_id.to_owned();
+    let opened = open_many(cli, names, None, move |index, mut client| {
+        let server = server.clone();
+        async move {
+            crate::wire_peek::join_lean(&mut client, &server).await?;
+            Ok::<_, String>(if index == 0 {
                 tokio::spawn(drain(client.stream));
                 (Some(client.sink), None)
             } else {
@@ -292,10 +310,13 @@ async fn fanout(
                         deadline,
                     ))),
                 )
-            }
-        },
-    )
-    .await?;
+            })
+        }
+    })
+    .await?
+    .into_iter()
+    .map(|(index, opened)| opened.map(|opened| (index, opened)))
+    .collect::<Result<Vec<_>, String>>()?;
     println!(
         "fanout: {members} members joined `{server_id}` in {:.2}s",
         setup_started.elapsed().as_secs_f64()
@@ -313,6 +334,7 @@ async fn fanout(
         }
     }
     let mut sink = sender.ok_or("no sender")?;
+    let cpu_before = server_pid.and_then(crate::stats::cpu_ns);
     let mut sent_at = Vec::with_capacity(messages);
     for seq in 0..messages {
         let mut message = JsonObject::new();
@@ -341,6 +363,7 @@ async fn fanout(
             }
         }
     }
+    let cpu_after = server_pid.and_then(crate::stats::cpu_ns);
     let expected = messages * (members - 1);
     let to_all: Vec<u64> = last_arrival
         .iter()
@@ -366,5 +389,13 @@ async fn fanout(
         messages,
         interval_ms
     );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        let per_message = after.saturating_sub(before) as f64 / messages.max(1) as f64;
+        println!(
+            "fanout: server CPU {:.2} ms per message ({:.0} ns per copy)",
+            per_message / 1e6,
+            per_message / (members - 1) as f64
+        );
+    }
     Ok(())
 }

@@ -17,18 +17,27 @@
 //! Other closes ([`Outbox::close`], e.g. 1001 on shutdown) keep the frames already queued: the
 //! receiver gets them first, then the close.
 //!
-//! The queue is a `Mutex<VecDeque>` plus a `tokio::sync::Notify` rather than a `tokio::sync::mpsc`
+//! The queue is a `Mutex<VecDeque>` plus an [`AtomicWaker`] rather than a `tokio::sync::mpsc`
 //! channel because the close signal has to travel in band (ordered after the frames) and a slow
 //! consumer's backlog must be dropped by the sender side, neither of which an mpsc channel
 //! offers. The receiver is woken only when the queue goes from empty to non-empty, so a burst to
 //! one connection costs one wake-up, not one per frame.
+//!
+//! The wake-up is an [`AtomicWaker`] (one atomic swap to wake, one compare-and-swap to wait)
+//! rather than a `tokio::sync::Notify`, whose waiter list takes a lock to wait, to stop waiting
+//! and to wake: there is exactly one waiting task per queue (the receiver is not `Clone` and
+//! waits through `&mut self`), and a fan-out to 5,000 members wakes 5,000 of them while each
+//! one's connection task stops and starts waiting once per batch it writes. The receiver
+//! registers its waker *before* looking at the queue, so a frame pushed at any moment is either
+//! seen by that look or wakes the task: no wake-up is lost.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use signalbox_protocol::{CloseCode, ServerEnvelope};
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::metrics::HubMetrics;
@@ -136,7 +145,8 @@ struct Queue {
 
 struct Shared {
     queue: Mutex<Queue>,
-    notify: Notify,
+    /// The receiver's task while it waits for a frame or a close.
+    waker: AtomicWaker,
     config: OutboundConfig,
     metrics: Arc<HubMetrics>,
 }
@@ -191,7 +201,7 @@ impl std::fmt::Debug for OutboundReceiver {
 pub fn channel(config: OutboundConfig, metrics: Arc<HubMetrics>) -> (Outbox, OutboundReceiver) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
-        notify: Notify::new(),
+        waker: AtomicWaker::new(),
         config,
         metrics,
     });
@@ -226,7 +236,7 @@ impl Outbox {
                 .metrics
                 .slow_consumer_closes
                 .fetch_add(1, Ordering::Relaxed);
-            shared.notify.notify_one();
+            shared.waker.wake();
             return SendOutcome::SlowConsumer;
         }
         let was_empty = queue.frames.is_empty();
@@ -234,7 +244,7 @@ impl Outbox {
         queue.frames.push_back(frame.clone());
         drop(queue);
         if was_empty {
-            shared.notify.notify_one();
+            shared.waker.wake();
         }
         SendOutcome::Queued
     }
@@ -247,7 +257,7 @@ impl Outbox {
             queue.close = Some(code);
         }
         drop(queue);
-        self.shared.notify.notify_one();
+        self.shared.waker.wake();
     }
 
     /// The close code requested so far, if any (4008 for a slow consumer).
@@ -276,12 +286,14 @@ impl OutboundReceiver {
     /// Waits for the next frame, or for the close once every queued frame was taken. After a
     /// close, every call returns that close again.
     pub async fn recv(&mut self) -> Outbound {
-        loop {
-            if let Some(next) = self.try_recv() {
-                return next;
+        std::future::poll_fn(|cx| {
+            self.shared.waker.register(cx.waker());
+            match self.try_recv() {
+                Some(next) => Poll::Ready(next),
+                None => Poll::Pending,
             }
-            self.shared.notify.notified().await;
-        }
+        })
+        .await
     }
 
     /// Takes the next frame or close without waiting; `None` when the queue is empty and open.
@@ -298,24 +310,32 @@ impl OutboundReceiver {
     /// writer feed a burst to the socket and flush once.
     pub async fn recv_many(&mut self, batch: &mut Vec<Frame>, limit: usize) -> Option<CloseCode> {
         let limit = limit.max(1);
-        loop {
-            {
-                let mut queue = self.shared.lock();
-                if !queue.frames.is_empty() {
-                    let take = limit.min(queue.frames.len());
-                    for frame in queue.frames.drain(..take) {
-                        batch.push(frame);
-                    }
-                    let taken: usize = batch[batch.len() - take..].iter().map(Frame::len).sum();
-                    queue.bytes -= taken;
-                    queue.release_if_drained();
-                    return None;
-                }
-                if let Some(code) = queue.close {
-                    return Some(code);
-                }
+        std::future::poll_fn(|cx| self.poll_recv_many(cx, batch, limit)).await
+    }
+
+    fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut Vec<Frame>,
+        limit: usize,
+    ) -> Poll<Option<CloseCode>> {
+        // Registered before the look at the queue: see the module documentation.
+        self.shared.waker.register(cx.waker());
+        let mut queue = self.shared.lock();
+        if !queue.frames.is_empty() {
+            let take = limit.min(queue.frames.len());
+            let mut taken = 0;
+            for frame in queue.frames.drain(..take) {
+                taken += frame.len();
+                batch.push(frame);
             }
-            self.shared.notify.notified().await;
+            queue.bytes -= taken;
+            queue.release_if_drained();
+            return Poll::Ready(None);
+        }
+        match queue.close {
+            Some(code) => Poll::Ready(Some(code)),
+            None => Poll::Pending,
         }
     }
 }
@@ -416,6 +436,45 @@ mod tests {
         let b = f.to_text();
         assert_eq!(b.as_str(), f.as_str());
         assert_eq!(b.as_str().as_ptr(), f.as_str().as_ptr());
+    }
+
+    /// Frames pushed from other threads while the receiver waits, at every interleaving the
+    /// scheduler produces, all arrive: no wake-up is lost between a look at the queue and the
+    /// wait.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_frame_sent_from_another_thread_is_missed() {
+        let config = OutboundConfig {
+            capacity: 100_000,
+            max_bytes: 1 << 20,
+        };
+        let (tx, mut rx) = channel(config, Arc::new(HubMetrics::default()));
+        const SENDERS: usize = 4;
+        const EACH: usize = 2_000;
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|_| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        tx.try_send(&frame("f"));
+                        if i % 64 == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut batch = Vec::new();
+        let mut received = 0;
+        while received < SENDERS * EACH {
+            assert_eq!(rx.recv_many(&mut batch, 8).await, None);
+            received += batch.len();
+            batch.clear();
+        }
+        for sender in senders {
+            sender.join().expect("sender thread");
+        }
+        assert_eq!(received, SENDERS * EACH);
+        assert_eq!(tx.backlog(), (0, 0));
     }
 
     #[tokio::test]

@@ -923,3 +923,37 @@ fn the_roster_version_changes_with_every_join_and_leave_and_is_never_reused() {
     );
     assert!(users.is_empty(), "a viewer is not on the roster");
 }
+
+/// A join storm: each join serializes its `user_joined` once and assembles one roster, however
+/// many members already joined, and every earlier member's copy is the same shared bytes.
+#[test]
+fn each_join_of_a_storm_serializes_once_and_shares_one_frame() {
+    const MEMBERS: usize = 40;
+    let hub = Hub::default();
+    let mut clients: Vec<Client> = (0..MEMBERS)
+        .map(|i| connect(&hub, &format!("u{i}")))
+        .collect();
+    for i in 0..MEMBERS {
+        let before = hub.metrics().snapshot().envelopes_serialized;
+        join(&hub, &mut clients[i], "storm");
+        let serialized = hub.metrics().snapshot().envelopes_serialized - before;
+        assert_eq!(
+            serialized, 2,
+            "join {i}: one roster and one user_joined for all {i} earlier members"
+        );
+        let mut copies = Vec::new();
+        for earlier in &mut clients[..i] {
+            match earlier.rx.try_recv() {
+                Some(Outbound::Frame(frame)) => copies.push(frame),
+                other => panic!("expected one user_joined, got {other:?}"),
+            }
+            assert_eq!(earlier.rx.try_recv(), None);
+        }
+        let first = copies.first().map(|f| f.as_str().as_ptr());
+        assert!(
+            copies.iter().all(|f| Some(f.as_str().as_ptr()) == first),
+            "join {i}: every copy points at the same bytes"
+        );
+        assert_eq!(clients[i].of_type("server_users").len(), 1);
+    }
+}

@@ -68,8 +68,9 @@ async fn silent_connections_close_with_4002_and_live_ones_stay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_is_closed_and_nobody_else_waits() {
     // Small queue, generous rate limit, 16 KiB messages: the stalled client's socket buffers
-    // fill within a few hundred messages, then its queue overflows.
-    let variables = r#"{"realtime": {"outboundQueueEnvelopes": 256, "rateLimitBurst": 100000, "rateLimitRefillPerSec": 100000, "writeTimeoutMs": 1000}}"#;
+    // fill within a few hundred messages, then its queue overflows. The write timeout is long
+    // enough that the overflow, not a blocked write timing out on a loaded machine, closes it.
+    let variables = r#"{"realtime": {"outboundQueueEnvelopes": 256, "rateLimitBurst": 100000, "rateLimitRefillPerSec": 100000, "writeTimeoutMs": 5000}}"#;
     let (server, mut sender) = lobby(variables).await;
     let mut reader = User::new(&server, "Reader").await;
     reader.ws.join("lobby").await;
