@@ -25,6 +25,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use signalbox_protocol::{ClientEnvelope, ErrorCode, RequestId, UserId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -36,7 +37,8 @@ use crate::transport::metrics::TransportMetrics;
 /// first cross-node forward. A forward takes a slot before it is queued for Redis and gives it
 /// back when its receipt resolved; with every slot taken the connection waits for one, so a
 /// client that sends faster than Redis answers slows down rather than losing forwards. Each
-/// forward also gets its [`Turn`]: refusals are queued in the order the forwards were sent.
+/// forward that may be refused also gets its [`Turn`]: refusals are queued in the order the
+/// forwards were sent.
 #[derive(Debug, Default)]
 pub struct PendingForwards(OnceLock<Slots>);
 
@@ -55,21 +57,32 @@ struct Turn {
 }
 
 impl PendingForwards {
-    /// Waits for a free slot (at most `bound` are taken at once) and takes the next turn.
-    /// No permit only if the slots were closed, which nothing does.
-    async fn slot(&self, bound: usize) -> (Option<OwnedSemaphorePermit>, Turn) {
-        let slots = self.0.get_or_init(|| Slots {
+    fn slots(&self, bound: usize) -> &Slots {
+        self.0.get_or_init(|| Slots {
             free: Arc::new(Semaphore::new(bound.max(1))),
             last: Mutex::new(None),
-        });
-        let permit = Arc::clone(&slots.free).acquire_owned().await.ok();
+        })
+    }
+
+    /// Waits for a free slot (at most `bound` are taken at once). `None` only if the slots
+    /// were closed, which nothing does.
+    async fn slot(&self, bound: usize) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots(bound).free)
+            .acquire_owned()
+            .await
+            .ok()
+    }
+
+    /// The next turn to queue a refusal in.
+    fn turn(&self, bound: usize) -> Turn {
         let (done, next) = oneshot::channel();
-        let after = slots
+        let after = self
+            .slots(bound)
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .replace(next);
-        (permit, Turn { after, done })
+        Turn { after, done }
     }
 
     /// Cross-node forwards of this connection whose receipt has not resolved yet.
@@ -106,13 +119,19 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
             };
             let out = session.hub().forward_frame(session.key(), envelope)?;
             let cluster = &session.state.config.variables.cluster;
-            let (slot, turn) = session
-                .pending_forwards
-                .slot(cluster.max_pending_forwards_per_connection)
-                .await;
+            let bound = cluster.max_pending_forwards_per_connection;
+            let slot = session.pending_forwards.slot(bound).await;
             // Queued for Redis now, in this connection's order; only the receipt is awaited
             // later, by the completion.
-            let receipt = remote.forward(&out.from, &out.target, &out.frame, out.shared);
+            let mut receipt = remote.forward(&out.from, &out.target, &out.frame, out.shared);
+            if local_refusal.is_none() && (&mut receipt).now_or_never().is_some() {
+                // Delivered here and Redis not needed (the target is on this node only): done.
+                return finish(session);
+            }
+            // Only a refusal has an order to keep.
+            let turn = local_refusal
+                .is_some()
+                .then(|| session.pending_forwards.turn(bound));
             let completion = Completion {
                 hub: session.hub().clone(),
                 metrics: Arc::clone(&session.state.transport_metrics),
@@ -126,6 +145,11 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
             tokio::spawn(completion.run(receipt, slot, turn));
         }
     }
+    finish(session)
+}
+
+/// Records the forward's latency.
+fn finish(session: &Session) -> Handled {
     session
         .state
         .transport_metrics
@@ -154,13 +178,14 @@ impl Completion {
         self,
         receipt: RemoteFuture<RemoteForward>,
         slot: Option<OwnedSemaphorePermit>,
-        turn: Turn,
+        turn: Option<Turn>,
     ) {
         let outcome = tokio::time::timeout(self.timeout, receipt)
             .await
             .unwrap_or(RemoteForward::Unavailable);
         // The previous forward's completion ends within its own timeout, which started first.
-        if let Some(previous) = turn.after {
+        let (after, done) = turn.map(|t| (t.after, t.done)).unzip();
+        if let Some(previous) = after.flatten() {
             let _ = previous.await;
         }
         if let Some(refusal) = self.refusal(outcome) {
@@ -173,7 +198,7 @@ impl Completion {
         // Freed after the refusal is queued: a connection waiting at its bound handles its
         // next frame only after the refusal that made room.
         drop(slot);
-        drop(turn.done);
+        drop(done);
     }
 
     /// The refusal the sender gets, if any: none when some node (this one included) took it.
@@ -203,7 +228,6 @@ impl Completion {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::FutureExt;
     use signalbox_protocol::{ErrorCode, RequestId, UserId};
 
     use super::*;
@@ -212,8 +236,8 @@ mod tests {
     async fn a_connection_at_its_bound_waits_for_a_slot() {
         let pending = PendingForwards::default();
         assert_eq!(pending.unresolved(2), 0);
-        let (first, _) = pending.slot(2).await;
-        let (_second, _) = pending.slot(2).await;
+        let first = pending.slot(2).await;
+        let _second = pending.slot(2).await;
         assert_eq!(pending.unresolved(2), 2);
         assert!(
             pending.slot(2).now_or_never().is_none(),
