@@ -305,3 +305,141 @@ async fn two_nodes_share_chat_offers_and_rosters() {
     assert_eq!(error["code"], "UNAVAILABLE", "{error}");
     assert_eq!(error["requestType"], "offer", "{error}");
 }
+
+/// Freezes (`SIGSTOP`) or resumes (`SIGCONT`) the test's `redis-server`: while frozen, every
+/// receipt of the backplane is pending.
+fn signal(redis: &RedisServer, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &redis.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig}");
+}
+
+fn rpc_to_nobody(request_id: &str) -> Value {
+    json!({"type": "rpc_request", "targetUserId": "nobody-anywhere", "requestId": request_id,
+           "method": "ping"})
+}
+
+/// The `error`s of the RPCs `ids` in this order (a refusal that had to wait for Redis is
+/// `TARGET_NOT_FOUND`, or `UNAVAILABLE` when Redis stayed frozen past its reply timeout).
+fn assert_refused_in_order(errors: &[Value], ids: &[String]) {
+    let got: Vec<&str> = errors
+        .iter()
+        .map(|e| e["requestId"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(got, ids, "{errors:?}");
+    for error in errors {
+        assert_valid(error);
+        assert_eq!(error["requestType"], "rpc_request", "{error}");
+        assert!(
+            error["code"] == "TARGET_NOT_FOUND" || error["code"] == "UNAVAILABLE",
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_forwards_do_not_hold_the_connection_up_to_its_bound() {
+    let Some(base) = pg::server_url("cross_node_forwards_do_not_hold_the_connection") else {
+        return;
+    };
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let url = pg::fresh_schema_url(&base).await;
+    // Node A: the default bound (64); node B: 2 unresolved cross-node forwards per connection.
+    let variables = |node: &str, bound: u32| {
+        json!({
+            "directory": { "backend": "postgres", "postgresUrl": url },
+            "cluster": {
+                "mode": "redis",
+                "nodeId": node,
+                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
+                "keyPrefix": "pending:",
+                "maxPendingForwardsPerConnection": bound,
+            }
+        })
+        .to_string()
+    };
+    let (a_vars, b_vars) = (variables("node-a", 64), variables("node-b", 2));
+    let (a, b) = tokio::join!(
+        TestServer::start_with(&a_vars),
+        TestServer::start_with(&b_vars)
+    );
+    let (ada_token, ada) = a.client().guest("Ada").await;
+    let (bob_token, bob) = a.client().guest("Bob").await;
+    a.client()
+        .call(
+            "POST",
+            "/api/servers",
+            Some(&ada_token),
+            Some(&json!({"id": "lobby", "name": "Lobby", "visibility": "public"})),
+        )
+        .await
+        .expect_ok(201);
+    let mut on_a = connect_as(&a, &ada_token, "Ada").await;
+    let mut on_b = connect_as(&b, &bob_token, "Bob").await;
+    on_a.join("lobby").await;
+    on_b.join("lobby").await;
+    on_a.until("user_joined").await;
+
+    // Redis frozen: ten forwards that need it, an offer to Bob on node B, then a keepalive.
+    // The keepalive is answered first: none of the forwards held the connection.
+    signal(&redis, "-STOP");
+    let ids: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    for id in &ids {
+        on_a.send(rpc_to_nobody(id)).await;
+    }
+    on_a.send(
+        json!({"type": "offer", "targetUserId": bob, "sdp": {"type": "offer", "sdp": "v=0"}}),
+    )
+    .await;
+    on_a.send(json!({"type": "keepalive"})).await;
+    let first = on_a.recv().await;
+    assert_eq!(
+        first["type"], "keepalive",
+        "the local answer comes before the pending refusals: {first}"
+    );
+    // Redis back: the pending ones resolve, each refusal with its RPC's requestId, in order,
+    // and the offer reaches Bob's node.
+    signal(&redis, "-CONT");
+    let mut errors = Vec::new();
+    for _ in &ids {
+        errors.push(on_a.expect("error").await);
+    }
+    assert_refused_in_order(&errors, &ids);
+    let offer = on_b.until("offer").await;
+    assert_eq!(offer["fromUserId"], ada.as_str(), "{offer}");
+
+    // Node B allows 2 unresolved cross-node forwards per connection: the third waits for a
+    // slot, which the first refusal frees only once it is queued, so the keepalive sent after
+    // the three is answered after at least one of their refusals (with the default bound and
+    // Redis frozen, it would be answered first, as on node A).
+    signal(&redis, "-STOP");
+    let ids: Vec<String> = (0..3).map(|i| format!("b{i}")).collect();
+    for id in &ids {
+        on_b.send(rpc_to_nobody(id)).await;
+    }
+    on_b.send(json!({"type": "keepalive"})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    signal(&redis, "-CONT");
+    let mut frames = Vec::new();
+    while frames.len() < ids.len() + 1 {
+        frames.push(on_b.recv().await);
+    }
+    let keepalive_at = frames
+        .iter()
+        .position(|f| f["type"] == "keepalive")
+        .expect("the keepalive is answered");
+    assert!(
+        keepalive_at >= 1,
+        "at the bound the connection waited for a refusal: {frames:?}"
+    );
+    let errors: Vec<Value> = frames
+        .into_iter()
+        .filter(|f| f["type"] == "error")
+        .collect();
+    assert_refused_in_order(&errors, &ids);
+    drop(redis);
+}

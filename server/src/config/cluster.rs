@@ -25,6 +25,13 @@ pub const DEFAULT_PUBLISH_QUEUE: usize = 65_536;
 pub const DEFAULT_RELAY_TIMEOUT_MS: u64 = 2_000;
 /// Default bound of relayed SSE requests awaiting an answer on one node.
 pub const DEFAULT_MAX_PENDING_RELAYS: usize = 4_096;
+/// Default bound of one connection's cross-node forwards awaiting Redis's receipt: one
+/// publisher pipeline (`MAX_BATCH`, 64). A sender at 1,000 forwards/s with a 20 ms receipt has
+/// 20 unresolved, so an ordinary client never meets it; a flooding one waits (backpressure)
+/// while holding at most 64 small completions (the frames are in the publish queue already).
+pub const DEFAULT_MAX_PENDING_FORWARDS_PER_CONNECTION: usize = 64;
+/// Largest per-connection bound of unresolved cross-node forwards accepted.
+pub const MAX_PENDING_FORWARDS_PER_CONNECTION: usize = 65_536;
 /// Longest node id accepted (it is part of key and channel names).
 pub const MAX_NODE_ID_LEN: usize = 64;
 /// Longest key prefix accepted.
@@ -75,10 +82,15 @@ pub struct ClusterConfig {
     /// Operations waiting for Redis at most (1 to 1048576); one more answers `UNAVAILABLE`.
     pub publish_queue: usize,
     /// How long a relayed SSE request waits for the node holding the stream, in milliseconds
-    /// (1 to 600000); no answer by then is `503`.
+    /// (1 to 600000); no answer by then is `503`. Also how long a cross-node forward whose
+    /// target is not on this node waits for Redis's receipt before `UNAVAILABLE`.
     pub relay_timeout_ms: u64,
     /// Relayed SSE requests awaiting an answer on this node at most (1 to 1048576).
     pub max_pending_relays: usize,
+    /// Cross-node forwards of one WebSocket connection awaiting Redis's receipt at most (1 to
+    /// 65536). The connection goes on reading while they are pending (a refusal arrives when
+    /// the receipt does); at the bound it waits for one to resolve (backpressure), never drops.
+    pub max_pending_forwards_per_connection: usize,
 }
 
 impl Default for ClusterConfig {
@@ -93,6 +105,7 @@ impl Default for ClusterConfig {
             publish_queue: DEFAULT_PUBLISH_QUEUE,
             relay_timeout_ms: DEFAULT_RELAY_TIMEOUT_MS,
             max_pending_relays: DEFAULT_MAX_PENDING_RELAYS,
+            max_pending_forwards_per_connection: DEFAULT_MAX_PENDING_FORWARDS_PER_CONNECTION,
         }
     }
 }
@@ -160,6 +173,14 @@ impl ClusterConfig {
                 return invalid(key, format!("must be 1 to {MAX_QUEUE_BOUND}"));
             }
         }
+        if !(1..=MAX_PENDING_FORWARDS_PER_CONNECTION)
+            .contains(&self.max_pending_forwards_per_connection)
+        {
+            return invalid(
+                "maxPendingForwardsPerConnection",
+                format!("must be 1 to {MAX_PENDING_FORWARDS_PER_CONNECTION}"),
+            );
+        }
         if self.mode == ClusterMode::Redis
             && self
                 .redis_url
@@ -204,7 +225,14 @@ mod tests {
 
     #[test]
     fn each_bound_is_named() {
-        let cases: [(&str, ClusterConfig); 6] = [
+        let cases: [(&str, ClusterConfig); 7] = [
+            (
+                "cluster.maxPendingForwardsPerConnection",
+                ClusterConfig {
+                    max_pending_forwards_per_connection: 0,
+                    ..redis()
+                },
+            ),
             (
                 "cluster.nodeId",
                 ClusterConfig {

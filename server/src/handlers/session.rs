@@ -32,6 +32,8 @@ pub struct Session {
     pub remote_ip: Option<std::net::IpAddr>,
     /// When the envelope being handled was read (for the forward latency histogram).
     pub received_at: Instant,
+    /// Its cross-node forwards awaiting Redis's receipt (cluster mode).
+    pub pending_forwards: super::forward::PendingForwards,
 }
 
 impl Session {
@@ -49,6 +51,7 @@ impl Session {
             display_name: None,
             remote_ip: None,
             received_at: Instant::now(),
+            pending_forwards: super::forward::PendingForwards::default(),
         }
     }
 

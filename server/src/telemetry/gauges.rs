@@ -250,6 +250,10 @@ pub static NOT_BOUNDS: &[(&str, &str)] = &[
         "cluster.maxPendingRelays",
         "a table of the backplane, present in redis mode only; its size and bound are signalbox_cluster_pending_relays and signalbox_cluster_pending_relays_limit",
     ),
+    (
+        "cluster.maxPendingForwardsPerConnection",
+        "a per-connection bound that makes the sender wait, never drops; the forwards it holds are queued in signalbox_cluster_publish_queue_depth",
+    ),
     ("directory.postgresUrl", "an address"),
     (
         "directory.postgresPoolSize",
