@@ -61,8 +61,8 @@ pub enum ClusterMode {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// `standalone` (default) or `redis`; `redis` needs `directory.backend` `postgres`.
-    /// Experimental: chat, offers and rosters cross two nodes, but status changes, SSE and
-    /// fresh rosters after a resync do not cross nodes yet (issue 13).
+    /// Chat, forwards, rosters, status and SSE cross nodes; what each outage does, and the
+    /// limits of this mode, are in docs/cluster.md.
     /// Environment: `SIGNALBOX_CLUSTER_MODE`.
     pub mode: ClusterMode,
     /// This node's id, unique in the cluster: 1 to 64 characters of `[A-Za-z0-9._-]`; `null`
