@@ -2,8 +2,8 @@
 //! `cluster.mode: "redis"` on one `redis-server` (started here on a free loopback port) and one
 //! PostgreSQL schema (`SIGNALBOX_TEST_POSTGRES_URL`, `scripts/postgres start`). The owner acts
 //! through node A's REST API; the connections it withdraws access from are on node B: a ban
-//! (`banned`), a kick (`removed`), a server made private (a non-member viewer), a deleted server
-//! (everyone), and a banned user's SSE session. Skipped with a printed reason when
+//! (`banned`), a kick (`removed`), a server made private (a non-member viewer) and a deleted
+//! server (everyone). Skipped with a printed reason when
 //! redis-server or PostgreSQL is missing (a failure under `CI=true`). No timed assertions:
 //! every wait has a generous deadline.
 #![allow(missing_docs)]
@@ -11,15 +11,13 @@
 mod common;
 mod pg;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestServer;
 use common::ws::WsClient;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -220,87 +218,4 @@ async fn until_joined(ws: &mut WsClient, user: &str) {
             return;
         }
     }
-}
-
-/// One `GET /api/connect` stream with a bearer token, read over raw TCP.
-struct SseStream {
-    socket: TcpStream,
-    body: Vec<u8>,
-}
-
-impl SseStream {
-    async fn open(addr: SocketAddr, room: &str, token: &str) -> Self {
-        let mut socket = TcpStream::connect(addr).await.expect("connect");
-        let head = format!(
-            "GET /api/connect?room={room} HTTP/1.1\r\nHost: {addr}\r\n\
-             Accept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        socket.write_all(head.as_bytes()).await.expect("write");
-        let mut stream = Self {
-            socket,
-            body: Vec::new(),
-        };
-        while !stream.body.windows(4).any(|w| w == b"\r\n\r\n") {
-            assert!(stream.read().await, "closed before the response head");
-        }
-        let head = String::from_utf8_lossy(&stream.body).to_string();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        stream
-    }
-
-    /// Reads more; false at the end of the connection.
-    async fn read(&mut self) -> bool {
-        let mut buf = [0u8; 8192];
-        let n = tokio::time::timeout(WAIT, self.socket.read(&mut buf))
-            .await
-            .expect("data in time")
-            .unwrap_or(0);
-        self.body.extend_from_slice(&buf[..n]);
-        n > 0
-    }
-
-    /// Reads until `needle` has arrived.
-    async fn expect_text(&mut self, needle: &str) {
-        while !String::from_utf8_lossy(&self.body).contains(needle) {
-            assert!(self.read().await, "the stream ended before {needle:?}");
-        }
-    }
-
-    /// Reads until the server ends the stream (the last chunk or the connection's end).
-    async fn expect_end(&mut self) {
-        while !self.body.windows(5).any(|w| w == b"0\r\n\r\n") {
-            if !self.read().await {
-                return;
-            }
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ban_through_node_a_ends_an_sse_session_on_node_b() {
-    let Some((_redis, a, b)) = two_nodes("a_ban_ends_an_sse_session_on_node_b").await else {
-        return;
-    };
-    let rest = a.client();
-    let (ada_token, _) = rest.guest("Ada").await;
-    rest.call(
-        "POST",
-        "/api/servers",
-        Some(&ada_token),
-        Some(&json!({"id": "den", "name": "Den", "visibility": "public"})),
-    )
-    .await
-    .expect_ok(201);
-    let (bob_token, bob_id) = rest.guest("Bob").await;
-    let mut session = SseStream::open(b.addr, "den", &bob_token).await;
-    session.expect_text("event: joined").await;
-    rest.call(
-        "POST",
-        "/api/servers/den/bans",
-        Some(&ada_token),
-        Some(&json!({"userId": bob_id})),
-    )
-    .await
-    .expect_ok(200);
-    session.expect_end().await;
 }
