@@ -149,6 +149,10 @@ impl AppState {
         let previews = Arc::new(PreviewCache::default());
         let withdrawal =
             crate::withdrawal::Withdrawal::new(hub.clone(), sse.clone(), Arc::clone(&directory));
+        if let Some(cluster) = &cluster {
+            withdrawal.attach_cluster(cluster.withdraw_remote());
+            cluster.attach_withdraw(Arc::new(withdrawal.clone()));
+        }
         let apis = route_apis(RouteServices {
             config: &config,
             directory: &directory,

@@ -10,17 +10,23 @@
 //! `access_denied` with the reason and the others `user_left` ([`crate::hub::Hub::evict`]); an
 //! SSE session ends (its stream closes) and the others get `user_left` / a new `roster`.
 //!
+//! In cluster mode each of the three is also announced to the other nodes through
+//! [`WithdrawRemote`] (attached by `app`), and an order another node announced is applied here
+//! through [`WithdrawInbound`]: the same local withdrawal, never announced again. A `recheck`
+//! order carries no decisions: each node asks the directory about its own connections.
+//!
 //! Never decides access itself (the rules are [`access`]'s) and never writes the directory:
 //! callers withdraw after their change is committed.
 
 use signalbox_protocol::sse::{SessionId, session_user_id};
 use signalbox_protocol::{AccessDeniedReason, ServerId, TimestampMs, UserId};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::directory::access::Entry;
 use crate::directory::{Directory, DirectoryError};
 use crate::hub::Hub;
+use crate::hub::withdraw_remote::{WithdrawInbound, WithdrawOrder, WithdrawRemote};
 use crate::transport::sse::SseTransport;
 
 /// Withdraws access from live connections, on every transport.
@@ -29,6 +35,8 @@ pub struct Withdrawal {
     hub: Hub,
     sse: SseTransport,
     directory: Arc<dyn Directory>,
+    /// The other nodes (cluster mode only; empty standalone).
+    remote: Arc<OnceLock<Arc<dyn WithdrawRemote>>>,
 }
 
 impl std::fmt::Debug for Withdrawal {
@@ -45,12 +53,35 @@ impl Withdrawal {
             hub,
             sse,
             directory,
+            remote: Arc::default(),
+        }
+    }
+
+    /// Announces every withdrawal made here to the other nodes from now on (cluster mode;
+    /// once: a second call is ignored).
+    pub fn attach_cluster(&self, remote: Arc<dyn WithdrawRemote>) {
+        let _ = self.remote.set(remote);
+    }
+
+    fn announce(&self, server: &ServerId, order: &WithdrawOrder) {
+        if let Some(remote) = self.remote.get() {
+            remote.announce(server, order);
         }
     }
 
     /// Takes every live connection of `user` out of `server`: WebSocket connections with
     /// `access_denied` (`reason`), SSE sessions admitted as `user`. Returns how many.
+    /// Announced to the other nodes (cluster mode).
     pub fn user(&self, server: &ServerId, user: &UserId, reason: AccessDeniedReason) -> usize {
+        let order = WithdrawOrder::User {
+            user: user.clone(),
+            reason,
+        };
+        self.announce(server, &order);
+        self.user_here(server, user, reason)
+    }
+
+    fn user_here(&self, server: &ServerId, user: &UserId, reason: AccessDeniedReason) -> usize {
         let sessions: Vec<SessionId> = self
             .sse
             .sessions_in(server)
@@ -62,7 +93,13 @@ impl Withdrawal {
     }
 
     /// Takes every live connection out of `server` (deleted). Returns how many.
+    /// Announced to the other nodes (cluster mode).
     pub fn everyone(&self, server: &ServerId, reason: AccessDeniedReason) -> usize {
+        self.announce(server, &WithdrawOrder::Everyone { reason });
+        self.everyone_here(server, reason)
+    }
+
+    fn everyone_here(&self, server: &ServerId, reason: AccessDeniedReason) -> usize {
         let sessions: Vec<SessionId> = self
             .sse
             .sessions_in(server)
@@ -74,8 +111,14 @@ impl Withdrawal {
 
     /// Re-checks every live connection of `server` against the rules as they are now, without
     /// credentials, and withdraws those that fail (a non-member after the server went private or
-    /// got a password; a viewer of a server that got a password). Returns how many were removed.
+    /// got a password; a viewer of a server that got a password). Returns how many were removed
+    /// here. Announced to the other nodes first (cluster mode): each rechecks its own.
     pub async fn recheck(&self, server: &ServerId) -> Result<usize, DirectoryError> {
+        self.announce(server, &WithdrawOrder::Recheck);
+        self.recheck_here(server).await
+    }
+
+    async fn recheck_here(&self, server: &ServerId) -> Result<usize, DirectoryError> {
         let sse = &self.sse;
         let users: Vec<(UserId, bool)> = self
             .hub
@@ -120,5 +163,26 @@ impl Withdrawal {
             removed += self.hub.evict(server, Some(&user), reason);
         }
         Ok(removed)
+    }
+}
+
+impl WithdrawInbound for Withdrawal {
+    fn apply(&self, server: ServerId, order: WithdrawOrder) {
+        match order {
+            WithdrawOrder::User { user, reason } => {
+                self.user_here(&server, &user, reason);
+            }
+            WithdrawOrder::Everyone { reason } => {
+                self.everyone_here(&server, reason);
+            }
+            WithdrawOrder::Recheck => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = this.recheck_here(&server).await {
+                        tracing::warn!(%error, "recheck announced by another node failed");
+                    }
+                });
+            }
+        }
     }
 }

@@ -174,6 +174,10 @@ impl Sink for HubSink {
             }
             Inbound::Roster(event) => self.roster_event(event),
             Inbound::Snapshot(snap) => self.snapshot(snap),
+            Inbound::Withdraw { .. } => {
+                // `WithdrawSink` takes these first; reaching here means nobody attached.
+                tracing::debug!("a withdrawal reached the hub's sink: dropped");
+            }
             Inbound::Relay { .. } | Inbound::Takeover { .. } | Inbound::RawSignal { .. } => {
                 // `SseSink` takes these before this sink; reaching here means no SSE transport.
                 tracing::debug!("an SSE relay reached the hub's sink: dropped");
@@ -432,6 +436,7 @@ pub struct ClusterNode {
     remote: Arc<ClusterRemote>,
     task: JoinHandle<()>,
     sse: super::sse_glue::SseInboundSlot,
+    withdraw: super::withdraw::WithdrawSlot,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -456,6 +461,8 @@ impl ClusterNode {
         let sink = Arc::new(remote.sink(&settings.node_id));
         let sse = super::sse_glue::SseInboundSlot::default();
         let sink = Arc::new(super::sse_glue::SseSink::new(sink, sse.clone()));
+        let withdraw = super::withdraw::WithdrawSlot::default();
+        let sink = Arc::new(super::withdraw::WithdrawSink::new(sink, withdraw.clone()));
         let backplane = match Backplane::start(settings, sink).await {
             Ok(backplane) => Arc::new(backplane),
             Err(e) => {
@@ -471,7 +478,20 @@ impl ClusterNode {
             remote,
             task,
             sse,
+            withdraw,
         })
+    }
+
+    /// The withdrawal service's hook for announcing to the other nodes (`app` attaches it).
+    pub fn withdraw_remote(&self) -> Arc<dyn crate::hub::withdraw_remote::WithdrawRemote> {
+        Arc::new(super::withdraw::WithdrawGlue::new(Arc::clone(
+            &self.backplane,
+        )))
+    }
+
+    /// Attaches the withdrawal service: other nodes' withdrawals are applied here from now on.
+    pub fn attach_withdraw(&self, inbound: Arc<dyn crate::hub::withdraw_remote::WithdrawInbound>) {
+        self.withdraw.attach(inbound);
     }
 
     /// The SSE transport's hook into the backplane (`app` hands it to the transport).

@@ -97,6 +97,12 @@ impl Keys {
         format!("{}s:{server}", self.prefix)
     }
 
+    /// Channel every node subscribes to: withdrawals of access (rare; a node with only a
+    /// viewer of a server is on no server channel, so these go to all).
+    pub fn withdraw_channel(&self) -> String {
+        format!("{}withdraw", self.prefix)
+    }
+
     /// `SCAN` pattern matching every key and channel of this prefix.
     pub fn everything(&self) -> String {
         format!("{}*", self.prefix)
@@ -124,6 +130,7 @@ mod tests {
         assert_eq!(k.reaper(), "sb:reaper");
         assert_eq!(k.node_channel("n1"), "sb:n:n1");
         assert_eq!(k.server_channel("S"), "sb:s:S");
+        assert_eq!(k.withdraw_channel(), "sb:withdraw");
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! replays (`resync.rs`, from the node's [`mirror`]), the Redis connections ([`connect`]),
 //! forward outcomes ([`forward`]), the devices hint ([`elsewhere`]), status change ids
 //! ([`seen`]), per-connection roster floors ([`floor`]), SSE across nodes ([`sse`], with its
-//! pending-relay table [`relay`]), the numbers ([`metrics`]), and the node that ties them together ([`Backplane`], in
+//! pending-relay table [`relay`]), withdrawals of access across nodes ([`withdraw`]), the numbers ([`metrics`]), and the node that ties them together ([`Backplane`], in
 //! [`node`], over the state its tasks share, `inner.rs`).
 //!
-//! Never (outside [`glue`] and its SSE part [`sse_glue`]): knows the protocol's envelopes (frames and roster entries are
+//! Never (outside [`glue`], its SSE part [`sse_glue`] and [`withdraw`]): knows the protocol's envelopes (frames and roster entries are
 //! opaque bytes made by the hub), touches the hub, the handlers or the transports; never
 //! blocks a caller on a full queue or logs the Redis URL. The hub plugs in through its
 //! `Remote` hook, implemented in [`glue`] (the one module here that touches the hub); `app`
@@ -65,6 +65,7 @@
 //!   server, each connection's floor set to its version.
 //! - `Relay`, `Takeover`, `RawSignal`: handed to the SSE transport, answered with
 //!   [`Backplane::answer_relay`].
+//! - `Withdraw`: applied to this node's connections by `withdrawal` ([`withdraw`]).
 
 pub mod connect;
 pub mod elsewhere;
@@ -88,6 +89,7 @@ pub mod sse_glue;
 pub mod subscriber;
 pub mod versions;
 pub mod wire;
+pub mod withdraw;
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -173,6 +175,16 @@ pub enum Inbound {
         reply_to: String,
         /// The session.
         session: String,
+    },
+    /// Another node withdrew access to `server` (`withdraw.rs` parses `order`; the node's own
+    /// announcements never come back here).
+    Withdraw {
+        /// The server.
+        server: String,
+        /// The user, or empty when the order is not one user's.
+        user: String,
+        /// The order's scope and reason, as `withdraw.rs` encoded them.
+        order: Bytes,
     },
     /// A signal for a local SSE session, to put on its stream as it came.
     RawSignal {

@@ -82,6 +82,10 @@ impl Backplane {
             .subscribe(keys.node_channel(&settings.node_id))
             .await
             .map_err(ClusterError::Connect)?;
+        subscriber_conn
+            .subscribe(keys.withdraw_channel())
+            .await
+            .map_err(ClusterError::Connect)?;
 
         let (publisher, publisher_task) = Publisher::spawn(
             publisher_conn,
@@ -346,6 +350,25 @@ impl Backplane {
         }
         let sent = self.inner.publisher.enqueue(cmd);
         self.inner.resync_unless_sent(sent)
+    }
+
+    /// Publishes a withdrawal of access to `server` (`user`: empty when not one user's;
+    /// `order`: encoded by `withdraw.rs`) to every node. Queued: returns at once.
+    pub fn withdraw(&self, server: &str, user: &str, order: Bytes) -> Result<(), ClusterError> {
+        let message = Message {
+            kind: Kind::Withdraw,
+            origin: self.node_id().to_owned(),
+            roster_version: 0,
+            change_id: 0,
+            server: server.to_owned(),
+            user: user.to_owned(),
+            payload: order,
+        }
+        .encode()?;
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(self.inner.keys.withdraw_channel())
+            .arg(message.as_ref());
+        self.inner.publisher.enqueue(cmd)
     }
 
     /// The roster as Redis holds it now (dead nodes' shares purged first).

@@ -263,6 +263,16 @@ fn handle(node: &str, message: Message, versions: &mut Versions, sink: &dyn Sink
             });
             Vec::new()
         }
+        // Applied where it was made, before it was published.
+        Kind::Withdraw if message.origin == node => Vec::new(),
+        Kind::Withdraw => {
+            sink.deliver(Inbound::Withdraw {
+                server: message.server,
+                user: message.user,
+                order: message.payload,
+            });
+            Vec::new()
+        }
         Kind::Status => versions.on_event(RosterEvent {
             server: message.server,
             version: message.roster_version,

@@ -12,16 +12,18 @@
 //! 0      magic 0x53 ('S')
 //! 1      format version (1)
 //! 2      kind (1 broadcast, 2 forward, 3 user joined, 4 user left, 5 status, 6 devices,
-//!        7 relay, 8 relay reply, 9 raw signal, 10 takeover)
+//!        7 relay, 8 relay reply, 9 raw signal, 10 takeover, 11 withdraw)
 //! 3..11  roster version (u64; 0 when the kind has none)
 //! 11..19 change id (u64; status: the change; relay/reply/takeover: the correlation id)
 //! u8  len + origin node id
 //! u16 len + server id   (empty for a forward; raw signal: the sending SSE session)
 //! u16 len + user id     (broadcast: the sender, excluded from fan-out; forward: the target;
 //!                        joined/left/status: the member; devices: the user; relay, raw
-//!                        signal, takeover: the SSE session on the receiving node)
+//!                        signal, takeover: the SSE session on the receiving node;
+//!                        withdraw: the user, empty when not one user's)
 //! rest   payload        (broadcast/forward: the frame; joined/status: the roster entry JSON;
-//!                        relay: the request; relay reply: the result; raw signal: the event)
+//!                        relay: the request; relay reply: the result; raw signal: the event;
+//!                        withdraw: the order, `cluster::withdraw`)
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -64,6 +66,10 @@ pub enum Kind {
     /// A resume landed on another node: the receiver drops the session and answers its
     /// state in a [`Kind::RelayReply`] (change id: the correlation id; user: the session).
     Takeover = 10,
+    /// Access to a server was withdrawn on the publishing node (on the withdraw channel every
+    /// node subscribes to; server: the server; user: the user or empty; payload: the order's
+    /// scope and reason, parsed by `cluster::withdraw`).
+    Withdraw = 11,
 }
 
 impl Kind {
@@ -79,6 +85,7 @@ impl Kind {
             8 => Self::RelayReply,
             9 => Self::RawSignal,
             10 => Self::Takeover,
+            11 => Self::Withdraw,
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -237,7 +244,8 @@ mod tests {
             Just(Kind::Relay),
             Just(Kind::RelayReply),
             Just(Kind::RawSignal),
-            Just(Kind::Takeover)
+            Just(Kind::Takeover),
+            Just(Kind::Withdraw)
         ]
     }
 
@@ -249,7 +257,7 @@ mod tests {
 
         #[test]
         fn a_valid_header_with_random_tail_never_panics(
-            k in 1u8..=10,
+            k in 1u8..=11,
             tail in proptest::collection::vec(any::<u8>(), 0..128),
         ) {
             let mut raw = vec![MAGIC, FORMAT_VERSION, k];
@@ -306,7 +314,7 @@ mod tests {
             Message::decode(bad.into()),
             Err(DecodeError::UnsupportedVersion(2))
         );
-        for unknown in [0, 11, 255] {
+        for unknown in [0, 12, 255] {
             let mut bad = good.clone();
             bad[2] = unknown;
             assert_eq!(

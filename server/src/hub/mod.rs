@@ -71,6 +71,7 @@ mod registry;
 mod remote;
 mod scopes;
 pub mod sse_remote;
+pub mod withdraw_remote;
 
 #[cfg(test)]
 mod tests;
