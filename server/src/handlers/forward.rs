@@ -31,7 +31,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{Handled, Next, Refusal, Session};
 use crate::hub::{ConnKey, Hub, HubError, RemoteForward, RemoteFuture};
-use crate::transport::metrics::TransportMetrics;
 
 /// The slots of one connection's unresolved cross-node forwards (cluster mode), made at its
 /// first cross-node forward. A forward takes a slot before it is queued for Redis and gives it
@@ -134,7 +133,10 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
                 .then(|| session.pending_forwards.turn(bound));
             let completion = Completion {
                 hub: session.hub().clone(),
-                metrics: Arc::clone(&session.state.transport_metrics),
+                count_error: {
+                    let metrics = Arc::clone(&session.state.transport_metrics);
+                    Arc::new(move |code| metrics.error(code))
+                },
                 conn: session.key(),
                 request_type,
                 target: out.target,
@@ -161,7 +163,9 @@ fn finish(session: &Session) -> Handled {
 /// local delivery's refusal, if the local delivery failed.
 struct Completion {
     hub: Hub,
-    metrics: Arc<TransportMetrics>,
+    /// Counts a refusal in the transport's error counter (a closure, so `handlers` does not
+    /// name `transport`'s types: transport imports handlers, not the other way round).
+    count_error: Arc<dyn Fn(ErrorCode) + Send + Sync>,
     conn: ConnKey,
     request_type: &'static str,
     target: UserId,
@@ -190,7 +194,7 @@ impl Completion {
         }
         if let Some(refusal) = self.refusal(outcome) {
             let event = refusal.to_event(Some(self.request_type));
-            self.metrics.error(refusal.code);
+            (self.count_error)(refusal.code);
             crate::telemetry::levels::envelope_refusal(refusal.code);
             // The connection may have closed meanwhile: nothing is owed to it then.
             let _ = self.hub.send(self.conn, &event);
@@ -250,7 +254,7 @@ mod tests {
     fn completion(local_refusal: Option<HubError>) -> Completion {
         Completion {
             hub: Hub::default(),
-            metrics: Arc::new(TransportMetrics::default()),
+            count_error: Arc::new(|_| {}),
             conn: ConnKey::for_tests(1),
             request_type: "rpc_request",
             target: UserId::from("bob"),
