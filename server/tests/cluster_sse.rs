@@ -11,9 +11,9 @@
 
 mod common;
 mod pg;
+mod two_nodes;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
@@ -22,69 +22,9 @@ use serde_json::{Value, json};
 use signalbox_protocol::sse::{SessionId, SseError, SseEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use two_nodes::two_nodes;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> Option<RedisServer> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cluster SSE tests cannot be skipped in CI: redis-server is missing"
-        );
-        println!("SKIPPED: redis-server is not installed");
-        return None;
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < WAIT, "redis-server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(RedisServer { child, port })
-}
-
-/// Two nodes of one cluster on `redis` and a fresh PostgreSQL schema.
-async fn two_nodes(test: &str) -> Option<(RedisServer, TestServer, TestServer)> {
-    let base = pg::server_url(test)?;
-    let redis = redis_server()?;
-    let url = pg::fresh_schema_url(&base).await;
-    let variables = |node: &str| {
-        json!({
-            "directory": { "backend": "postgres", "postgresUrl": url },
-            "cluster": {
-                "mode": "redis",
-                "nodeId": node,
-                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
-                "keyPrefix": "sse:",
-            }
-        })
-        .to_string()
-    };
-    let (on_a, on_b) = (variables("node-a"), variables("node-b"));
-    let (a, b) = tokio::join!(TestServer::start_with(&on_a), TestServer::start_with(&on_b));
-    Some((redis, a, b))
-}
 
 /// One `GET /api/connect` stream, read over raw TCP (chunked transfer decoded here).
 struct SseClient {
@@ -281,8 +221,11 @@ fn standalone_frame(sender: &str, signal: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
-    let Some((_redis, a, b)) =
-        two_nodes("sse_sessions_on_two_nodes_signal_each_other_and_websocket_members").await
+    let Some((_redis, a, b)) = two_nodes(
+        "sse_sessions_on_two_nodes_signal_each_other_and_websocket_members",
+        "sse:",
+    )
+    .await
     else {
         return;
     };
@@ -430,8 +373,11 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_cross_node_post_is_503_and_a_local_one_still_works() {
-    let Some((redis, a, b)) =
-        two_nodes("without_redis_a_cross_node_post_is_503_and_a_local_one_still_works").await
+    let Some((redis, a, b)) = two_nodes(
+        "without_redis_a_cross_node_post_is_503_and_a_local_one_still_works",
+        "sse:",
+    )
+    .await
     else {
         return;
     };

@@ -7,9 +7,9 @@
 
 mod common;
 mod pg;
+mod two_nodes;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -18,48 +18,7 @@ use common::ws::WsClient;
 use serde_json::{Value, json};
 use signalbox_protocol::ws::{StatusUpdateBroadcast, UserJoined, UserLeft, UserSummary};
 use signalbox_protocol::{ServerEnvelope, ServerId, UserId, UserStatus};
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> Option<RedisServer> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cluster wiring tests cannot be skipped in CI: redis-server is missing"
-        );
-        println!("SKIPPED: redis-server is not installed");
-        return None;
-    };
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "redis-server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(RedisServer { child, port })
-}
+use two_nodes::{RedisServer, redis_server};
 
 async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
     let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;

@@ -10,79 +10,19 @@
 
 mod common;
 mod pg;
+mod two_nodes;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use common::TestServer;
 use common::ws::WsClient;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use two_nodes::two_nodes;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> Option<RedisServer> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cluster withdrawal tests cannot be skipped in CI: redis-server is missing"
-        );
-        println!("SKIPPED: redis-server is not installed");
-        return None;
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < WAIT, "redis-server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(RedisServer { child, port })
-}
-
-/// Two nodes of one cluster on a fresh Redis and a fresh PostgreSQL schema.
-async fn two_nodes(test: &str) -> Option<(RedisServer, TestServer, TestServer)> {
-    let base = pg::server_url(test)?;
-    let redis = redis_server()?;
-    let url = pg::fresh_schema_url(&base).await;
-    let variables = |node: &str| {
-        json!({
-            "directory": { "backend": "postgres", "postgresUrl": url },
-            "cluster": {
-                "mode": "redis",
-                "nodeId": node,
-                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
-                "keyPrefix": "withdraw:",
-            }
-        })
-        .to_string()
-    };
-    let (on_a, on_b) = (variables("node-a"), variables("node-b"));
-    let (a, b) = tokio::join!(TestServer::start_with(&on_a), TestServer::start_with(&on_b));
-    Some((redis, a, b))
-}
 
 async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
     let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
@@ -120,7 +60,9 @@ async fn got_no_chat(ws: &mut WsClient) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawals_through_node_a_reach_websockets_on_node_b() {
-    let Some((_redis, a, b)) = two_nodes("withdrawals_reach_websockets_on_node_b").await else {
+    let Some((_redis, a, b)) =
+        two_nodes("withdrawals_reach_websockets_on_node_b", "withdraw:").await
+    else {
         return;
     };
     let rest = a.client();
@@ -319,8 +261,11 @@ impl SseStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_through_node_a_ends_an_sse_session_on_node_b() {
-    let Some((_redis, a, b)) =
-        two_nodes("a_ban_through_node_a_ends_an_sse_session_on_node_b").await
+    let Some((_redis, a, b)) = two_nodes(
+        "a_ban_through_node_a_ends_an_sse_session_on_node_b",
+        "withdraw:",
+    )
+    .await
     else {
         return;
     };
