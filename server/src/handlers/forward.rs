@@ -110,13 +110,13 @@ pub async fn handle(session: &Session, envelope: ClientEnvelope) -> Handled {
         None => return handle_local(session, envelope),
         Some(remote) => {
             let request_type = envelope.wire_type();
-            let local = session.hub().forward(session.key(), envelope.clone());
-            let local_refusal = match local {
+            // Serialized once: the same frame goes to this node's connections and to Redis.
+            let out = session.hub().forward_frame(session.key(), envelope)?;
+            let local_refusal = match session.hub().forward_built(session.key(), &out) {
                 Ok(_) => None,
                 Err(e @ (HubError::TargetNotFound { .. } | HubError::Forbidden { .. })) => Some(e),
                 Err(e) => return Err(e.into()),
             };
-            let out = session.hub().forward_frame(session.key(), envelope)?;
             let cluster = &session.state.config.variables.cluster;
             let bound = cluster.max_pending_forwards_per_connection;
             let slot = session.pending_forwards.slot(bound).await;

@@ -486,10 +486,47 @@ impl Hub {
         let forwarded = envelope
             .into_forwarded(from.clone())
             .map_err(|e| HubError::NotForwardable(e.wire_type()))?;
-        let target = &forwarded.target_user_id;
+        let recipients = self.forward_recipients(
+            &state,
+            conn,
+            &from,
+            &forwarded.target_user_id,
+            &forwarded.request_id,
+        )?;
+        drop(state);
+        let frame = ctx.frame(&forwarded.delivery)?;
+        let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, &recipients);
+        ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
+        Ok(fanout)
+    }
+
+    /// [`Hub::forward`] of a delivery already serialized by [`Hub::forward_frame`] (cluster
+    /// mode: the same frame goes to this node's connections and to Redis, serialized once).
+    pub fn forward_built(&self, conn: ConnKey, out: &ForwardFrame) -> Result<Fanout, HubError> {
+        let ctx = self.ctx();
+        let state = self.read();
+        let recipients =
+            self.forward_recipients(&state, conn, &out.from, &out.target, &out.request_id)?;
+        drop(state);
+        let fanout = ctx.deliver(out.wire_type, &out.frame, &recipients);
+        ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
+        Ok(fanout)
+    }
+
+    /// The forwarding rules: the target's other connections, or why there are none here
+    /// (`TARGET_NOT_FOUND`; `FORBIDDEN` when the two share no server under that policy).
+    fn forward_recipients(
+        &self,
+        state: &State,
+        conn: ConnKey,
+        from: &UserId,
+        target: &UserId,
+        request_id: &Option<signalbox_protocol::RequestId>,
+    ) -> Result<Vec<Outbox>, HubError> {
+        let ctx = self.ctx();
         let refused = |found: bool| {
             let target = target.clone();
-            let request_id = forwarded.request_id.clone();
+            let request_id = request_id.clone();
             if found {
                 ctx.metrics
                     .forwards_forbidden
@@ -509,22 +546,17 @@ impl Hub {
             return Err(refused(false));
         }
         if ctx.config.forwarding == ForwardingPolicy::SharedServer
-            && *target != from
-            && !state.shares_server(&from, target)
+            && target != from
+            && !state.shares_server(from, target)
         {
             return Err(refused(true));
         }
-        let recipients: Vec<Outbox> = target_user
+        Ok(target_user
             .conns
             .iter()
             .filter(|(k, _)| *k != conn)
             .map(|(_, outbox)| outbox.clone())
-            .collect();
-        drop(state);
-        let frame = ctx.frame(&forwarded.delivery)?;
-        let fanout = ctx.deliver(forwarded.delivery.wire_type(), &frame, &recipients);
-        ctx.metrics.forwards.fetch_add(1, Ordering::Relaxed);
-        Ok(fanout)
+            .collect())
     }
 
     /// Removes connections from `server` (joined or viewing), as if each had sent

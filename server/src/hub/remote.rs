@@ -124,6 +124,8 @@ pub struct ForwardFrame {
     pub target: UserId,
     /// The delivery, `fromUserId` stamped.
     pub frame: Frame,
+    /// The delivery's wire type (for the delivery counters).
+    pub wire_type: &'static str,
     /// The sender's joined servers when the shared-server rule applies.
     pub shared: Option<Vec<ServerId>>,
     /// The RPC request it belongs to, for the `error` of a failed one.
@@ -178,6 +180,7 @@ impl super::Hub {
             from,
             target: forwarded.target_user_id,
             frame,
+            wire_type: forwarded.delivery.wire_type(),
             shared,
             request_id: forwarded.request_id,
         })
