@@ -468,7 +468,7 @@ pub async fn start(config: Config) -> Result<RunningServer, RunError> {
     let handshake_timeout =
         std::time::Duration::from_millis(u64::from(config.variables.tls.handshake_timeout_ms));
     let state = AppState::new(config).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::listener::bind(addr)?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async {

@@ -42,6 +42,7 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod lifecycle;
+pub mod listener;
 pub mod observe;
 pub mod outbound;
 pub mod peer;

@@ -23,6 +23,7 @@ const ROOT: &str = "crate root";
 const TARGET: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("shutdown", &[]),
+    ("listener", &[]),
     ("cli", &["config"]),
     ("auth", &["config"]),
     ("directory", &["config"]),
@@ -114,7 +115,7 @@ const TARGET: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
-    ("tls", &["config", "peer", "telemetry"]),
+    ("tls", &["config", "peer", "telemetry", "listener"]),
     ("demo", &["http"]),
     ("export", &["routes", "config", "telemetry", "observe"]),
     ("app", &["*"]),

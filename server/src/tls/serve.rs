@@ -50,6 +50,7 @@ pub async fn serve<F>(
             },
             () = &mut stop => break,
         };
+        crate::listener::set_nodelay(&tcp);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(warp::service(filter.clone()));
         let watcher = graceful.watcher();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -102,13 +102,40 @@ impl Target {
                 ]
             })
             .collect();
-        let mut peers = self.open(names, true).await?.into_iter();
+        let mut peers = self.open(names, true).await?;
+        settle(self.protocol, &mut peers).await?;
+        let mut peers = peers.into_iter();
         let mut out = Vec::with_capacity(pairs);
         while let (Some(a), Some(b)) = (peers.next(), peers.next()) {
             out.push((a, b));
         }
         Ok(out)
     }
+}
+
+/// How long every peer must have received nothing before a measurement starts ([`settle`]).
+const SETTLE_QUIET: Duration = Duration::from_millis(200);
+
+/// Reads the frames the peers' registration caused (signalbox: a `user_joined` to every
+/// member already in the shared chat server for each join, O(peers²) in all; matchbox:
+/// `NewPeer`) until none has arrived on any peer for [`SETTLE_QUIET`], so the measured window
+/// starts with empty queues on both sides. Without it the first signals of a run waited
+/// behind that backlog (a 35-40 ms `max` for signalbox at every rate, none for the relay):
+/// set-up work, not the cost of a signal. A signal before any was sent fails the run.
+async fn settle(protocol: Protocol, peers: &mut [Peer]) -> Result<(), String> {
+    let drains = peers.iter_mut().map(|peer| async move {
+        // Dropping `next_text` on the timeout loses nothing: `StreamExt::next` is cancel-safe.
+        while let Ok(text) = tokio::time::timeout(SETTLE_QUIET, next_text(&mut peer.stream)).await {
+            if let Frame::Signal { from, .. } = protocol.parse(&text?)? {
+                return Err(format!(
+                    "{}: a signal from {from} before any was sent",
+                    peer.id
+                ));
+            }
+        }
+        Ok::<(), String>(())
+    });
+    futures_util::future::try_join_all(drains).await.map(|_| ())
 }
 
 /// The signals one peer received from its partner.
@@ -376,8 +403,9 @@ impl Loop {
     async fn run(self, mut peer: Peer, initial: usize) -> Result<u64, String> {
         let mut seq = 0u64;
         for _ in 0..initial {
-            self.send(&mut peer.sink, &mut seq).await?;
+            self.feed(&mut peer.sink, &mut seq).await?;
         }
+        peer.sink.flush().await.map_err(|e| format!("send: {e}"))?;
         let mut received = 0u64;
         let mut counted = 0u64;
         let give_up = tokio::time::sleep_until(self.give_up_at);
@@ -386,14 +414,25 @@ impl Loop {
         loop {
             tokio::select! {
                 text = next_text(&mut peer.stream) => {
-                    if check_frame(self.protocol, &text?, &self.partner, received)?.is_none() {
-                        continue;
+                    // Every frame already received is answered before one flush, as a client
+                    // reading a batch would: one system call per batch, not per answer (the
+                    // generator runs on one core and must not be the limit).
+                    let mut next = Some(text?);
+                    let mut answered = false;
+                    while let Some(text) = next.take() {
+                        if check_frame(self.protocol, &text, &self.partner, received)?.is_some() {
+                            received += 1;
+                            self.pending.fetch_sub(1, Ordering::Relaxed);
+                            if tokio::time::Instant::now() < self.stop_at {
+                                counted += 1;
+                                self.feed(&mut peer.sink, &mut seq).await?;
+                                answered = true;
+                            }
+                        }
+                        next = next_text(&mut peer.stream).now_or_never().transpose()?;
                     }
-                    received += 1;
-                    self.pending.fetch_sub(1, Ordering::Relaxed);
-                    if tokio::time::Instant::now() < self.stop_at {
-                        counted += 1;
-                        self.send(&mut peer.sink, &mut seq).await?;
+                    if answered {
+                        peer.sink.flush().await.map_err(|e| format!("send: {e}"))?;
                     }
                 }
                 _ = drained.tick() => {
@@ -407,13 +446,16 @@ impl Loop {
         Ok(counted)
     }
 
-    async fn send(&self, sink: &mut Sink, seq: &mut u64) -> Result<(), String> {
+    /// Queues the next signal to the partner; the caller flushes.
+    async fn feed(&self, sink: &mut Sink, seq: &mut u64) -> Result<(), String> {
         self.pending.fetch_add(1, Ordering::Relaxed);
         let text = self
             .protocol
             .signal(&self.partner, &body::encode(*seq, now_us(), self.size));
         *seq += 1;
-        send_text(sink, text).await
+        sink.feed(Message::text(text))
+            .await
+            .map_err(|e| format!("send: {e}"))
     }
 }
 
