@@ -750,6 +750,18 @@ class SseRoster(RootModel[list[str]]):
     """
 
 
+class SseRosterChange(BaseModel):
+    """
+    Data of the `roster_joined` and `roster_left` events (streams opened with `roster=delta`):
+    the one member that joined or left the room since the stream's previous roster event.
+    """
+
+    id: str
+    """
+    The member's session id (or a WebSocket member's `oderId`).
+    """
+
+
 class SseSignal(BaseModel):
     """
     Data of the `signal` event: a signal from another member.
