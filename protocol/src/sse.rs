@@ -345,8 +345,19 @@ pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 
 impl SseEvent {
     /// Every SSE event name, in declaration order.
-    pub const NAMES: &'static [&'static str] =
-        &["joined", "roster", "signal", "roster_joined", "roster_left"];
+    pub const NAMES: &'static [&'static str] = &[
+        "joined",
+        "roster",
+        "signal",
+        Self::ROSTER_JOINED,
+        Self::ROSTER_LEFT,
+    ];
+
+    /// The name of [`SseEvent::RosterJoined`].
+    pub const ROSTER_JOINED: &'static str = "roster_joined";
+
+    /// The name of [`SseEvent::RosterLeft`].
+    pub const ROSTER_LEFT: &'static str = "roster_left";
 
     /// The event's name (the `event:` line).
     pub fn name(&self) -> &'static str {
@@ -354,8 +365,8 @@ impl SseEvent {
             Self::Joined(_) => "joined",
             Self::Roster(_) => "roster",
             Self::Signal(_) => "signal",
-            Self::RosterJoined(_) => "roster_joined",
-            Self::RosterLeft(_) => "roster_left",
+            Self::RosterJoined(_) => Self::ROSTER_JOINED,
+            Self::RosterLeft(_) => Self::ROSTER_LEFT,
         }
     }
 

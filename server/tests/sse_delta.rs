@@ -134,6 +134,20 @@ impl Stream {
         }
     }
 
+    /// The next event, or `None` when the stream ended.
+    async fn next_or_end(&mut self) -> Option<(String, Value)> {
+        loop {
+            if self.decoded.windows(2).any(|w| w == b"\n\n") {
+                return Some(self.next_event().await);
+            }
+            let left = WAIT;
+            let chunk = tokio::time::timeout(left, self.chunk())
+                .await
+                .expect("an event or the end in time")?;
+            self.decoded.extend(chunk);
+        }
+    }
+
     /// The next event, which must be named `name`.
     async fn expect(&mut self, name: &str) -> Value {
         let (got, data) = self.next_event().await;
@@ -362,6 +376,74 @@ async fn every_new_delta_stream_starts_from_a_full_roster() {
     // One roster per delta stream start: A's, B's first, and B's four resumed streams
     // (the full one counts among the shared rosters).
     assert_eq!(metric(&s, |m| m.delta_rosters_serialized.load(RELAXED)), 5);
+}
+
+#[tokio::test]
+async fn a_delta_stream_dropped_as_slow_resumes_from_a_full_roster() {
+    let s = TestServer::start_with(
+        r#"{"sse": {"streamBufferEvents": 8, "maxBodyBytes": 1048576,
+                    "rateLimitBurst": 100000, "rateLimitRefillPerSec": 100000}}"#,
+    )
+    .await;
+    let (a, mut a_view) = open_delta(s.addr, "stall").await;
+    let (b, mut b_view) = open_delta(s.addr, "stall").await;
+    a_view.apply_change().await;
+    // B stops reading; A's large signals fill its stream until the server drops it.
+    let payload = json!({"blob": "x".repeat(512 * 1024)});
+    let body = json!({"sender": a.id, "to": b.id, "token": a.token, "signal": payload});
+    let mut sent = 0;
+    while metric(&s, |m| m.streams_dropped_slow.load(RELAXED)) == 0 {
+        let r = s
+            .client()
+            .call("POST", "/api/signal?room=stall", None, Some(&body))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        sent += 1;
+        assert!(sent < 400, "the stalled stream was never dropped");
+    }
+    // Changes while B has no stream: C joins and leaves, D joins.
+    let (c, c_stream) = open_full(s.addr, "stall").await;
+    drop(c_stream);
+    leave(&s, "stall", &c).await;
+    let (d, d_stream) = open_full(s.addr, "stall").await;
+    drop(d_stream);
+    for _ in 0..3 {
+        a_view.apply_change().await;
+    }
+    let now: BTreeSet<String> = [a.id.clone(), b.id.clone(), d.id.clone()].into();
+    assert_eq!(a_view.members, now);
+    // The old stream, read again, shows only changes that apply, then ends.
+    while let Some((name, data)) = b_view.stream.next_or_end().await {
+        match name.as_str() {
+            "roster_joined" => {
+                assert!(
+                    b_view
+                        .members
+                        .insert(data["id"].as_str().unwrap().to_owned())
+                );
+            }
+            "roster_left" => assert!(b_view.members.remove(data["id"].as_str().unwrap())),
+            "signal" => {}
+            other => panic!("`{other}` on a dropped delta stream: {data}"),
+        }
+    }
+    // The resumed stream starts from the room as it is now, then follows it.
+    let resumed = Stream::open(s.addr, &resume_query("stall", &b, "&roster=delta")).await;
+    let (mut b_again, _) = DeltaView::start(resumed).await;
+    assert_eq!(b_again.members, now);
+    leave(&s, "stall", &d).await;
+    let after: BTreeSet<String> = [a.id.clone(), b.id.clone()].into();
+    loop {
+        // Signals kept for B's return may still come first.
+        let (name, data) = b_again.stream.next_event().await;
+        if name == "signal" {
+            continue;
+        }
+        assert_eq!(name, "roster_left", "{data}");
+        assert!(b_again.members.remove(data["id"].as_str().unwrap()));
+        break;
+    }
+    assert_eq!(b_again.members, after);
 }
 
 #[tokio::test]

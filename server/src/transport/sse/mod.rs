@@ -306,6 +306,15 @@ fn non_empty(s: &str) -> bool {
 }
 
 impl Session {
+    /// Stops feeding the current stream (it ends once its client has read what it was given);
+    /// the session stays, resumable.
+    fn end_stream(&mut self) {
+        if self.stream.take().is_some() {
+            self.last_seen = Instant::now();
+        }
+        self.delta_synced = false;
+    }
+
     /// Hands one event to the stream, or keeps it for the session's return. A full stream
     /// channel drops the stream (a client that stopped reading). A `roster` that finds no
     /// stream is not kept: a resumed stream starts with the current roster anyway.
@@ -322,9 +331,7 @@ impl Session {
             },
             None => frame,
         };
-        if self.stream.take().is_some() {
-            self.last_seen = Instant::now();
-        }
+        self.end_stream();
         if is_roster {
             return;
         }
@@ -545,6 +552,8 @@ impl SseTransport {
                 let server = sse::room_server_id(&room);
                 if let Err(e) = shared.hub.join_server(session.conn.key(), &server) {
                     tracing::error!(error = %e, "could not request a roster for an SSE stream");
+                    // A previous delta stream would miss changes from now on: it ends.
+                    session.end_stream();
                     return Err(SseError::Full);
                 }
             }
@@ -1012,6 +1021,7 @@ impl Shared {
     /// (`server_users`), the `roster` later changes apply to.
     fn show_delta_start(&self, session: &mut Session, ids: Vec<SessionId>) {
         let Some(frame) = frame_of(&SseEvent::Roster(SseRoster(ids))) else {
+            session.end_stream();
             return;
         };
         self.metrics
@@ -1030,14 +1040,16 @@ impl Shared {
             return;
         }
         let Some(frame) = frame_of(&change) else {
+            // Never shown a wrong list: the stream ends and the next one starts over.
+            session.end_stream();
             return;
         };
         self.metrics
             .roster_changes_sent
             .fetch_add(1, Ordering::Relaxed);
         let capacity = self.settings.stream_buffer_events;
+        // A stream that cannot take it is dropped (and `delta_synced` cleared) by `deliver`.
         session.deliver(frame, true, capacity, &self.metrics);
-        session.delta_synced = session.stream.is_some();
     }
 
     /// The hub closed session `id`'s connection (shutdown): the session ends.
