@@ -1,7 +1,8 @@
 //! The SSE transport: rooms over Server-Sent Events and plain POSTs, wire-exact with the service
 //! the SSE example clients were written for.
 //!
-//! A client opens `GET /api/connect?room=NAME` and receives [`SseEvent`]s; it sends with
+//! A client opens `GET /api/connect?room=NAME` (optionally `&roster=delta`, [`RosterMode`]) and
+//! receives [`SseEvent`]s; it sends with
 //! `POST /api/signal` ([`SignalRequest`]) and leaves with `POST /api/leave` ([`LeaveRequest`]).
 //! Room names are trimmed and upper-cased ([`normalize_room`]). Errors keep this transport's own
 //! body shape, [`SseErrorBody`], with the fixed messages of [`SseError`].
@@ -302,7 +303,8 @@ pub struct SseJoined {
 }
 
 /// Data of the `roster` event: every member of the room, the recipient included. Sent to every
-/// member whenever membership changes.
+/// member whenever membership changes; on a `roster=delta` stream only when the stream starts
+/// (later changes are `roster_joined`/`roster_left`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(transparent)]
 #[schemars(transparent)]

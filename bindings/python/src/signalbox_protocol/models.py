@@ -740,13 +740,15 @@ class SseJoined(BaseModel):
 class SseRoster(RootModel[list[str]]):
     """
     Data of the `roster` event: every member of the room, the recipient included. Sent to every
-    member whenever membership changes.
+    member whenever membership changes; on a `roster=delta` stream only when the stream starts
+    (later changes are `roster_joined`/`roster_left`).
     """
 
     root: Annotated[list[str], Field(title="SseRoster")]
     """
     Data of the `roster` event: every member of the room, the recipient included. Sent to every
-    member whenever membership changes.
+    member whenever membership changes; on a `roster=delta` stream only when the stream starts
+    (later changes are `roster_joined`/`roster_left`).
     """
 
 
