@@ -12,6 +12,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use ts_rs::TS;
 
 use crate::codes::{CloseCode, ErrorCode};
+use crate::sse::SseRosterChange;
 use crate::sse::{LeaveRequest, SignalRequest, SseErrorBody, SseJoined, SseRoster, SseSignal};
 use crate::sse::{SseError, SseSuccess};
 use crate::ws::{ClientEnvelope, ServerEnvelope};
@@ -229,6 +230,9 @@ pub fn visit<V: CatalogVisitor>(visitor: &mut V) {
     visitor.visit::<SseJoined>(sse("SSE event `joined` (data)"));
     visitor.visit::<SseRoster>(sse("SSE event `roster` (data)"));
     visitor.visit::<SseSignal>(sse("SSE event `signal` (data)"));
+    visitor.visit::<SseRosterChange>(sse(
+        "SSE events `roster_joined`, `roster_left` (data; `roster=delta` streams)",
+    ));
     visitor.visit::<SignalRequest>(sse("POST /api/signal (request body)"));
     visitor.visit::<LeaveRequest>(sse("POST /api/leave (request body)"));
     visitor.visit::<SseSuccess>(sse("POST /api/signal, /api/leave (200 body)"));

@@ -1,7 +1,8 @@
 //! The SSE transport: rooms over Server-Sent Events and plain POSTs, wire-exact with the service
 //! the SSE example clients were written for.
 //!
-//! A client opens `GET /api/connect?room=NAME` and receives [`SseEvent`]s; it sends with
+//! A client opens `GET /api/connect?room=NAME` (optionally `&roster=delta`, [`RosterMode`]) and
+//! receives [`SseEvent`]s; it sends with
 //! `POST /api/signal` ([`SignalRequest`]) and leaves with `POST /api/leave` ([`LeaveRequest`]).
 //! Room names are trimmed and upper-cased ([`normalize_room`]). Errors keep this transport's own
 //! body shape, [`SseErrorBody`], with the fixed messages of [`SseError`].
@@ -240,6 +241,44 @@ pub struct ConnectQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub token: Option<SessionToken>,
+    /// How this stream shows membership changes; absent is [`RosterMode::Full`]. Any other
+    /// value is refused with 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub roster: Option<RosterMode>,
+}
+
+/// `GET /api/connect`'s `roster` parameter: how a stream shows membership changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum RosterMode {
+    /// Every change is a whole `roster` event (the source service's behaviour).
+    #[default]
+    Full,
+    /// A `roster` event when the stream starts (and again whenever the server cannot vouch for
+    /// the client's list), then one `roster_joined` or `roster_left` per change.
+    Delta,
+}
+
+impl RosterMode {
+    /// The name of the query parameter.
+    pub const PARAMETER: &'static str = "roster";
+
+    /// Every mode, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Full, Self::Delta];
+
+    /// The parameter's value for this mode.
+    pub const fn wire(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Delta => "delta",
+        }
+    }
+
+    /// The mode a parameter value names, exactly (`None`: not a mode; the server answers 400).
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.wire() == value)
+    }
 }
 
 /// Query of `POST /api/signal` and `POST /api/leave`.
@@ -264,11 +303,20 @@ pub struct SseJoined {
 }
 
 /// Data of the `roster` event: every member of the room, the recipient included. Sent to every
-/// member whenever membership changes.
+/// member whenever membership changes; on a `roster=delta` stream only when the stream starts
+/// (later changes are `roster_joined`/`roster_left`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(transparent)]
 #[schemars(transparent)]
 pub struct SseRoster(pub Vec<SessionId>);
+
+/// Data of the `roster_joined` and `roster_left` events (streams opened with `roster=delta`):
+/// the one member that joined or left the room since the stream's previous roster event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+pub struct SseRosterChange {
+    /// The member's session id (or a WebSocket member's `oderId`).
+    pub id: SessionId,
+}
 
 /// Data of the `signal` event: a signal from another member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
@@ -288,6 +336,10 @@ pub enum SseEvent {
     Roster(SseRoster),
     /// `signal`.
     Signal(SseSignal),
+    /// `roster_joined` (delta streams only): add this member to the last roster.
+    RosterJoined(SseRosterChange),
+    /// `roster_left` (delta streams only): remove this member from the last roster.
+    RosterLeft(SseRosterChange),
 }
 
 /// The comment frame sent every keepalive interval to keep proxies from closing the stream.
@@ -295,7 +347,19 @@ pub const KEEPALIVE_FRAME: &str = ": keepalive\n\n";
 
 impl SseEvent {
     /// Every SSE event name, in declaration order.
-    pub const NAMES: &'static [&'static str] = &["joined", "roster", "signal"];
+    pub const NAMES: &'static [&'static str] = &[
+        "joined",
+        "roster",
+        "signal",
+        Self::ROSTER_JOINED,
+        Self::ROSTER_LEFT,
+    ];
+
+    /// The name of [`SseEvent::RosterJoined`].
+    pub const ROSTER_JOINED: &'static str = "roster_joined";
+
+    /// The name of [`SseEvent::RosterLeft`].
+    pub const ROSTER_LEFT: &'static str = "roster_left";
 
     /// The event's name (the `event:` line).
     pub fn name(&self) -> &'static str {
@@ -303,6 +367,8 @@ impl SseEvent {
             Self::Joined(_) => "joined",
             Self::Roster(_) => "roster",
             Self::Signal(_) => "signal",
+            Self::RosterJoined(_) => Self::ROSTER_JOINED,
+            Self::RosterLeft(_) => Self::ROSTER_LEFT,
         }
     }
 
@@ -312,6 +378,7 @@ impl SseEvent {
             Self::Joined(data) => serde_json::to_string(data),
             Self::Roster(data) => serde_json::to_string(data),
             Self::Signal(data) => serde_json::to_string(data),
+            Self::RosterJoined(data) | Self::RosterLeft(data) => serde_json::to_string(data),
         }
     }
 
@@ -623,6 +690,60 @@ mod tests {
         )
         .expect("valid JSON");
         assert_eq!(data.signal, serde_json::json!({"z": 1, "a": "x\ny"}));
+    }
+
+    #[test]
+    fn every_event_name_is_listed_once() {
+        let change = || SseRosterChange { id: "a".into() };
+        let events = [
+            SseEvent::Joined(SseJoined {
+                id: "a".into(),
+                token: SessionToken("t".into()),
+                ice_servers: Vec::new(),
+            }),
+            SseEvent::Roster(SseRoster(vec!["a".into()])),
+            SseEvent::Signal(SseSignal {
+                sender: "a".into(),
+                signal: serde_json::json!({}),
+            }),
+            SseEvent::RosterJoined(change()),
+            SseEvent::RosterLeft(change()),
+        ];
+        let names: Vec<&str> = events.iter().map(SseEvent::name).collect();
+        assert_eq!(names, SseEvent::NAMES);
+    }
+
+    #[test]
+    fn roster_changes_are_one_id_on_one_line() {
+        let left = SseEvent::RosterLeft(SseRosterChange { id: "b-1".into() });
+        assert_eq!(
+            left.to_frame().expect("serializes"),
+            "event: roster_left\ndata: {\"id\":\"b-1\"}\n\n"
+        );
+        let joined = SseEvent::RosterJoined(SseRosterChange { id: "b-1".into() });
+        assert!(
+            joined
+                .to_frame()
+                .expect("serializes")
+                .starts_with("event: roster_joined\n")
+        );
+    }
+
+    #[test]
+    fn roster_modes_parse_exactly_their_wire_names() {
+        assert_eq!(RosterMode::default(), RosterMode::Full);
+        for mode in RosterMode::ALL {
+            assert_eq!(RosterMode::from_wire(mode.wire()), Some(mode));
+            let json = serde_json::to_value(mode).expect("serializes");
+            assert_eq!(json, mode.wire(), "serde and the query agree");
+        }
+        for bad in ["", "Delta", "DELTA", " delta", "deltas", "none"] {
+            assert_eq!(RosterMode::from_wire(bad), None, "{bad:?}");
+        }
+        let query: ConnectQuery =
+            serde_json::from_value(serde_json::json!({"room": "r", "roster": "delta"}))
+                .expect("parses");
+        assert_eq!(query.roster, Some(RosterMode::Delta));
     }
 
     #[test]

@@ -421,3 +421,49 @@ async fn without_redis_a_cross_node_post_is_503_and_a_local_one_still_works() {
         standalone_frame(&y.id, &still)
     );
 }
+
+/// `roster=delta` in cluster mode is accepted and answered with full rosters only (docs/sse.md,
+/// "Delta rosters": deltas across nodes are not done yet), so a delta client still sees the
+/// exact room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_stream_in_cluster_mode_gets_full_rosters() {
+    let Some((_redis, a, b)) =
+        two_nodes("a_delta_stream_in_cluster_mode_gets_full_rosters", "sse:").await
+    else {
+        return;
+    };
+    let room = "DELTA-ROOM";
+    let mut x = SseClient::open(a.addr, &format!("room={room}&roster=delta")).await;
+    let (name, joined) = x.next_event().await;
+    assert_eq!(name, "joined", "{joined}");
+    let x_id = joined["id"].as_str().expect("id").to_owned();
+    x.expect_roster(&[&x_id]).await;
+    let y = join(b.addr, room).await;
+    x.expect_roster(&[&x_id, &y.id]).await;
+    let body = json!({"sender": y.id, "token": y.token});
+    b.client()
+        .call(
+            "POST",
+            &format!("/api/leave?room={room}"),
+            None,
+            Some(&body),
+        )
+        .await
+        .expect_ok(200);
+    x.expect_roster(&[&x_id]).await;
+    // Nothing but full rosters came: the next event after a signal is that signal.
+    let ping = json!({"ping": 1});
+    let z = join(a.addr, room).await;
+    x.expect_roster(&[&x_id, &z.id]).await;
+    signal(&a, room, (&z.id, &z.token), &x_id, &ping)
+        .await
+        .expect_ok(200);
+    loop {
+        let frame = x.next_frame().await;
+        assert!(!frame.starts_with("event: roster_"), "{frame}");
+        if frame == standalone_frame(&z.id, &ping) {
+            break;
+        }
+        assert!(frame.starts_with("event: roster\n"), "{frame}");
+    }
+}

@@ -3,6 +3,7 @@ import type { SessionId } from "./SessionId.js";
 
 /**
  * Data of the `roster` event: every member of the room, the recipient included. Sent to every
- * member whenever membership changes.
+ * member whenever membership changes; on a `roster=delta` stream only when the stream starts
+ * (later changes are `roster_joined`/`roster_left`).
  */
 export type SseRoster = Array<SessionId>;

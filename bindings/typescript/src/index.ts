@@ -91,6 +91,7 @@ export type * from "./SignalRequest.js";
 export type * from "./SseErrorBody.js";
 export type * from "./SseJoined.js";
 export type * from "./SseRoster.js";
+export type * from "./SseRosterChange.js";
 export type * from "./SseSignal.js";
 export type * from "./SseSuccess.js";
 export type * from "./SseSummary.js";

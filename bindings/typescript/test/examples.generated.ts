@@ -39,6 +39,7 @@ import type { SignalRequest } from "../src/SignalRequest";
 import type { SseErrorBody } from "../src/SseErrorBody";
 import type { SseJoined } from "../src/SseJoined";
 import type { SseRoster } from "../src/SseRoster";
+import type { SseRosterChange } from "../src/SseRosterChange";
 import type { SseSignal } from "../src/SseSignal";
 import type { SseSuccess } from "../src/SseSuccess";
 import type { TokenResponse } from "../src/TokenResponse";
@@ -993,6 +994,10 @@ export const SseRoster__example = [
   "c1f7ab2d-056e-44d5-8df6-9de1c9693cfc",
   "8e19e99a-7a54-4361-b58e-324d142ab115"
 ] satisfies SseRoster;
+
+export const SseRosterChange__example = {
+  "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+} satisfies SseRosterChange;
 
 export const SseSignal__example = {
   "sender": "8e19e99a-7a54-4361-b58e-324d142ab115",

@@ -10,7 +10,8 @@
 //! - `fanout`: M members join one server, one of them posts `chat_message`s; reports the time
 //!   for each message to reach every member and deliveries per second;
 //! - `sse-fanout`: N SSE sessions in one room; one more session joins and leaves; reports the
-//!   time for each membership change to reach every session as a `roster`;
+//!   time for each membership change to reach every session as a `roster` (with `--delta`, as
+//!   a `roster_joined`/`roster_left` on `roster=delta` streams);
 //! - `soak`: live clients, connect/disconnect churn and abandoned SSE sessions for some minutes,
 //!   then quiet; prints every gauge's start, peak and end from `/metrics` (see `scripts/soak`).
 //! - `peers`: the side-by-side workloads (`rate`, `closed`, `idle`) against signalbox,
@@ -132,6 +133,10 @@ pub enum Scenario {
         /// The room (an ad-hoc room: a name no directory server has).
         #[arg(long, default_value = "sse-bench")]
         room: String,
+        /// Open every stream with `roster=delta`: a change arrives as `roster_joined` or
+        /// `roster_left` instead of a whole `roster`.
+        #[arg(long)]
+        delta: bool,
         /// The server's process id: reports its CPU time per change (from /proc).
         #[arg(long)]
         server_pid: Option<u32>,

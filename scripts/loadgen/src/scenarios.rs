@@ -84,8 +84,16 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             sessions,
             changes,
             room,
+            delta,
             server_pid,
-        } => crate::sse::fanout(&cli, *sessions, *changes, room, *server_pid).await,
+        } => {
+            let mode = if *delta {
+                signalbox_protocol::sse::RosterMode::Delta
+            } else {
+                signalbox_protocol::sse::RosterMode::Full
+            };
+            crate::sse::fanout(&cli, *sessions, *changes, room, mode, *server_pid).await
+        }
         Scenario::Soak {
             live,
             churn_per_sec,

@@ -3,6 +3,10 @@
 //! change must reach all N as a `roster` event. Reports the time from the change's request to
 //! the last session's `roster`, and roster copies per second within each change.
 //!
+//! With `--delta` every stream is opened with `roster=delta`: a session counts the members of
+//! its starting `roster` and adds or removes one per `roster_joined`/`roster_left`, and a change
+//! has arrived when that count says so.
+//!
 //! Streams are read over raw TCP (HTTP/1.1, chunked transfer decoding), spread over loopback
 //! source addresses like the WebSocket clients. A roster's size is read from its length (every
 //! member is an SSE session, whose id is a 36-character UUID) so the generator does not parse
@@ -16,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
+
+use signalbox_protocol::sse::{RosterMode, SseEvent};
 
 use crate::Cli;
 use crate::scenarios::now_us;
@@ -65,7 +71,12 @@ struct SseReader {
 }
 
 impl SseReader {
-    async fn open(addr: SocketAddr, source: u8, room: &str) -> Result<Self, String> {
+    async fn open(
+        addr: SocketAddr,
+        source: u8,
+        room: &str,
+        mode: RosterMode,
+    ) -> Result<Self, String> {
         let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
         let source_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, source.max(1)));
         socket
@@ -76,8 +87,9 @@ impl SseReader {
             .await
             .map_err(|e| format!("connect: {e}"))?;
         socket.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (parameter, mode) = (RosterMode::PARAMETER, mode.wire());
         let request = format!(
-            "GET /api/connect?room={room} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /api/connect?room={room}&{parameter}={mode} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
         );
         socket
             .write_all(request.as_bytes())
@@ -207,13 +219,26 @@ fn identity(data: &str) -> Result<(String, String), String> {
     Ok((field("id")?, field("token")?))
 }
 
-/// Reads session `index`'s stream for good, reporting every `roster`.
+/// The member count after `event`, from `members` before it (`None`: not a membership event).
+fn members_after(event: &Event, members: usize) -> Option<usize> {
+    match event.name.as_str() {
+        "roster" => Some(roster_size(event.data_len)),
+        SseEvent::ROSTER_JOINED => Some(members + 1),
+        SseEvent::ROSTER_LEFT => Some(members.saturating_sub(1)),
+        _ => None,
+    }
+}
+
+/// Reads session `index`'s stream for good, reporting every membership event (a `roster`, or a
+/// delta stream's change) with the member count it leaves.
 async fn watch(mut reader: SseReader, index: usize, seen: mpsc::UnboundedSender<RosterSeen>) {
+    let mut members = 0;
     while let Ok(event) = reader.next_event().await {
-        if event.name == "roster" {
+        if let Some(after) = members_after(&event, members) {
+            members = after;
             let report = RosterSeen {
                 index,
-                members: roster_size(event.data_len),
+                members,
                 at_us: now_us(),
             };
             if seen.send(report).is_err() {
@@ -280,6 +305,7 @@ pub async fn fanout(
     sessions: usize,
     changes: usize,
     room: &str,
+    mode: RosterMode,
     server_pid: Option<u32>,
 ) -> Result<(), String> {
     let addr = crate::soak::server_addr(&cli.url)?;
@@ -295,7 +321,7 @@ pub async fn fanout(
         let source = (index % usize::from(cli.source_ips.max(1))) as u8 + 1;
         tasks.spawn(async move {
             let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
-            let mut reader = SseReader::open(addr, source, &room).await?;
+            let mut reader = SseReader::open(addr, source, &room, mode).await?;
             let first = tokio::time::timeout(WAIT, reader.next_event())
                 .await
                 .map_err(|_| "no `joined`".to_owned())??;
@@ -312,7 +338,8 @@ pub async fn fanout(
     }
     all_saw(&mut seen, sessions, sessions).await?;
     println!(
-        "sse-fanout: {sessions} sessions in room `{room}` in {:.2}s",
+        "sse-fanout: {sessions} sessions (roster={}) in room `{room}` in {:.2}s",
+        mode.wire(),
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -326,7 +353,7 @@ pub async fn fanout(
         let sent = now_us();
         let members = match joiner.take() {
             None => {
-                let mut reader = SseReader::open(addr, 1, room).await?;
+                let mut reader = SseReader::open(addr, 1, room, mode).await?;
                 let first = tokio::time::timeout(WAIT, reader.next_event())
                     .await
                     .map_err(|_| "no `joined`".to_owned())??;
@@ -428,7 +455,9 @@ mod tests {
             }
             socket
         });
-        let mut reader = SseReader::open(addr, 1, "ROOM").await.expect("open");
+        let mut reader = SseReader::open(addr, 1, "ROOM", RosterMode::Full)
+            .await
+            .expect("open");
         let names: Vec<(String, usize)> = [
             reader.next_event().await.expect("joined"),
             reader.next_event().await.expect("roster"),
@@ -446,6 +475,28 @@ mod tests {
             ]
         );
         drop(server.await.expect("server"));
+    }
+
+    #[test]
+    fn a_delta_stream_counts_members_from_its_roster_and_changes() {
+        let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let blocks = [
+            format!("event: roster\ndata: [\"{id}\",\"{id}\"]"),
+            format!("event: roster_joined\ndata: {{\"id\":\"{id}\"}}"),
+            format!("event: signal\ndata: {{\"sender\":\"{id}\",\"signal\":{{}}}}"),
+            format!("event: roster_left\ndata: {{\"id\":\"{id}\"}}"),
+            format!("event: roster_left\ndata: {{\"id\":\"{id}\"}}"),
+        ];
+        let mut members = 0;
+        let mut counts = Vec::new();
+        for block in &blocks {
+            let event = parse_block(block.as_bytes()).expect("an event");
+            if let Some(after) = members_after(&event, members) {
+                members = after;
+                counts.push(members);
+            }
+        }
+        assert_eq!(counts, [2, 3, 2, 1]);
     }
 
     #[test]

@@ -575,6 +575,7 @@ mod tests {
             room: Some("r".into()),
             session_id: None,
             token: Some(Secret::from("jwt-SECRET")),
+            ..Default::default()
         };
         for text in [format!("{request:?}"), format!("{connect:?}")] {
             assert!(!text.contains("SECRET"), "a secret printed: {text}");

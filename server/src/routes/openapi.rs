@@ -184,7 +184,7 @@ pub fn document(routes: &[RouteMeta]) -> Value {
                 json!({ "description": "Success", "content": { "application/json": { "schema": schema } } })
             }
             (None, "/api/connect") => {
-                json!({ "description": "A `text/event-stream` of `joined`, `roster` and `signal` events", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+                json!({ "description": "A `text/event-stream` of `joined`, `roster` and `signal` events (and `roster_joined`, `roster_left` with `roster=delta`)", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
             }
             (None, "/api/openapi.json") => {
                 json!({ "description": "The OpenAPI document", "content": { "application/json": { "schema": { "type": "object" } } } })

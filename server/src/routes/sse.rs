@@ -23,7 +23,7 @@ pub fn routes() -> Vec<Route<SseApi>> {
             Method::GET,
             "/api/connect",
             AuthRule::Public,
-            "SSE: joins `room` (query; trimmed, upper-cased), or resumes `session_id` with `token`; streams `joined`, `roster`, `signal` events. Errors are `{\"error\": MESSAGE}` (400, 403, 503).",
+            "SSE: joins `room` (query; trimmed, upper-cased), or resumes `session_id` with `token`; streams `joined`, `roster`, `signal` events (`roster=delta`: one `roster`, then `roster_joined`/`roster_left` per change). Errors are `{\"error\": MESSAGE}` (400, 403, 503).",
             handler!(not_mounted),
         ),
         Route::new(

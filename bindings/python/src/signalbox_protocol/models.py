@@ -740,13 +740,27 @@ class SseJoined(BaseModel):
 class SseRoster(RootModel[list[str]]):
     """
     Data of the `roster` event: every member of the room, the recipient included. Sent to every
-    member whenever membership changes.
+    member whenever membership changes; on a `roster=delta` stream only when the stream starts
+    (later changes are `roster_joined`/`roster_left`).
     """
 
     root: Annotated[list[str], Field(title="SseRoster")]
     """
     Data of the `roster` event: every member of the room, the recipient included. Sent to every
-    member whenever membership changes.
+    member whenever membership changes; on a `roster=delta` stream only when the stream starts
+    (later changes are `roster_joined`/`roster_left`).
+    """
+
+
+class SseRosterChange(BaseModel):
+    """
+    Data of the `roster_joined` and `roster_left` events (streams opened with `roster=delta`):
+    the one member that joined or left the room since the stream's previous roster event.
+    """
+
+    id: str
+    """
+    The member's session id (or a WebSocket member's `oderId`).
     """
 
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
-use signalbox_protocol::sse::{SseError, SseSuccess};
+use signalbox_protocol::sse::{RosterMode, SseError, SseSuccess};
 use signalbox_protocol::{AccessDeniedReason, UserId};
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -99,6 +99,10 @@ async fn connect(
         room: first(&query, "room"),
         session_id: first(&query, "session_id"),
         token: first(&query, "token").map(signalbox_protocol::Secret::from),
+        roster: match first(&query, RosterMode::PARAMETER) {
+            None => RosterMode::default(),
+            Some(value) => RosterMode::from_wire(&value).ok_or(SseError::MissingParameters)?,
+        },
     };
     let room = room_of(params.room.as_deref())?;
     if sse.resumes(&params, &room) {

@@ -29,6 +29,20 @@
 //! `signal`) and hands them to the session's stream. A room's `roster` is serialized once per
 //! membership change ([`Hub::roster_version`]) and that one text is shared by all its sessions.
 //!
+//! # Delta streams (`roster=delta`)
+//! A stream opened with `roster=delta` ([`RosterMode::Delta`]) gets one `roster` when it starts
+//! and then `roster_joined`/`roster_left` per change, built from the session's own hub
+//! connection, whose frames are ordered and lossless (a hub queue that overflows closes the
+//! connection, which ends the session): `server_users` becomes a full `roster`, and each later
+//! `user_joined`/`user_left` one change. The full `roster` a delta stream starts from is
+//! therefore never read from the hub's current state (which may be ahead of or behind what the
+//! pump has handed over) but requested *in band*: attaching a stream to an existing session
+//! joins its room again, which only queues a fresh `server_users` behind the frames already
+//! queued ([`Hub::join_server`]). Until that `roster` has been handed to the stream, changes
+//! are dropped (the roster includes them); a stream that loses a frame is dropped as a whole
+//! and never fed again, so whatever a delta stream shows is a prefix of an exact history.
+//! Standalone only: in cluster mode a delta stream gets full rosters (docs/sse.md).
+//!
 //! Signals between two SSE sessions of a room are delivered directly to the target's buffer,
 //! untouched (any JSON, wire-exact with the source service); a signal to a WebSocket member is
 //! a hub `forward` of the envelope the signal names.
@@ -63,7 +77,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use signalbox_protocol::sse::{
-    self, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster, SseView,
+    self, RosterMode, SessionId, SessionToken, SseError, SseEvent, SseJoined, SseRoster,
+    SseRosterChange, SseView,
 };
 use signalbox_protocol::{ServerId, TimestampMs};
 use tokio::sync::mpsc;
@@ -98,6 +113,10 @@ pub struct SseMetrics {
     /// `roster` events serialized: at most one per membership change of a room, shared by all
     /// of the room's sessions.
     pub rosters_serialized: AtomicU64,
+    /// `roster` events serialized for one delta stream each (its starting point).
+    pub delta_rosters_serialized: AtomicU64,
+    /// `roster_joined` and `roster_left` events handed to delta streams.
+    pub roster_changes_sent: AtomicU64,
 }
 
 /// Sizes of the SSE registry at one instant (see [`SseTransport::gauges`]).
@@ -177,7 +196,12 @@ struct Session {
     stream: Option<StreamSlot>,
     pending: VecDeque<Bytes>,
     /// The last `roster` handed to the session (shared with its room), for a resumed stream.
+    /// Always `None` while the session streams in delta mode.
     roster: Option<RosterFrame>,
+    /// Whether the current stream is a delta stream (standalone only; see the module docs).
+    delta: bool,
+    /// Delta mode: the current stream has been handed the `roster` that later changes apply to.
+    delta_synced: bool,
     pump: tokio::task::AbortHandle,
     /// Cluster mode: the session's entry in the cluster registry (removed on drop).
     _registered: Option<cluster::Registered>,
@@ -245,6 +269,8 @@ pub struct ConnectParams {
     /// `token`, as given: the session's secret on a resume, else possibly an auth token
     /// (redacted in `Debug`).
     pub token: Option<signalbox_protocol::Secret>,
+    /// `roster`: how the stream shows membership changes (in cluster mode always full).
+    pub roster: RosterMode,
 }
 
 fn frame_of(event: &SseEvent) -> Option<Bytes> {
@@ -280,6 +306,15 @@ fn non_empty(s: &str) -> bool {
 }
 
 impl Session {
+    /// Stops feeding the current stream (it ends once its client has read what it was given);
+    /// the session stays, resumable.
+    fn end_stream(&mut self) {
+        if self.stream.take().is_some() {
+            self.last_seen = Instant::now();
+        }
+        self.delta_synced = false;
+    }
+
     /// Hands one event to the stream, or keeps it for the session's return. A full stream
     /// channel drops the stream (a client that stopped reading). A `roster` that finds no
     /// stream is not kept: a resumed stream starts with the current roster anyway.
@@ -296,9 +331,7 @@ impl Session {
             },
             None => frame,
         };
-        if self.stream.take().is_some() {
-            self.last_seen = Instant::now();
-        }
+        self.end_stream();
         if is_roster {
             return;
         }
@@ -504,10 +537,27 @@ impl SseTransport {
         registry.next_stream += 1;
         let stream_id = registry.next_stream;
         let capacity = shared.settings.stream_buffer_events;
+        let delta = params.roster == RosterMode::Delta && shared.cluster.get().is_none();
         let session = registry
             .sessions
             .get_mut(&id)
             .ok_or(SseError::InvalidToken)?;
+        let was_delta = std::mem::replace(&mut session.delta, delta);
+        if delta {
+            // The stream's starting roster comes in band through the pump (module docs): a new
+            // session's from its join, an existing one's from joining its room again.
+            session.roster = None;
+            session.delta_synced = false;
+            if known {
+                let server = sse::room_server_id(&room);
+                if let Err(e) = shared.hub.join_server(session.conn.key(), &server) {
+                    tracing::error!(error = %e, "could not request a roster for an SSE stream");
+                    // A previous delta stream would miss changes from now on: it ends.
+                    session.end_stream();
+                    return Err(SseError::Full);
+                }
+            }
+        }
         let joined = SseEvent::Joined(SseJoined {
             id: id.clone(),
             token: session.token.clone(),
@@ -530,6 +580,10 @@ impl SseTransport {
         // Replacing the slot drops the previous stream's sender: that stream ends.
         session.stream = Some(StreamSlot { id: stream_id, tx });
         session.last_seen = Instant::now();
+        if was_delta && !delta {
+            // Back to full rosters: the session kept none while it streamed deltas.
+            shared.show_roster(&mut registry, &id, &sse::room_server_id(&room));
+        }
         drop(registry);
         Ok(SseStream::new(
             rx,
@@ -844,6 +898,8 @@ impl Shared {
                 stream: None,
                 pending: VecDeque::new(),
                 roster: None,
+                delta: false,
+                delta_synced: false,
                 pump,
                 _registered: registered,
             },
@@ -872,12 +928,25 @@ impl Shared {
         let Some(session) = registry.sessions.get_mut(id) else {
             return;
         };
-        let in_room = |server: &ServerId| server.as_str() == session.room;
+        let in_room = match &view {
+            SseView::RosterIs(server, _)
+            | SseView::Joined(server, _)
+            | SseView::Left(server, _) => server.as_str() == session.room,
+            _ => false,
+        };
+        let delta = in_room && session.delta;
         match view {
+            SseView::RosterIs(_, ids) if delta => self.show_delta_start(session, ids),
+            SseView::Joined(_, id) if delta => {
+                self.show_delta(session, SseEvent::RosterJoined(SseRosterChange { id }));
+            }
+            SseView::Left(_, id) if delta => {
+                self.show_delta(session, SseEvent::RosterLeft(SseRosterChange { id }));
+            }
             SseView::RosterIs(server, _)
             | SseView::Joined(server, _)
             | SseView::Left(server, _)
-                if in_room(&server) =>
+                if in_room =>
             {
                 self.show_roster(&mut registry, id, &server);
             }
@@ -946,6 +1015,41 @@ impl Shared {
             session.deliver(roster.frame.clone(), true, capacity, &self.metrics);
             session.roster = Some(roster);
         }
+    }
+
+    /// Delta mode: the room's members as the session's hub connection stands now
+    /// (`server_users`), the `roster` later changes apply to.
+    fn show_delta_start(&self, session: &mut Session, ids: Vec<SessionId>) {
+        let Some(frame) = frame_of(&SseEvent::Roster(SseRoster(ids))) else {
+            session.end_stream();
+            return;
+        };
+        self.metrics
+            .delta_rosters_serialized
+            .fetch_add(1, Ordering::Relaxed);
+        let capacity = self.settings.stream_buffer_events;
+        session.deliver(frame, true, capacity, &self.metrics);
+        // A stream dropped by this delivery is never fed again; the next one starts over.
+        session.delta_synced = session.stream.is_some();
+    }
+
+    /// Delta mode: one membership change, shown only on a stream that has the roster it
+    /// applies to (otherwise that stream's coming `roster` includes it).
+    fn show_delta(&self, session: &mut Session, change: SseEvent) {
+        if !session.delta_synced {
+            return;
+        }
+        let Some(frame) = frame_of(&change) else {
+            // Never shown a wrong list: the stream ends and the next one starts over.
+            session.end_stream();
+            return;
+        };
+        self.metrics
+            .roster_changes_sent
+            .fetch_add(1, Ordering::Relaxed);
+        let capacity = self.settings.stream_buffer_events;
+        // A stream that cannot take it is dropped (and `delta_synced` cleared) by `deliver`.
+        session.deliver(frame, true, capacity, &self.metrics);
     }
 
     /// The hub closed session `id`'s connection (shutdown): the session ends.
