@@ -25,6 +25,7 @@ pub mod http;
 pub mod ids;
 pub mod json;
 pub mod limits;
+pub mod plain_str;
 pub mod secret;
 pub mod sse;
 pub mod version;

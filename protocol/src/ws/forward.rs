@@ -41,7 +41,11 @@ pub struct SessionDescription {
     pub sdp_type: SdpType,
     /// The SDP text. Absent (WebRTC's default, the empty string) only for `rollback`; forwarded
     /// as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::plain_str::serialize_option"
+    )]
     #[ts(optional = nullable)]
     pub sdp: Option<String>,
     /// Fields this protocol does not name, kept as sent.
@@ -55,7 +59,11 @@ pub struct SessionDescription {
 pub struct IceCandidate {
     /// The candidate line; empty or absent (WebRTC's default) for end-of-candidates; forwarded
     /// as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::plain_str::serialize_option"
+    )]
     #[ts(optional = nullable)]
     pub candidate: Option<String>,
     /// The media stream identification tag.

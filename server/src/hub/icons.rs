@@ -14,12 +14,11 @@
 //!   first (ties by `oderId`), at most `HubConfig::max_icon_peers` of them, and only peers that
 //!   currently joined or view the server, so the asker may reach them under the forwarding rule.
 
-use std::collections::HashMap;
-
 use signalbox_protocol::ws::{IconPeer, ServerIconSyncPeers};
 use signalbox_protocol::{ServerId, TimestampMs, UserId};
 
 use super::HubError;
+use super::hashing::HashMap;
 use super::registry::{ConnKey, Ctx, State};
 
 /// Icon versions by server, then by user.

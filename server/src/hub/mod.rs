@@ -65,6 +65,7 @@
 pub mod metrics;
 pub mod outbound;
 
+mod hashing;
 mod icons;
 mod presence;
 mod registry;

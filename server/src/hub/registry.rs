@@ -13,12 +13,12 @@
 //!   removed at zero; `servers[s]` mirrors the same memberships and is removed when empty.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use signalbox_protocol::{ConnectionId, ServerEnvelope, ServerId, UserId, UserStatus};
 
+use super::hashing::{HashMap, HashSet};
 use super::icons::IconBook;
 use super::metrics::HubMetrics;
 use super::outbound::{Frame, Outbox, SendOutcome};
@@ -248,8 +248,8 @@ impl State {
                 id,
                 outbox,
                 user: None,
-                joined: HashSet::new(),
-                viewing: HashSet::new(),
+                joined: HashSet::default(),
+                viewing: HashSet::default(),
             },
         );
         ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +324,7 @@ impl State {
                     status,
                     summary_json: summary,
                     conns: vec![(key, outbox)],
-                    scopes: HashMap::new(),
+                    scopes: HashMap::default(),
                     icon_servers: Vec::new(),
                 });
                 ctx.metrics.users_online.fetch_add(1, Ordering::Relaxed);

@@ -17,7 +17,6 @@
 //!   refers to. The roster lists every user with a joined connection, the recipient included,
 //!   in no particular order.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use signalbox_protocol::ServerEnvelope;
@@ -26,6 +25,7 @@ use signalbox_protocol::UserId;
 use signalbox_protocol::ws::{UserJoined, UserLeft};
 
 use super::HubError;
+use super::hashing::HashMap;
 use super::outbound::Frame;
 use super::registry::{ConnKey, Ctx, Exclude, Fanout, Member, Origin, State};
 

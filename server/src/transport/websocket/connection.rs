@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::Either;
+use futures_util::future::FutureExt;
 use signalbox_protocol::ws::{Connected, parse_client_frame};
 use signalbox_protocol::{
     ClientEnvelope, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEnvelope, TimestampMs,
@@ -264,23 +265,46 @@ async fn serve(
                 Some(Ok(message)) => message,
             },
         };
+        // One clock read per read batch: the frames the socket already has (up to
+        // `READ_BATCH`) are taken without going back to the select, all stamped with the
+        // batch's `now` (they arrived together; the limiter and the heartbeat see the same
+        // instants they would have, give or take the microseconds the batch takes).
         let now = Instant::now();
         heartbeat.seen(now);
-        match read_frame(session, &mut limiter, realtime, message, now.into_std()) {
-            Read::Next => {}
-            Read::End(end) => return end,
-            Read::Wait(envelope) => {
-                let dispatched =
-                    Box::pin(dispatch(session, envelope, socket, outbound, write_timeout)).await;
-                match dispatched {
-                    Dispatched::Continue => {}
-                    Dispatched::Close(code) => return End::Close(code),
-                    Dispatched::SocketGone => return End::Gone,
+        let mut message = message;
+        let mut taken = 1;
+        loop {
+            match read_frame(session, &mut limiter, realtime, message, now.into_std()) {
+                Read::Next => {}
+                Read::End(end) => return end,
+                Read::Wait(envelope) => {
+                    let dispatched =
+                        Box::pin(dispatch(session, envelope, socket, outbound, write_timeout))
+                            .await;
+                    match dispatched {
+                        Dispatched::Continue => break,
+                        Dispatched::Close(code) => return End::Close(code),
+                        Dispatched::SocketGone => return End::Gone,
+                    }
                 }
             }
+            if taken == READ_BATCH {
+                break;
+            }
+            message = match socket.next().now_or_never() {
+                None => break,
+                Some(None) => return End::Gone,
+                Some(Some(Err(e))) => return read_error(&e),
+                Some(Some(Ok(message))) => message,
+            };
+            taken += 1;
         }
     }
 }
+
+/// Frames read back to back (see [`serve`]) before the connection's queue and timer get their
+/// turn again.
+const READ_BATCH: usize = 32;
 
 /// What became of one frame read from the client.
 enum Read {
