@@ -51,10 +51,11 @@ const MAX_ECHOED_TYPE_BYTES: usize = 64;
 
 /// Parses one text frame from a client.
 ///
-/// A frame whose first key is `type` (what clients send) is read by [`tag_first`] straight into
-/// its variant. Every other frame, and any frame that path does not take, goes through
-/// [`parse_derived`], whose value or error stands: the fast path gives exactly the same
-/// envelope for every frame it takes (proved by its tests), and never decides an error.
+/// A frame whose first key is `type` (what clients send) is read by the `tag_first` fast path
+/// straight into its variant. Every other frame, and any frame that path does not take, goes
+/// through the derived path (`parse_derived`), whose value or error stands: the fast path gives
+/// exactly the same envelope for every frame it takes (proved by its tests), and never decides
+/// an error.
 pub fn parse_client_frame(text: &str) -> Result<ClientEnvelope, FrameError> {
     match tag_first::parse_tag_first(text) {
         Some(envelope) => Ok(envelope),
