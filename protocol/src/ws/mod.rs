@@ -80,6 +80,27 @@ macro_rules! envelope_union {
                     _ => None,
                 }
             }
+
+            /// Deserializes the rest of a map whose `type` was `wire` straight into that
+            /// variant's payload; `None` when `wire` names no variant. Generated from the same
+            /// list as the enum, so every variant has it: the fast path of
+            /// [`parse_client_frame`](crate::ws::parse_client_frame) (`ws::parse::tag_first`).
+            #[doc(hidden)]
+            pub fn deserialize_payload_of<'de, A>(
+                wire: &str,
+                rest: A,
+            ) -> Option<Result<Self, A::Error>>
+            where
+                A: serde::de::MapAccess<'de>,
+            {
+                let rest = serde::de::value::MapAccessDeserializer::new(rest);
+                match wire {
+                    $($wire => Some(
+                        <$payload as serde::Deserialize<'de>>::deserialize(rest).map(Self::$variant),
+                    ),)+
+                    _ => None,
+                }
+            }
         }
     };
 }
