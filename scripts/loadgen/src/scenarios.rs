@@ -329,7 +329,11 @@ async fn fanout(
         "fanout: {members} members joined `{server_id}` in {:.2}s",
         setup_started.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = crate::stats::wait_until_idle(server_pid, Duration::from_millis(500)).await;
+    println!(
+        "fanout: server idle after {:.2}s (set-up traffic written)",
+        settled.as_secs_f64()
+    );
 
     let mut sender = None;
     let mut receivers = Vec::new();

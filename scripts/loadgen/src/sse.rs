@@ -342,7 +342,7 @@ pub async fn fanout(
         mode.wire(),
         started.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    crate::stats::wait_until_idle(server_pid, Duration::from_millis(500)).await;
     while seen.try_recv().is_ok() {}
 
     let cpu_before = server_pid.and_then(crate::stats::cpu_ns);

@@ -77,6 +77,40 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// Share of one core below which the server counts as idle for [`wait_until_idle`].
+const IDLE_SHARE: f64 = 0.05;
+/// The window [`wait_until_idle`] samples the server's CPU time over.
+const IDLE_WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest [`wait_until_idle`] waits.
+const IDLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits until server `pid` used under 5% of a core over 200 ms (at most two minutes; without a
+/// pid, the fixed `fallback`). A fan-out's set-up (every join sends `user_joined` to every
+/// member: 12.5 M frames for 5,000 members) must be written before the measured window opens,
+/// whatever the machine's speed; a fixed pause only assumed it. (On the idle 2-core machine it
+/// made no difference: the server was idle within 0.4 s at 5,000 members.) Returns how long it
+/// waited.
+pub async fn wait_until_idle(
+    pid: Option<u32>,
+    fallback: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let Some(pid) = pid else {
+        tokio::time::sleep(fallback).await;
+        return started.elapsed();
+    };
+    while started.elapsed() < IDLE_PATIENCE {
+        let Some(before) = cpu_ns(pid) else { break };
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let Some(after) = cpu_ns(pid) else { break };
+        let busy = after.saturating_sub(before) as f64 / IDLE_WINDOW.as_nanos() as f64;
+        if busy < IDLE_SHARE {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
