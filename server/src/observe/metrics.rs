@@ -197,6 +197,24 @@ pub fn exposition(scrape: &Scrape<'_>) -> String {
         "SSE events dropped for a session without room in its buffer.",
         &one(load(&sse.events_dropped)),
     );
+    metric(
+        "sse_rosters_serialized_total",
+        "counter",
+        "SSE roster events serialized (one per membership change of a room, shared by its full-roster streams).",
+        &one(load(&sse.rosters_serialized)),
+    );
+    metric(
+        "sse_delta_rosters_serialized_total",
+        "counter",
+        "SSE roster events serialized as the starting point of one roster=delta stream each.",
+        &one(load(&sse.delta_rosters_serialized)),
+    );
+    metric(
+        "sse_roster_changes_sent_total",
+        "counter",
+        "SSE roster_joined and roster_left events handed to roster=delta streams.",
+        &one(load(&sse.roster_changes_sent)),
+    );
 
     let mut histogram =
         |name: &str, help: &str, buckets: &[(String, u64)], count: u64, sum: String| {

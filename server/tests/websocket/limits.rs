@@ -202,6 +202,9 @@ async fn metrics_count_envelopes_errors_closes_and_latency() {
         "signalbox_fanout_size_bucket{le=\"+Inf\"}",
         "# TYPE signalbox_forward_latency_seconds histogram",
         "signalbox_sse_sessions_created_total 0",
+        "signalbox_sse_rosters_serialized_total 0",
+        "signalbox_sse_delta_rosters_serialized_total 0",
+        "signalbox_sse_roster_changes_sent_total 0",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
