@@ -1,12 +1,12 @@
 //! SSE across nodes in one process: two `app::start` servers in `cluster.mode: "redis"` on one
 //! `redis-server` (started here on a free loopback port) and one PostgreSQL schema
-//! (`SIGNALBOX_TEST_POSTGRES_URL`, `scripts/postgres start`), real SSE streams read over raw
-//! TCP (`common::sse`) and a real WebSocket client. A session's stream on one node, its POSTs on the other:
-//! signals are delivered once and byte for byte as standalone frames them, rosters agree, a
-//! target on no node is 404, a wrong token is 403 on the node the POST landed on, and with
-//! Redis gone a cross-node POST is 503 while a local one still works. Skipped with a printed
-//! reason when redis-server or PostgreSQL is missing (a failure under `CI=true`). No timed
-//! assertions: every wait has a generous deadline.
+//! (`SIGNALBOX_TEST_POSTGRES_URL`, `scripts/postgres start`), real SSE streams read over raw TCP
+//! (`common::sse`) and a real WebSocket client. A session's stream on one node, its POSTs on the
+//! other: signals are delivered once and byte for byte as standalone frames them, rosters agree, a
+//! target on no node is 404, a wrong token is 403 on the node the POST landed on, and with Redis
+//! gone a cross-node POST is 503 while a local one still works. Skipped with a printed reason when
+//! redis-server or PostgreSQL is missing (a failure under `CI=true`). No timed assertions: every
+//! wait has a generous deadline.
 #![allow(missing_docs)]
 
 mod common;
