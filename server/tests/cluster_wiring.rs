@@ -14,20 +14,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::TestServer;
-use common::ws::WsClient;
+use common::ws::connect_as;
 use serde_json::{Value, json};
 use signalbox_protocol::ws::{StatusUpdateBroadcast, UserJoined, UserLeft, UserSummary};
 use signalbox_protocol::{ServerEnvelope, ServerId, UserId, UserStatus};
 use two_nodes::{RedisServer, redis_server};
-
-async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
-    let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
-    ws.send(json!({"type": "identify", "displayName": name}))
-        .await;
-    ws.send(json!({"type": "keepalive"})).await;
-    ws.expect("keepalive").await;
-    ws
-}
 
 /// `envelope` is valid against the generated `ServerEnvelope` schema.
 fn assert_valid(envelope: &Value) {

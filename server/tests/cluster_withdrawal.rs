@@ -12,26 +12,15 @@ mod common;
 mod pg;
 mod two_nodes;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TestServer;
+use common::sse::SseClient;
 use common::ws::WsClient;
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use common::ws::connect_as;
+use serde_json::json;
 use two_nodes::two_nodes;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
-    let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
-    ws.send(json!({"type": "identify", "displayName": name}))
-        .await;
-    ws.send(json!({"type": "keepalive"})).await;
-    ws.expect("keepalive").await;
-    ws
-}
 
 /// Reads until `user_left` for `user` (other roster traffic skipped).
 async fn until_left(ws: &mut WsClient, user: &str) {
@@ -164,101 +153,6 @@ async fn until_joined(ws: &mut WsClient, user: &str) {
     }
 }
 
-/// One `GET /api/connect` stream opened with `Authorization: Bearer`, read over raw TCP
-/// (chunked transfer decoded here).
-struct SseStream {
-    socket: TcpStream,
-    raw: Vec<u8>,
-    decoded: Vec<u8>,
-}
-
-impl SseStream {
-    async fn open(addr: SocketAddr, room: &str, token: &str) -> Self {
-        let mut socket = TcpStream::connect(addr).await.expect("connect");
-        let head = format!(
-            "GET /api/connect?room={room} HTTP/1.1\r\nHost: {addr}\r\n\
-             Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-        );
-        socket.write_all(head.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        let split = loop {
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
-                .await
-                .expect("response head in time")
-                .expect("read");
-            assert!(n > 0, "connection closed before the response head");
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        Self {
-            socket,
-            raw: raw[split + 4..].to_vec(),
-            decoded: Vec::new(),
-        }
-    }
-
-    /// The next chunk of the body, `None` at its end.
-    async fn chunk(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-                let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
-                let size = usize::from_str_radix(size_text.trim(), 16).expect("chunk size");
-                if size == 0 {
-                    return None;
-                }
-                if self.raw.len() >= end + 2 + size + 2 {
-                    let data = self.raw[end + 2..end + 2 + size].to_vec();
-                    self.raw.drain(..end + 2 + size + 2);
-                    return Some(data);
-                }
-            }
-            let mut buf = vec![0u8; 65536];
-            let n = self.socket.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                return None;
-            }
-            self.raw.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The next event's name and data (comments skipped).
-    async fn next_event(&mut self) -> (String, Value) {
-        loop {
-            if let Some(p) = self.decoded.windows(2).position(|w| w == b"\n\n") {
-                let block = String::from_utf8(self.decoded[..p + 2].to_vec()).expect("utf-8");
-                self.decoded.drain(..p + 2);
-                if block.starts_with(':') {
-                    continue;
-                }
-                let mut lines = block.lines();
-                let name = lines.next().and_then(|l| l.strip_prefix("event: "));
-                let data = lines.next().and_then(|l| l.strip_prefix("data: "));
-                let (Some(name), Some(data)) = (name, data) else {
-                    panic!("not an event: {block}");
-                };
-                return (name.to_owned(), serde_json::from_str(data).expect("json"));
-            }
-            let chunk = tokio::time::timeout(WAIT, self.chunk())
-                .await
-                .expect("an event in time")
-                .expect("the stream ended");
-            self.decoded.extend(chunk);
-        }
-    }
-
-    /// Reads until the server ends the stream (keepalives and events skipped).
-    async fn expect_end(&mut self) {
-        tokio::time::timeout(WAIT, async { while self.chunk().await.is_some() {} })
-            .await
-            .expect("the stream ended in time");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_through_node_a_ends_an_sse_session_on_node_b() {
     let Some((_redis, a, b)) = two_nodes(
@@ -285,7 +179,9 @@ async fn a_ban_through_node_a_ends_an_sse_session_on_node_b() {
     ada.join(room).await;
 
     let (bob_token, bob_id) = rest.guest("Bob").await;
-    let mut bob = SseStream::open(b.addr, room, &bob_token).await;
+    let mut bob = SseClient::open_with(b.addr, &format!("room={room}"), Some(&bob_token), WAIT)
+        .await
+        .ok();
     let (name, joined) = bob.next_event().await;
     assert_eq!(name, "joined", "{joined}");
     let session = joined["id"].as_str().expect("session id").to_owned();

@@ -2,8 +2,8 @@
 //! status code, the rate limit, pruning, keepalives, TURN credentials, a stream that stops
 //! reading, and an SSE agent and a WebSocket-side hub member in one room.
 //!
-//! The SSE stream is read over a raw `TcpStream` (chunked transfer decoding included), like
-//! `tests/common`'s client, so nothing but the server's bytes decides what a client sees.
+//! The SSE stream is read with `common::sse`'s raw client, so nothing but the server's bytes
+//! decides what a client sees.
 
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used)]
@@ -14,209 +14,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::TestServer;
+use common::sse::{SseClient, SseItem, WAIT};
 use common::ws::WsClient;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-const WAIT: Duration = Duration::from_secs(5);
-
-/// What the stream delivered next.
-#[derive(Debug, Clone, PartialEq)]
-enum Item {
-    Event(String, Value),
-    Comment(String),
-}
-
-/// A client reading one `GET /api/connect` stream.
-struct SseClient {
-    socket: TcpStream,
-    raw: Vec<u8>,
-    decoded: Vec<u8>,
-    ended: bool,
-    status: u16,
-    headers: Vec<(String, String)>,
-    error_body: Option<Value>,
-    /// The `data:` text of the last event, as received.
-    last_data: String,
-}
-
-impl SseClient {
-    async fn open(addr: std::net::SocketAddr, query: &str) -> Self {
-        let mut socket = TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "GET /api/connect?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
-        );
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let split = loop {
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
-                .await
-                .expect("response head in time")
-                .unwrap();
-            assert!(n > 0, "connection closed before the response head");
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let rest = raw[split + 4..].to_vec();
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let mut client = Self {
-            socket,
-            raw: rest,
-            decoded: Vec::new(),
-            ended: false,
-            status,
-            headers,
-            error_body: None,
-            last_data: String::new(),
-        };
-        if status != 200 {
-            let length: usize = client
-                .header("content-length")
-                .and_then(|v| v.parse().ok())
-                .expect("an error has a content-length");
-            while client.raw.len() < length {
-                let mut buf = vec![0u8; 4096];
-                let n = client.socket.read(&mut buf).await.unwrap();
-                assert!(n > 0, "body cut short");
-                client.raw.extend_from_slice(&buf[..n]);
-            }
-            client.error_body = serde_json::from_slice(&client.raw[..length]).ok();
-        }
-        client
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Decodes whatever complete chunks are in `raw`; returns new body bytes, `None` at the end.
-    async fn more(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if self.ended {
-                return None;
-            }
-            // One chunk: SIZE\r\nDATA\r\n.
-            if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-                let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
-                let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-                    .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
-                if size == 0 {
-                    self.ended = true;
-                    return None;
-                }
-                if self.raw.len() >= end + 2 + size + 2 {
-                    let data = self.raw[end + 2..end + 2 + size].to_vec();
-                    self.raw.drain(..end + 2 + size + 2);
-                    return Some(data);
-                }
-            }
-            let mut buf = vec![0u8; 65536];
-            let n = self.socket.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                self.ended = true;
-                return None;
-            }
-            self.raw.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The next event or comment; `None` when the stream ended.
-    async fn next_item(&mut self) -> Option<Item> {
-        loop {
-            if let Some(p) = self.decoded.windows(2).position(|w| w == b"\n\n") {
-                let block = String::from_utf8(self.decoded[..p].to_vec()).unwrap();
-                self.decoded.drain(..p + 2);
-                if let Some(comment) = block.strip_prefix(':') {
-                    return Some(Item::Comment(comment.trim().to_owned()));
-                }
-                let mut lines = block.lines();
-                let name = lines
-                    .next()
-                    .and_then(|l| l.strip_prefix("event: "))
-                    .unwrap_or_else(|| panic!("no event line in {block:?}"))
-                    .to_owned();
-                let data = lines
-                    .next()
-                    .and_then(|l| l.strip_prefix("data: "))
-                    .unwrap_or_else(|| panic!("no data line in {block:?}"));
-                assert!(lines.next().is_none(), "one data line: {block:?}");
-                self.last_data = data.to_owned();
-                return Some(Item::Event(name, serde_json::from_str(data).unwrap()));
-            }
-            let chunk = self.more().await?;
-            self.decoded.extend(chunk);
-        }
-    }
-
-    /// The next item before `deadline`; panics with `what` when there is none.
-    async fn next_before(&mut self, deadline: Instant, what: &str) -> Item {
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::timeout(left, self.next_item())
-            .await
-            .unwrap_or_else(|_| panic!("no {what} in time"))
-            .unwrap_or_else(|| panic!("stream ended before {what}"))
-    }
-
-    /// The next event named `name`, skipping comments.
-    async fn expect(&mut self, name: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.next_before(deadline, name).await {
-                Item::Event(n, data) if n == name => return data,
-                Item::Event(n, data) => panic!("expected `{name}`, got `{n}`: {data}"),
-                Item::Comment(_) => {}
-            }
-        }
-    }
-
-    /// The next `roster` whose members, sorted, are `ids` sorted (earlier rosters skipped).
-    async fn expect_roster(&mut self, ids: &[&str]) {
-        let mut want: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
-        want.sort();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Item::Event(name, data) = self.next_before(deadline, "the roster").await {
-                assert_eq!(name, "roster", "{data}");
-                let mut got: Vec<String> = serde_json::from_value(data).unwrap();
-                got.sort();
-                if got == want {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Waits for the server to end the stream.
-    async fn expect_end(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.next_item()).await {
-                Ok(None) => return,
-                Ok(Some(_)) => {}
-                Err(_) => panic!("the stream did not end"),
-            }
-        }
-    }
-}
 
 /// A joined session: its stream, id and token.
 struct Agent {
@@ -573,7 +374,7 @@ async fn keepalive_comments_arrive_on_an_idle_stream() {
     let item = tokio::time::timeout(WAIT, a.stream.next_item())
         .await
         .unwrap();
-    assert_eq!(item, Some(Item::Comment("keepalive".into())));
+    assert_eq!(item, Some(SseItem::Comment("keepalive".into())));
     // The exact bytes: ": keepalive\n\n".
     assert_eq!(signalbox_protocol::sse::KEEPALIVE_FRAME, ": keepalive\n\n");
 }
@@ -663,11 +464,7 @@ async fn turn_credentials_match_a_reference_hmac() {
 
 #[tokio::test]
 async fn a_stream_that_stops_reading_is_dropped_and_its_session_resumes() {
-    let s = TestServer::start_with(
-        r#"{"sse": {"streamBufferEvents": 8, "maxBodyBytes": 1048576,
-                    "rateLimitBurst": 100000, "rateLimitRefillPerSec": 100000}}"#,
-    )
-    .await;
+    let s = TestServer::start_with(common::sse::STALL_VARIABLES).await;
     let mut a = join(s.addr, "stall").await;
     let mut b = join(s.addr, "stall").await;
     a.stream.expect_roster(&[&a.id, &b.id]).await;

@@ -4,8 +4,8 @@
 //! replaced stream, a switch of mode) starts from a full `roster` again; a stream without the
 //! parameter is unchanged; a value that is not a mode is a 400.
 //!
-//! The stream is read over a raw `TcpStream` (chunked transfer decoding included), like
-//! `tests/sse.rs`, so nothing but the server's bytes decides what a client sees.
+//! The stream is read with `common::sse`'s raw client, so nothing but the server's bytes decides
+//! what a client sees.
 
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used)]
@@ -13,161 +13,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::sse::SseClient;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-const WAIT: Duration = Duration::from_secs(5);
-
-/// One `GET /api/connect` stream, read event by event.
-struct Stream {
-    socket: TcpStream,
-    raw: Vec<u8>,
-    decoded: Vec<u8>,
-    status: u16,
-    error_body: Option<Value>,
-    /// Every event block received so far, as its exact text (`event: ...\ndata: ...`).
-    blocks: Vec<String>,
-}
-
-impl Stream {
-    async fn open(addr: std::net::SocketAddr, query: &str) -> Self {
-        let mut socket = TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "GET /api/connect?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
-        );
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let split = loop {
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
-                .await
-                .expect("response head in time")
-                .unwrap();
-            assert!(n > 0, "connection closed before the response head");
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-        let mut stream = Self {
-            socket,
-            raw: raw[split + 4..].to_vec(),
-            decoded: Vec::new(),
-            status,
-            error_body: None,
-            blocks: Vec::new(),
-        };
-        if status != 200 {
-            let length: usize = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.trim().parse().ok())
-                .expect("an error has a content-length");
-            while stream.raw.len() < length {
-                let mut buf = vec![0u8; 4096];
-                let n = stream.socket.read(&mut buf).await.unwrap();
-                assert!(n > 0, "body cut short");
-                stream.raw.extend_from_slice(&buf[..n]);
-            }
-            stream.error_body = serde_json::from_slice(&stream.raw[..length]).ok();
-        }
-        stream
-    }
-
-    /// The next chunk of body bytes; `None` at the end of the stream.
-    async fn chunk(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-                let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
-                let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-                    .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
-                if size == 0 {
-                    return None;
-                }
-                if self.raw.len() >= end + 2 + size + 2 {
-                    let data = self.raw[end + 2..end + 2 + size].to_vec();
-                    self.raw.drain(..end + 2 + size + 2);
-                    return Some(data);
-                }
-            }
-            let mut buf = vec![0u8; 65536];
-            let n = self.socket.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                return None;
-            }
-            self.raw.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The next event (comments skipped): its name and data.
-    async fn next_event(&mut self) -> (String, Value) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(p) = self.decoded.windows(2).position(|w| w == b"\n\n") {
-                let block = String::from_utf8(self.decoded[..p].to_vec()).unwrap();
-                self.decoded.drain(..p + 2);
-                if block.starts_with(':') {
-                    continue;
-                }
-                let (event, data) = block.split_once('\n').expect("event and data lines");
-                let name = event.strip_prefix("event: ").expect("an event line");
-                let data = data.strip_prefix("data: ").expect("one data line");
-                assert!(!data.contains('\n'), "one data line: {block:?}");
-                let value = serde_json::from_str(data).unwrap();
-                let name = name.to_owned();
-                self.blocks.push(block);
-                return (name, value);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.chunk())
-                .await
-                .expect("an event in time")
-                .expect("the stream ended");
-            self.decoded.extend(chunk);
-        }
-    }
-
-    /// The next event, or `None` when the stream ended.
-    async fn next_or_end(&mut self) -> Option<(String, Value)> {
-        loop {
-            if self.decoded.windows(2).any(|w| w == b"\n\n") {
-                return Some(self.next_event().await);
-            }
-            let left = WAIT;
-            let chunk = tokio::time::timeout(left, self.chunk())
-                .await
-                .expect("an event or the end in time")?;
-            self.decoded.extend(chunk);
-        }
-    }
-
-    /// The next event, which must be named `name`.
-    async fn expect(&mut self, name: &str) -> Value {
-        let (got, data) = self.next_event().await;
-        assert_eq!(got, name, "{data}");
-        data
-    }
-
-    /// Waits for the server to end the stream.
-    async fn expect_end(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.chunk()).await {
-                Ok(None) => return,
-                Ok(Some(_)) => {}
-                Err(_) => panic!("the stream did not end"),
-            }
-        }
-    }
-}
 
 fn ids(value: Value) -> BTreeSet<String> {
     serde_json::from_value(value).unwrap()
@@ -175,13 +24,13 @@ fn ids(value: Value) -> BTreeSet<String> {
 
 /// A delta client's view of the room: the last `roster` with every change since applied.
 struct DeltaView {
-    stream: Stream,
+    stream: SseClient,
     members: BTreeSet<String>,
 }
 
 impl DeltaView {
     /// Reads the stream's starting `roster` (after `joined`, and any signals kept for it).
-    async fn start(mut stream: Stream) -> (Self, Value) {
+    async fn start(mut stream: SseClient) -> (Self, Value) {
         let joined = stream.expect("joined").await;
         let members = loop {
             match stream.next_event().await {
@@ -212,15 +61,15 @@ struct Agent {
     token: String,
 }
 
-async fn open_full(addr: std::net::SocketAddr, room: &str) -> (Agent, Stream) {
-    let mut stream = Stream::open(addr, &format!("room={room}")).await;
+async fn open_full(addr: std::net::SocketAddr, room: &str) -> (Agent, SseClient) {
+    let mut stream = SseClient::open(addr, &format!("room={room}")).await;
     assert_eq!(stream.status, 200, "{:?}", stream.error_body);
     let joined = stream.expect("joined").await;
     (agent_of(&joined), stream)
 }
 
 async fn open_delta(addr: std::net::SocketAddr, room: &str) -> (Agent, DeltaView) {
-    let stream = Stream::open(addr, &format!("room={room}&roster=delta")).await;
+    let stream = SseClient::open(addr, &format!("room={room}&roster=delta")).await;
     assert_eq!(stream.status, 200, "{:?}", stream.error_body);
     let (view, joined) = DeltaView::start(stream).await;
     (agent_of(&joined), view)
@@ -336,7 +185,7 @@ async fn every_new_delta_stream_starts_from_a_full_roster() {
     assert_eq!(a_view.members, now);
 
     // Resumed: `joined`, the kept signal, then a full roster of the room as it is now.
-    let resumed = Stream::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
+    let resumed = SseClient::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
     assert_eq!(resumed.status, 200);
     let (mut b_view, joined) = DeltaView::start(resumed).await;
     assert_eq!(joined["id"], b.id.as_str());
@@ -353,7 +202,7 @@ async fn every_new_delta_stream_starts_from_a_full_roster() {
     assert_eq!(a_view.apply_change().await, &after);
 
     // A second stream replacing a live one starts over too; the first ends.
-    let replaced = Stream::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
+    let replaced = SseClient::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
     let (mut b_again, _) = DeltaView::start(replaced).await;
     assert_eq!(b_again.members, after);
     b_view.stream.expect_end().await;
@@ -364,13 +213,13 @@ async fn every_new_delta_stream_starts_from_a_full_roster() {
 
     // Switching modes on resume: full, then delta again, each starting from a roster.
     drop(b_again);
-    let mut full = Stream::open(s.addr, &resume_query("again", &b, "&roster=full")).await;
+    let mut full = SseClient::open(s.addr, &resume_query("again", &b, "&roster=full")).await;
     full.expect("joined").await;
     assert_eq!(ids(full.expect("roster").await), with_e);
     leave(&s, "again", &e).await;
     assert_eq!(ids(full.expect("roster").await), after);
     drop(full);
-    let back = Stream::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
+    let back = SseClient::open(s.addr, &resume_query("again", &b, "&roster=delta")).await;
     let (back, _) = DeltaView::start(back).await;
     assert_eq!(back.members, after);
     // One roster per delta stream start: A's, B's first, and B's four resumed streams
@@ -380,11 +229,7 @@ async fn every_new_delta_stream_starts_from_a_full_roster() {
 
 #[tokio::test]
 async fn a_delta_stream_dropped_as_slow_resumes_from_a_full_roster() {
-    let s = TestServer::start_with(
-        r#"{"sse": {"streamBufferEvents": 8, "maxBodyBytes": 1048576,
-                    "rateLimitBurst": 100000, "rateLimitRefillPerSec": 100000}}"#,
-    )
-    .await;
+    let s = TestServer::start_with(common::sse::STALL_VARIABLES).await;
     let (a, mut a_view) = open_delta(s.addr, "stall").await;
     let (b, mut b_view) = open_delta(s.addr, "stall").await;
     a_view.apply_change().await;
@@ -428,7 +273,7 @@ async fn a_delta_stream_dropped_as_slow_resumes_from_a_full_roster() {
         }
     }
     // The resumed stream starts from the room as it is now, then follows it.
-    let resumed = Stream::open(s.addr, &resume_query("stall", &b, "&roster=delta")).await;
+    let resumed = SseClient::open(s.addr, &resume_query("stall", &b, "&roster=delta")).await;
     let (mut b_again, _) = DeltaView::start(resumed).await;
     assert_eq!(b_again.members, now);
     leave(&s, "stall", &d).await;
@@ -469,7 +314,7 @@ async fn a_stream_without_the_parameter_is_unchanged_beside_delta_streams() {
         assert_eq!(data, serde_json::to_string(&list).unwrap());
     }
     // `roster=full` is the same as no parameter.
-    let mut explicit = Stream::open(s.addr, "room=legacy&roster=full").await;
+    let mut explicit = SseClient::open(s.addr, "room=legacy&roster=full").await;
     explicit.expect("joined").await;
     assert_eq!(
         explicit.expect("roster").await.as_array().map(Vec::len),
@@ -481,7 +326,7 @@ async fn a_stream_without_the_parameter_is_unchanged_beside_delta_streams() {
 async fn a_roster_value_that_is_not_a_mode_is_a_400() {
     let s = TestServer::start().await;
     for value in ["", "Delta", "DELTA", "deltas", "none", "full%20"] {
-        let stream = Stream::open(s.addr, &format!("room=bad&roster={value}")).await;
+        let stream = SseClient::open(s.addr, &format!("room=bad&roster={value}")).await;
         assert_eq!(stream.status, 400, "roster={value}");
         assert_eq!(
             stream.error_body,

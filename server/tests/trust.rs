@@ -13,137 +13,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use common::TestServer;
+use common::sse::{SseClient, WAIT};
 use common::ws::WsClient;
-use serde_json::{Value, json};
+use serde_json::json;
 use signalbox_protocol::AccessDeniedReason;
 use signalbox_protocol::sse::SseError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 /// Generous REST buckets: these tests make many guests from one address on purpose.
 const OPEN: &str = r#"{}"#;
 const REQUIRED: &str = r#"{"auth": "required"}"#;
-
-// ---------------------------------------------------------------------------------------------
-// A small SSE client: the response head, an error body, or the events of a stream.
-
-struct SseConn {
-    socket: TcpStream,
-    status: u16,
-    /// Undecoded bytes after the head.
-    raw: Vec<u8>,
-    /// Decoded body text not yet consumed.
-    text: String,
-}
-
-impl SseConn {
-    async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Self {
-        let mut socket = TcpStream::connect(addr).await.unwrap();
-        let mut head = format!("GET /api/connect?{query} HTTP/1.1\r\nHost: {addr}\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let split = loop {
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
-                .await
-                .expect("response head in time")
-                .unwrap();
-            assert!(n > 0, "closed before the response head");
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-        Self {
-            socket,
-            status,
-            raw: raw[split + 4..].to_vec(),
-            text: String::new(),
-        }
-    }
-
-    async fn read_more(&mut self) -> bool {
-        let mut buf = [0u8; 8192];
-        let n = tokio::time::timeout(WAIT, self.socket.read(&mut buf))
-            .await
-            .expect("data in time")
-            .unwrap_or(0);
-        self.raw.extend_from_slice(&buf[..n]);
-        n > 0
-    }
-
-    /// The `{"error": ...}` message of a refused connect.
-    async fn error_message(mut self) -> String {
-        while !self.raw.ends_with(b"}") {
-            assert!(self.read_more().await, "error body cut short");
-        }
-        let start = self.raw.iter().position(|b| *b == b'{').unwrap();
-        let body: Value = serde_json::from_slice(&self.raw[start..]).unwrap();
-        body["error"].as_str().unwrap().to_owned()
-    }
-
-    /// The next event (name, data), skipping comments; chunked encoding decoded.
-    async fn event(&mut self) -> (String, Value) {
-        loop {
-            if let Some(p) = self.text.find("\n\n") {
-                let block: String = self.text.drain(..p + 2).collect();
-                if block.starts_with(':') {
-                    continue;
-                }
-                let mut lines = block.lines();
-                let name = lines
-                    .next()
-                    .unwrap()
-                    .trim_start_matches("event: ")
-                    .to_owned();
-                let data = lines.next().unwrap().trim_start_matches("data: ");
-                return (name, serde_json::from_str(data).unwrap());
-            }
-            // One chunk: SIZE\r\nDATA\r\n.
-            if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-                let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
-                let size = usize::from_str_radix(size_text.trim(), 16).unwrap();
-                if self.raw.len() >= end + 2 + size + 2 {
-                    let data = self.raw[end + 2..end + 2 + size].to_vec();
-                    self.raw.drain(..end + 2 + size + 2);
-                    self.text.push_str(&String::from_utf8(data).unwrap());
-                    continue;
-                }
-            }
-            assert!(self.read_more().await, "stream ended");
-        }
-    }
-
-    async fn expect(&mut self, name: &str) -> Value {
-        let (got, data) = self.event().await;
-        assert_eq!(got, name, "{data}");
-        data
-    }
-
-    /// Whether the server ended the stream (reads until the end or an event).
-    async fn ended(&mut self) -> bool {
-        loop {
-            if self.raw.windows(5).any(|w| w == b"0\r\n\r\n") {
-                return true;
-            }
-            if !self.read_more().await {
-                return true;
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The admission table.
@@ -495,7 +374,7 @@ async fn attempt_sse(
     applicant: &Applicant,
     case: &Case,
     owner_id: &str,
-) -> (Outcome, Option<SseConn>) {
+) -> (Outcome, Option<SseClient>) {
     let mut query = format!("room={id}");
     if let Some(password) = case.password {
         query.push_str(&format!("&password={}", password.replace(' ', "%20")));
@@ -503,15 +382,10 @@ async fn attempt_sse(
     if let Some(code) = &applicant.invite {
         query.push_str(&format!("&invite={code}"));
     }
-    let auth = applicant.token.as_ref().map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| vec![("Authorization", a)])
-        .unwrap_or_default();
-    let mut conn = SseConn::open(s.addr, &query, &headers).await;
+    let mut conn = SseClient::open_with(s.addr, &query, applicant.token.as_deref(), WAIT).await;
     if conn.status != 200 {
         let status = conn.status;
-        let message = conn.error_message().await;
+        let message = conn.error_message();
         return (sse_outcome(&message, status), None);
     }
     let joined = conn.expect("joined").await;
@@ -628,9 +502,9 @@ async fn the_anonymous_sse_scenario_is_refused_and_the_owner_sees_nothing() {
         .await
         .expect_ok(200);
         owner.ws.join("VAULT").await;
-        let conn = SseConn::open(s.addr, "room=VAULT", &[]).await;
+        let conn = SseClient::open(s.addr, "room=VAULT").await;
         assert_eq!(conn.status, status);
-        let message = conn.error_message().await;
+        let message = conn.error_message();
         let expected = if status == 401 {
             SseError::TokenRequired.message()
         } else {
@@ -648,7 +522,7 @@ async fn the_anonymous_sse_scenario_is_refused_and_the_owner_sees_nothing() {
 async fn a_directory_server_cannot_adopt_a_live_ad_hoc_room() {
     let s = TestServer::start_with(OPEN).await;
     let (token, _) = s.client().guest("Owner").await;
-    let mut stranger = SseConn::open(s.addr, "room=TAKEN", &[]).await;
+    let mut stranger = SseClient::open(s.addr, "room=TAKEN").await;
     assert_eq!(stranger.status, 200);
     let joined = stranger.expect("joined").await;
     let body = json!({"id": "TAKEN", "name": "Taken"});
@@ -719,10 +593,10 @@ async fn an_issued_guest_id_cannot_be_claimed_without_its_token() {
 
     // SSE: a session cannot be the guest either. Its id as `session_id` starts a new session
     // with a fresh id; a forged token is 401.
-    let forged = SseConn::open(s.addr, "room=LOBBY&token=not-a-jwt", &[]).await;
+    let forged = SseClient::open(s.addr, "room=LOBBY&token=not-a-jwt").await;
     assert_eq!(forged.status, 401);
     let query = format!("room=LOBBY&session_id={guest_id}&token=guess");
-    let mut sse = SseConn::open(s.addr, &query, &[]).await;
+    let mut sse = SseClient::open(s.addr, &query).await;
     assert_eq!(sse.status, 200);
     let joined = sse.expect("joined").await;
     let session_id = joined["id"].as_str().unwrap().to_owned();
@@ -743,7 +617,7 @@ async fn an_issued_guest_id_cannot_be_claimed_without_its_token() {
         .send(json!({"type": "direct-message", "targetUserId": session_id, "payload": {"n": 2}}))
         .await;
     loop {
-        let (name, data) = sse.event().await;
+        let (name, data) = sse.next_event().await;
         if name == "signal" {
             assert_eq!(data["signal"]["payload"]["n"], 2, "{data}");
             break;
@@ -793,7 +667,7 @@ async fn withdrawal_is_immediate_on_both_transports() {
     );
 
     // Going private: a non-member SSE session leaves (its stream ends), a member stays.
-    let mut anonymous = SseConn::open(s.addr, "room=ROOM", &[]).await;
+    let mut anonymous = SseClient::open(s.addr, "room=ROOM").await;
     assert_eq!(anonymous.status, 200);
     let agent = anonymous.expect("joined").await["id"]
         .as_str()
@@ -860,8 +734,7 @@ async fn withdrawal_is_immediate_on_both_transports() {
         .await;
     ws.expect("server_users").await;
     owner.ws.until("user_joined").await;
-    let bearer = format!("Bearer {token}");
-    let mut session = SseConn::open(s.addr, "room=ROOM", &[("Authorization", &bearer)]).await;
+    let mut session = SseClient::open_with(s.addr, "room=ROOM", Some(&token), WAIT).await;
     assert_eq!(session.status, 200, "a member needs no password");
     session.expect("joined").await;
     owner.ws.expect("user_joined").await;
@@ -877,9 +750,9 @@ async fn withdrawal_is_immediate_on_both_transports() {
     assert!(session.ended().await, "the banned user's SSE session ends");
 
     // Deletion: every SSE session of the room ends.
-    let mut last = SseConn::open(s.addr, "room=ROOM", &[]).await;
+    let mut last = SseClient::open(s.addr, "room=ROOM").await;
     assert_eq!(last.status, 403, "a password server: the anonymous need it");
-    let _ = last.error_message().await;
+    let _ = last.error_message();
     http.call(
         "DELETE",
         &format!("{path}/password"),
@@ -888,7 +761,7 @@ async fn withdrawal_is_immediate_on_both_transports() {
     )
     .await
     .expect_ok(200);
-    last = SseConn::open(s.addr, "room=ROOM", &[]).await;
+    last = SseClient::open(s.addr, "room=ROOM").await;
     assert_eq!(last.status, 200);
     last.expect("joined").await;
     http.call("DELETE", path, Some(&owner.token), None)
@@ -934,14 +807,14 @@ async fn viewing_does_not_allow_forwarding() {
 #[tokio::test]
 async fn sse_sessions_count_against_the_websocket_connection_caps() {
     let s = TestServer::start_with(r#"{"realtime": {"maxConnectionsPerIp": 2}}"#).await;
-    let mut first = SseConn::open(s.addr, "room=CAPS", &[]).await;
+    let mut first = SseClient::open(s.addr, "room=CAPS").await;
     assert_eq!(first.status, 200);
     first.expect("joined").await;
     let _ws = WsClient::connect(s.addr, "/ws").await;
     // Two slots used (one SSE session, one socket): a third of either kind is refused.
-    let third = SseConn::open(s.addr, "room=CAPS", &[]).await;
+    let third = SseClient::open(s.addr, "room=CAPS").await;
     assert_eq!(third.status, 503);
-    assert_eq!(third.error_message().await, SseError::Full.message());
+    assert_eq!(third.error_message(), SseError::Full.message());
     let refused = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.addr)).await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {

@@ -9,117 +9,14 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 use signalbox_protocol::sse::{SessionId, SseError, SseEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use crate::common::sse::SseClient;
 use crate::common::{Client, Response};
 use crate::harness::{Cluster, DEADLINE, Mode, available, eventually};
 
-/// One `GET /api/connect` stream, read over raw TCP (chunked transfer decoded here).
-struct Stream {
-    socket: TcpStream,
-    raw: Vec<u8>,
-    decoded: Vec<u8>,
-}
-
-impl Stream {
-    async fn open(node: SocketAddr, query: &str) -> Self {
-        let mut socket = TcpStream::connect(node).await.expect("connect");
-        let head = format!(
-            "GET /api/connect?{query} HTTP/1.1\r\nHost: {node}\r\nAccept: text/event-stream\r\n\r\n"
-        );
-        socket.write_all(head.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        let split = loop {
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            let mut buf = [0u8; 4096];
-            let n = tokio::time::timeout(DEADLINE, socket.read(&mut buf))
-                .await
-                .expect("response head in time")
-                .expect("read");
-            assert!(n > 0, "closed before the response head");
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        Self {
-            socket,
-            raw: raw[split + 4..].to_vec(),
-            decoded: Vec::new(),
-        }
-    }
-
-    async fn chunk(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
-                let size_text = String::from_utf8_lossy(&self.raw[..end]).to_string();
-                let size = usize::from_str_radix(size_text.trim(), 16).expect("chunk size");
-                assert!(size > 0, "the stream ended");
-                if self.raw.len() >= end + 2 + size + 2 {
-                    let data = self.raw[end + 2..end + 2 + size].to_vec();
-                    self.raw.drain(..end + 2 + size + 2);
-                    return data;
-                }
-            }
-            let mut buf = vec![0u8; 65536];
-            let n = self.socket.read(&mut buf).await.expect("read");
-            assert!(n > 0, "the stream ended");
-            self.raw.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The next event's exact text, comments skipped.
-    async fn frame(&mut self) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(p) = self.decoded.windows(2).position(|w| w == b"\n\n") {
-                let block = String::from_utf8(self.decoded[..p + 2].to_vec()).expect("utf-8");
-                self.decoded.drain(..p + 2);
-                if !block.starts_with(':') {
-                    return block;
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("no event within {DEADLINE:?}"));
-            self.decoded.extend(chunk);
-        }
-    }
-
-    /// The next event that is not a `roster`.
-    async fn non_roster(&mut self) -> String {
-        loop {
-            let frame = self.frame().await;
-            if !frame.starts_with("event: roster\n") {
-                return frame;
-            }
-        }
-    }
-
-    /// Reads rosters until one lists exactly `ids`.
-    async fn roster(&mut self, ids: &[&str]) {
-        let mut want: Vec<&str> = ids.to_vec();
-        want.sort_unstable();
-        loop {
-            let frame = self.frame().await;
-            let Some(data) = frame.strip_prefix("event: roster\ndata: ") else {
-                continue;
-            };
-            let mut got: Vec<String> = serde_json::from_str(data.trim_end()).expect("ids");
-            got.sort();
-            if got == want {
-                return;
-            }
-        }
-    }
-}
-
 /// A joined agent.
 struct Agent {
-    stream: Stream,
+    stream: SseClient,
     id: String,
     token: String,
 }
@@ -138,12 +35,8 @@ impl Agent {
     }
 
     async fn connect(node: SocketAddr, query: &str) -> Self {
-        let mut stream = Stream::open(node, query).await;
-        let frame = stream.frame().await;
-        let data = frame
-            .strip_prefix("event: joined\ndata: ")
-            .unwrap_or_else(|| panic!("not joined: {frame:?}"));
-        let joined: Value = serde_json::from_str(data.trim_end()).expect("json");
+        let mut stream = SseClient::open_with(node, query, None, DEADLINE).await.ok();
+        let joined = stream.expect("joined").await;
         Self {
             id: joined["id"].as_str().expect("id").to_owned(),
             token: joined["token"].as_str().expect("token").to_owned(),
@@ -185,8 +78,8 @@ async fn sse_signals_posted_on_a_third_node_arrive_in_order_exactly_once() {
     let room = "AGENTS";
     let mut x = Agent::join(cluster.addr(1), room).await;
     let mut y = Agent::join(cluster.addr(2), room).await;
-    x.stream.roster(&[&x.id, &y.id]).await;
-    y.stream.roster(&[&x.id, &y.id]).await;
+    x.stream.until_roster(&[&x.id, &y.id]).await;
+    y.stream.until_roster(&[&x.id, &y.id]).await;
 
     let mut sent = vec![json!({"type": "offer", "sdp": "v=0"})];
     sent.extend(
@@ -199,26 +92,26 @@ async fn sse_signals_posted_on_a_third_node_arrive_in_order_exactly_once() {
             .expect_ok(200);
     }
     for body in &sent {
-        assert_eq!(y.stream.non_roster().await, frame_of(&x.id, body));
+        assert_eq!(y.stream.next_non_roster().await, frame_of(&x.id, body));
     }
     // Nothing was delivered twice: the next signal after the marker is a fresh one.
     let after = json!({"after": true});
     signal(cluster.addr(3), room, &y, &x.id, &after)
         .await
         .expect_ok(200);
-    assert_eq!(x.stream.non_roster().await, frame_of(&y.id, &after));
+    assert_eq!(x.stream.next_non_roster().await, frame_of(&y.id, &after));
     signal(cluster.addr(1), room, &x, &y.id, &after)
         .await
         .expect_ok(200);
-    assert_eq!(y.stream.non_roster().await, frame_of(&x.id, &after));
+    assert_eq!(y.stream.next_non_roster().await, frame_of(&x.id, &after));
 
     // x's stream moves to node 3 (a resume landing on another node): node 1 gives it up.
     x = x.resume(cluster.addr(3), room).await;
-    x.stream.roster(&[&x.id, &y.id]).await;
+    x.stream.until_roster(&[&x.id, &y.id]).await;
     signal(cluster.addr(1), room, &y, &x.id, &after)
         .await
         .expect_ok(200);
-    assert_eq!(x.stream.non_roster().await, frame_of(&y.id, &after));
+    assert_eq!(x.stream.next_non_roster().await, frame_of(&y.id, &after));
 
     let leave = json!({"sender": x.id, "token": x.token});
     Client {
@@ -232,7 +125,7 @@ async fn sse_signals_posted_on_a_third_node_arrive_in_order_exactly_once() {
     )
     .await
     .expect_ok(200);
-    y.stream.roster(&[&y.id]).await;
+    y.stream.until_roster(&[&y.id]).await;
     let gone = signal(cluster.addr(2), room, &x, &y.id, &after).await;
     assert!(refused(&gone, SseError::InvalidToken), "{}", gone.text);
 }
@@ -248,7 +141,7 @@ async fn a_killed_nodes_sse_sessions_are_refused_elsewhere_and_leave_the_roster(
     let room = "AGENTS";
     let x = Agent::join(cluster.addr(1), room).await;
     let mut y = Agent::join(cluster.addr(2), room).await;
-    y.stream.roster(&[&x.id, &y.id]).await;
+    y.stream.until_roster(&[&x.id, &y.id]).await;
 
     cluster.node("kill", 1);
     let body = json!({"after": "kill"});
@@ -266,7 +159,7 @@ async fn a_killed_nodes_sse_sessions_are_refused_elsewhere_and_leave_the_roster(
         "{}",
         to_dead.text
     );
-    y.stream.roster(&[&y.id]).await;
+    y.stream.until_roster(&[&y.id]).await;
     let prefix = cluster.key_prefix.clone();
     eventually("no registry entry names the dead session", || {
         let left = cluster.redis(&["EXISTS", &format!("{prefix}sse:{}", x.id)]);

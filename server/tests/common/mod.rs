@@ -1,5 +1,6 @@
 //! Test helpers: a server started in-process on 127.0.0.1:0 with a temporary data directory,
-//! and a tiny HTTP/1.1 client over a raw `TcpStream` (one request per connection).
+//! and a tiny HTTP/1.1 client over a raw `TcpStream` (one request per connection); `ws` and `sse`
+//! hold the WebSocket and raw SSE clients.
 
 #![allow(dead_code, missing_docs)]
 
@@ -13,6 +14,7 @@ use signalbox::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub mod sse;
 pub mod ws;
 
 /// A variables file for load and fault tests whose many clients share one loopback address:

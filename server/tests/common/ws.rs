@@ -164,3 +164,14 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 }
+
+/// Connects to `server` with `?token=` and identifies (no `oderId`: the token's identity is
+/// used); `identify` has no reply, so a keepalive round trip proves it was processed.
+pub async fn connect_as(server: &super::TestServer, token: &str, name: &str) -> WsClient {
+    let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
+    ws.send(json!({"type": "identify", "displayName": name}))
+        .await;
+    ws.send(json!({"type": "keepalive"})).await;
+    ws.expect("keepalive").await;
+    ws
+}

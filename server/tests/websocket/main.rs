@@ -23,6 +23,7 @@ mod violations;
 use serde_json::{Value, json};
 
 use common::ws::WsClient;
+pub use common::ws::connect_as;
 use common::{Client, TestServer};
 
 /// A guest with a token, connected over WebSocket with `?token=` and identified.
@@ -50,17 +51,6 @@ impl User {
     pub async fn device(&self, server: &TestServer) -> WsClient {
         connect_as(server, &self.token, &self.name).await
     }
-}
-
-/// Connects with `?token=` and identifies (no `oderId`: the token's identity is used).
-pub async fn connect_as(server: &TestServer, token: &str, name: &str) -> WsClient {
-    let mut ws = WsClient::connect(server.addr, &format!("/ws?token={token}")).await;
-    ws.send(json!({"type": "identify", "displayName": name}))
-        .await;
-    // `identify` has no reply; a keepalive round trip proves it was processed.
-    ws.send(json!({"type": "keepalive"})).await;
-    ws.expect("keepalive").await;
-    ws
 }
 
 /// Creates a server owned by `token`'s user; `extra` adds fields (`visibility`, ...).
