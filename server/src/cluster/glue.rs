@@ -211,6 +211,8 @@ struct Worker {
     backplane: Arc<OnceLock<Arc<Backplane>>>,
     hub: Hub,
     rosters: Shared,
+    /// The SSE transport, told when a join of this node reached Redis.
+    sse: super::sse_glue::SseInboundSlot,
 }
 
 impl Worker {
@@ -242,15 +244,21 @@ impl Worker {
                 server,
                 user,
                 entry,
-            } => backplane
-                .join(
-                    server.as_str(),
-                    user.as_str(),
-                    1,
-                    Bytes::copy_from_slice(entry.as_bytes()),
-                )
-                .await
-                .map(|_| ()),
+            } => {
+                let joined = backplane
+                    .join(
+                        server.as_str(),
+                        user.as_str(),
+                        1,
+                        Bytes::copy_from_slice(entry.as_bytes()),
+                    )
+                    .await
+                    .map(|_| ());
+                if joined.is_ok() {
+                    self.sse.joined(server.as_str());
+                }
+                joined
+            }
             Membership::Left { server, user } => {
                 let left = backplane.leave(server.as_str(), user.as_str(), 0).await;
                 if self.hub.roster(&server).is_none() {
@@ -299,8 +307,13 @@ impl Worker {
 impl ClusterRemote {
     /// The hook into `hub` and its membership task; [`ClusterRemote::attach`] the started
     /// backplane before any connection. `queue`: the bound of changes waiting
-    /// (`cluster.publishQueue`).
-    pub fn new(hub: &Hub, queue: usize) -> (Arc<Self>, JoinHandle<()>) {
+    /// (`cluster.publishQueue`); `sse`: where the SSE transport is told that a join of this
+    /// node reached Redis.
+    pub fn new(
+        hub: &Hub,
+        queue: usize,
+        sse: super::sse_glue::SseInboundSlot,
+    ) -> (Arc<Self>, JoinHandle<()>) {
         let (tasks, rx) = mpsc::channel::<Task>(queue.max(1));
         let backplane: Arc<OnceLock<Arc<Backplane>>> = Arc::new(OnceLock::new());
         let rosters = Shared::default();
@@ -308,6 +321,7 @@ impl ClusterRemote {
             backplane: Arc::clone(&backplane),
             hub: hub.clone(),
             rosters: Arc::clone(&rosters),
+            sse,
         };
         let task = tokio::spawn(worker.run(rx));
         let remote = Self {
@@ -457,9 +471,9 @@ impl ClusterNode {
         settings: super::ClusterSettings,
         hub: &Hub,
     ) -> Result<Self, super::ClusterError> {
-        let (remote, task) = ClusterRemote::new(hub, settings.publish_queue);
-        let sink = Arc::new(remote.sink(&settings.node_id));
         let sse = super::sse_glue::SseInboundSlot::default();
+        let (remote, task) = ClusterRemote::new(hub, settings.publish_queue, sse.clone());
+        let sink = Arc::new(remote.sink(&settings.node_id));
         let sink = Arc::new(super::sse_glue::SseSink::new(sink, sse.clone()));
         let withdraw = super::withdraw::WithdrawSlot::default();
         let sink = Arc::new(super::withdraw::WithdrawSink::new(sink, withdraw.clone()));

@@ -162,6 +162,18 @@ impl SseInboundSlot {
         let _ = self.0.set(inbound);
     }
 
+    /// This node's membership of `server` reached Redis (its channel subscribed and
+    /// acknowledged first, the join script run): the SSE sessions of that room here refetch
+    /// the cluster roster. A session's first roster may have been fetched before that (the
+    /// hub shows a joiner its local roster at once), and a join on another node published
+    /// before this node's subscription would otherwise never reach it (seen as a
+    /// `cluster_sse` failure under load: a roster stuck without the other node's member).
+    pub fn joined(&self, server: &str) {
+        if let Some(inbound) = self.0.get() {
+            inbound.roster_changed(server);
+        }
+    }
+
     /// Takes what the SSE transport handles: `Relay`, `Takeover` and `RawSignal` are handed
     /// over (`None` back); a roster change or snapshot is told to it and given back for the
     /// hub; anything else is given back untouched.
