@@ -103,14 +103,8 @@ async fn sse_sessions_on_two_nodes_signal_each_other_and_websocket_members() {
     let room = "AGENT-ROOM";
     let (ada_token, ada) = a.client().guest("Ada").await;
     a.client()
-        .call(
-            "POST",
-            "/api/servers",
-            Some(&ada_token),
-            Some(&json!({"id": room, "name": "Agents", "visibility": "public"})),
-        )
-        .await
-        .expect_ok(201);
+        .create_public_server(&ada_token, room, "Agents")
+        .await;
 
     let mut x = join(a.addr, room).await;
     let mut y = join(b.addr, room).await;

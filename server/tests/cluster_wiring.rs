@@ -13,12 +13,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::TestServer;
 use common::ws::connect_as;
 use serde_json::{Value, json};
 use signalbox_protocol::ws::{StatusUpdateBroadcast, UserJoined, UserLeft, UserSummary};
 use signalbox_protocol::{ServerEnvelope, ServerId, UserId, UserStatus};
-use two_nodes::{RedisServer, redis_server};
+use two_nodes::{RedisServer, two_nodes, two_nodes_with};
 
 /// `envelope` is valid against the generated `ServerEnvelope` schema.
 fn assert_valid(envelope: &Value) {
@@ -69,49 +68,17 @@ fn names(users: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_chat_offers_and_rosters() {
-    let Some(base) = pg::server_url("two_nodes_share_chat_offers_and_rosters") else {
+    let Some((redis, a, b)) = two_nodes("two_nodes_share_chat_offers_and_rosters", "wiring:").await
+    else {
         return;
     };
-    let Some(redis) = redis_server() else {
-        return;
-    };
-    let url = pg::fresh_schema_url(&base).await;
-    let variables = |node: &str| {
-        json!({
-            "directory": { "backend": "postgres", "postgresUrl": url },
-            "cluster": {
-                "mode": "redis",
-                "nodeId": node,
-                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
-                "keyPrefix": "wiring:",
-            }
-        })
-        .to_string()
-    };
-    // One prefix for both nodes: they are one cluster.
-    let shared = variables("node-a");
-    let prefix: Value =
-        serde_json::from_str::<Value>(&shared).expect("json")["cluster"]["keyPrefix"].clone();
-    let mut b_vars: Value = serde_json::from_str(&variables("node-b")).expect("json");
-    b_vars["cluster"]["keyPrefix"] = prefix;
-    let b_text = b_vars.to_string();
-    let (a, b) = tokio::join!(
-        TestServer::start_with(&shared),
-        TestServer::start_with(&b_text)
-    );
     a.client().get("/api/ready", None).await.expect_ok(200);
 
     let (ada_token, ada) = a.client().guest("Ada").await;
     let (bob_token, bob) = a.client().guest("Bob").await;
     a.client()
-        .call(
-            "POST",
-            "/api/servers",
-            Some(&ada_token),
-            Some(&json!({"id": "lobby", "name": "Lobby", "visibility": "public"})),
-        )
-        .await
-        .expect_ok(201);
+        .create_public_server(&ada_token, "lobby", "Lobby")
+        .await;
 
     let mut on_a = connect_as(&a, &ada_token, "Ada").await;
     let mut on_b = connect_as(&b, &bob_token, "Bob").await;
@@ -291,43 +258,25 @@ fn assert_refused_in_order(errors: &[Value], ids: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_node_forwards_do_not_hold_the_connection_up_to_its_bound() {
-    let Some(base) = pg::server_url("cross_node_forwards_do_not_hold_the_connection") else {
-        return;
-    };
-    let Some(redis) = redis_server() else {
-        return;
-    };
-    let url = pg::fresh_schema_url(&base).await;
     // Node A: the default bound (64); node B: 2 unresolved cross-node forwards per connection.
-    let variables = |node: &str, bound: u32| {
-        json!({
-            "directory": { "backend": "postgres", "postgresUrl": url },
-            "cluster": {
-                "mode": "redis",
-                "nodeId": node,
-                "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
-                "keyPrefix": "pending:",
-                "maxPendingForwardsPerConnection": bound,
-            }
-        })
-        .to_string()
+    let bound = |node: &str| {
+        let bound = if node == "node-b" { 2 } else { 64 };
+        json!({ "maxPendingForwardsPerConnection": bound })
     };
-    let (a_vars, b_vars) = (variables("node-a", 64), variables("node-b", 2));
-    let (a, b) = tokio::join!(
-        TestServer::start_with(&a_vars),
-        TestServer::start_with(&b_vars)
-    );
+    let Some((redis, a, b)) = two_nodes_with(
+        "cross_node_forwards_do_not_hold_the_connection",
+        "pending:",
+        bound,
+    )
+    .await
+    else {
+        return;
+    };
     let (ada_token, ada) = a.client().guest("Ada").await;
     let (bob_token, bob) = a.client().guest("Bob").await;
     a.client()
-        .call(
-            "POST",
-            "/api/servers",
-            Some(&ada_token),
-            Some(&json!({"id": "lobby", "name": "Lobby", "visibility": "public"})),
-        )
-        .await
-        .expect_ok(201);
+        .create_public_server(&ada_token, "lobby", "Lobby")
+        .await;
     let mut on_a = connect_as(&a, &ada_token, "Ada").await;
     let mut on_b = connect_as(&b, &bob_token, "Bob").await;
     on_a.join("lobby").await;

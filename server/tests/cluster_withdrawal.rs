@@ -56,14 +56,8 @@ async fn withdrawals_through_node_a_reach_websockets_on_node_b() {
     };
     let rest = a.client();
     let (ada_token, _) = rest.guest("Ada").await;
-    rest.call(
-        "POST",
-        "/api/servers",
-        Some(&ada_token),
-        Some(&json!({"id": "lobby", "name": "Lobby", "visibility": "public"})),
-    )
-    .await
-    .expect_ok(201);
+    rest.create_public_server(&ada_token, "lobby", "Lobby")
+        .await;
     let mut ada = connect_as(&a, &ada_token, "Ada").await;
     ada.join("lobby").await;
 
@@ -167,14 +161,7 @@ async fn a_ban_through_node_a_ends_an_sse_session_on_node_b() {
     let (ada_token, _) = rest.guest("Ada").await;
     // An SSE room is the server whose id is the room's normalized (upper-case) name.
     let room = "LOBBY";
-    rest.call(
-        "POST",
-        "/api/servers",
-        Some(&ada_token),
-        Some(&json!({"id": room, "name": "Lobby", "visibility": "public"})),
-    )
-    .await
-    .expect_ok(201);
+    rest.create_public_server(&ada_token, room, "Lobby").await;
     let mut ada = connect_as(&a, &ada_token, "Ada").await;
     ada.join(room).await;
 

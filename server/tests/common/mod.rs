@@ -259,6 +259,14 @@ impl Client {
             v["userId"].as_str().expect("userId").to_owned(),
         )
     }
+
+    /// Creates the public chat server `id` named `name`, owned by `token`'s user (201).
+    pub async fn create_public_server(&self, token: &str, id: &str, name: &str) {
+        let body = serde_json::json!({ "id": id, "name": name, "visibility": "public" });
+        self.call("POST", "/api/servers", Some(token), Some(&body))
+            .await
+            .expect_ok(201);
+    }
 }
 
 fn parse_response(buf: &[u8]) -> Response {

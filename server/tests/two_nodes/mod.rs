@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::TestServer;
 use crate::pg;
@@ -65,11 +65,20 @@ pub async fn two_nodes(
     test: &str,
     key_prefix: &str,
 ) -> Option<(RedisServer, TestServer, TestServer)> {
+    two_nodes_with(test, key_prefix, |_| json!({})).await
+}
+
+/// [`two_nodes`] where `cluster_extra(node_id)` adds settings to that node's `cluster` object.
+pub async fn two_nodes_with(
+    test: &str,
+    key_prefix: &str,
+    cluster_extra: impl Fn(&str) -> Value,
+) -> Option<(RedisServer, TestServer, TestServer)> {
     let base = pg::server_url(test)?;
     let redis = redis_server()?;
     let url = pg::fresh_schema_url(&base).await;
     let variables = |node: &str| {
-        json!({
+        let mut variables = json!({
             "directory": { "backend": "postgres", "postgresUrl": url },
             "cluster": {
                 "mode": "redis",
@@ -77,8 +86,13 @@ pub async fn two_nodes(
                 "redisUrl": format!("redis://127.0.0.1:{}", redis.port),
                 "keyPrefix": key_prefix,
             }
-        })
-        .to_string()
+        });
+        if let (Some(cluster), Value::Object(extra)) =
+            (variables["cluster"].as_object_mut(), cluster_extra(node))
+        {
+            cluster.extend(extra);
+        }
+        variables.to_string()
     };
     let (on_a, on_b) = (variables("node-a"), variables("node-b"));
     let (a, b) = tokio::join!(TestServer::start_with(&on_a), TestServer::start_with(&on_b));
