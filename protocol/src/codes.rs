@@ -122,6 +122,20 @@ pub enum AccessDeniedReason {
     Removed,
 }
 
+impl AccessDeniedReason {
+    /// Every reason, in declaration order (a test checks none is missing).
+    pub const ALL: [Self; 8] = [
+        Self::NotFound,
+        Self::Banned,
+        Self::Private,
+        Self::PasswordRequired,
+        Self::WrongPassword,
+        Self::InviteInvalid,
+        Self::NotAuthenticated,
+        Self::Removed,
+    ];
+}
+
 /// WebSocket close codes signalbox sends. They travel in the close frame, not in JSON; they are
 /// exported to TypeScript as constants (`CLOSE_CODES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,6 +232,26 @@ mod tests {
             let json = serde_json::to_value(code).expect("serializes");
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
         }
+    }
+
+    #[test]
+    fn every_access_denied_reason_is_listed_once() {
+        // A new variant fails to compile here until it is handled, and then fails the count.
+        let index = |reason: AccessDeniedReason| match reason {
+            AccessDeniedReason::NotFound => 0,
+            AccessDeniedReason::Banned => 1,
+            AccessDeniedReason::Private => 2,
+            AccessDeniedReason::PasswordRequired => 3,
+            AccessDeniedReason::WrongPassword => 4,
+            AccessDeniedReason::InviteInvalid => 5,
+            AccessDeniedReason::NotAuthenticated => 6,
+            AccessDeniedReason::Removed => 7,
+        };
+        let indexes: Vec<usize> = AccessDeniedReason::ALL.into_iter().map(index).collect();
+        assert_eq!(
+            indexes,
+            (0..AccessDeniedReason::ALL.len()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -351,17 +351,7 @@ fn sse_outcome(message: &str, status: u16) -> Outcome {
         return Outcome::Unauthenticated;
     }
     assert_eq!(status, 403, "{message}");
-    let reasons = [
-        AccessDeniedReason::NotFound,
-        AccessDeniedReason::Banned,
-        AccessDeniedReason::Private,
-        AccessDeniedReason::PasswordRequired,
-        AccessDeniedReason::WrongPassword,
-        AccessDeniedReason::InviteInvalid,
-        AccessDeniedReason::NotAuthenticated,
-        AccessDeniedReason::Removed,
-    ];
-    let reason = reasons
+    let reason = AccessDeniedReason::ALL
         .into_iter()
         .find(|r| SseError::Denied(*r).message() == message)
         .unwrap_or_else(|| panic!("not an access message: {message}"));

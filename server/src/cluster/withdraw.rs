@@ -153,21 +153,10 @@ mod tests {
 
     use super::*;
 
-    const REASONS: [AccessDeniedReason; 8] = [
-        AccessDeniedReason::NotFound,
-        AccessDeniedReason::Banned,
-        AccessDeniedReason::Private,
-        AccessDeniedReason::PasswordRequired,
-        AccessDeniedReason::WrongPassword,
-        AccessDeniedReason::InviteInvalid,
-        AccessDeniedReason::NotAuthenticated,
-        AccessDeniedReason::Removed,
-    ];
-
     #[test]
     fn every_order_survives_the_wire() {
         let mut orders = vec![WithdrawOrder::Recheck];
-        for reason in REASONS {
+        for reason in AccessDeniedReason::ALL {
             orders.push(WithdrawOrder::Everyone { reason });
             orders.push(WithdrawOrder::User {
                 user: UserId::from("u-1"),
